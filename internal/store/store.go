@@ -1,0 +1,190 @@
+// Package store holds the receiver's domain types (events, studies,
+// submissions, enrichment jobs) and the contract every storage backend
+// fulfils. Backends live in sub-packages: sqlite (the embedded default) and
+// postgres (several replicas on one database). Both run the same behavioural
+// suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped) so callers can use errors.Is.
+var (
+	// ErrNotFound means the requested event, study or submission is not stored.
+	ErrNotFound = errors.New("not found")
+	// ErrClosed means the store was closed; nothing was written.
+	ErrClosed = errors.New("store closed")
+)
+
+// Outcome says what Save did with an event.
+type Outcome int
+
+const (
+	// Stored means the event was new and is now durably committed.
+	Stored Outcome = iota + 1
+	// Duplicate means an event with the same X-Event-ID, or with the same
+	// signed content (request timestamp + body), was already stored; nothing changed.
+	Duplicate
+)
+
+// String returns "stored" or "duplicate" (metric label values).
+func (o Outcome) String() string {
+	switch o {
+	case Stored:
+		return "stored"
+	case Duplicate:
+		return "duplicate"
+	}
+	return "unknown"
+}
+
+// Event is one verified webhook delivery as stored. It never holds the
+// signature or the secret.
+type Event struct {
+	Seq           int64     // store-assigned, increasing with commit order; 0 before Save
+	ID            string    // X-Event-ID, the idempotency key
+	Type          string    // event_type from the body
+	ResourceID    string    // resource_id from the body (study or submission ID)
+	Status        string    // new status for status-change events, "" otherwise
+	ParticipantID string    // submission events only
+	StudyID       string    // the study the event concerns, when known at receive time
+	EventTime     time.Time // X-Timestamp: orders projection updates
+	ReceivedAt    time.Time // when the receiver read the request
+	SignatureForm string    // which signed form matched: "raw", "python" or "compact"
+	ContentHash   string    // hex SHA-256 of request timestamp + body; a second key for dedupe
+	Body          []byte    // the body exactly as received
+}
+
+// Study is the projection of one study: what the webhooks and, when enabled,
+// the Prolific API say about it now.
+type Study struct {
+	ID                   string
+	Name                 string         // from the API; "" until enriched
+	Status               string         // as Prolific spells it, e.g. "AWAITING REVIEW"
+	StatusAt             time.Time      // X-Timestamp (or API fetch time) of the newest status applied
+	PlacesTaken          int            // from the API
+	PlacesTotal          int            // total_available_places, from the API
+	NumberOfSubmissions  int            // from the API
+	SubmissionCounts     map[string]int // by submission status: the API's counts when enriched, else counted from submission events
+	HighReturnRateEvents int            // study.has_high_return_rate events stored
+	LastEventAt          time.Time      // newest X-Timestamp of any event about this study
+	RefreshedAt          time.Time      // last successful refresh from the API; zero if never
+	UpdatedAt            time.Time      // last time the row changed
+}
+
+// Submission is the projection of one submission.
+type Submission struct {
+	ID            string
+	StudyID       string // "" until learnt from the API
+	ParticipantID string
+	Status        string
+	StatusAt      time.Time // X-Timestamp of the newest status applied
+	UpdatedAt     time.Time
+}
+
+// EventFilter selects events for listing, newest first.
+type EventFilter struct {
+	Type       string // exact event_type, or "" for all
+	ResourceID string // exact resource_id, or "" for all
+	StudyID    string // events about this study (its own and its known submissions'), or ""
+	BeforeSeq  int64  // only events with Seq < BeforeSeq (paging), 0 for no bound
+	Limit      int    // at most this many; backends cap it at MaxLimit
+}
+
+// MaxLimit caps every list call.
+const MaxLimit = 1000
+
+// StudyFilter selects studies for listing, most recently active first.
+type StudyFilter struct {
+	SeenSince time.Time // only studies with LastEventAt or UpdatedAt at or after this; zero for all
+	Limit     int       // 0 means MaxLimit
+}
+
+// Job kinds of the enrichment queue.
+const (
+	JobRefreshStudy     = "study"      // Key is a study ID: fetch the study and its submission counts
+	JobLookupSubmission = "submission" // Key is a submission ID: learn its study
+)
+
+// Job is one unit of enrichment work, queued durably with the event that caused it.
+type Job struct {
+	Kind      string
+	Key       string
+	DueAt     time.Time
+	Attempts  int
+	CreatedAt time.Time // when the oldest pending request for this job was queued (lag)
+	LastError string
+}
+
+// StudySnapshot is what the Prolific API said about a study at FetchedAt.
+type StudySnapshot struct {
+	ID                  string
+	Name                string
+	Status              string
+	PlacesTaken         int
+	PlacesTotal         int
+	NumberOfSubmissions int
+	SubmissionCounts    map[string]int // without the "TOTAL" key
+	FetchedAt           time.Time
+}
+
+// QueueStats describes the enrichment queue.
+type QueueStats struct {
+	Depth        int       // jobs pending or running
+	OldestQueued time.Time // CreatedAt of the oldest job; zero when empty
+}
+
+// Options tune a backend. The zero value stores events and projections but
+// queues no enrichment work.
+type Options struct {
+	// Enrich makes Save queue enrichment jobs in the event's transaction.
+	Enrich bool
+	// Debounce is how long a queued study refresh waits for more events
+	// before it is due; a burst of events for one study yields one job.
+	Debounce time.Duration
+	// MaxBatch bounds how many concurrent Saves share one transaction (group commit).
+	MaxBatch int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is the contract every backend fulfils. Save is safe for concurrent
+// use; concurrent calls may share one transaction, and each returns only after
+// its own event is durably committed (or with an error, when nothing of it was).
+type Store interface {
+	// Save inserts e keyed by e.ID (and e.ContentHash), applies it to the
+	// projections if its EventTime is newer than what they hold, and queues
+	// enrichment work, all in one transaction.
+	Save(ctx context.Context, e *Event) (Outcome, error)
+
+	Event(ctx context.Context, id string) (*Event, error)
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+	Study(ctx context.Context, id string) (*Study, error)
+	Studies(ctx context.Context, f StudyFilter) ([]Study, error)
+	Submission(ctx context.Context, id string) (*Submission, error)
+	// Submissions lists a study's known submissions, newest status first.
+	Submissions(ctx context.Context, studyID string, limit int) ([]Submission, error)
+
+	// ClaimJobs leases up to limit due jobs to owner for lease; a job leased by
+	// one caller is invisible to others until the lease ends (across replicas).
+	ClaimJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]Job, error)
+	// CompleteJob removes a finished job, or re-arms it after Debounce if more
+	// events asked for it while it ran.
+	CompleteJob(ctx context.Context, owner string, j Job) error
+	// RetryJob releases a failed job to run again at retryAt.
+	RetryJob(ctx context.Context, owner string, j Job, retryAt time.Time, reason string) error
+	// ApplyStudySnapshot records what the API said about a study.
+	ApplyStudySnapshot(ctx context.Context, s StudySnapshot) error
+	// SetSubmissionStudy records which study a submission belongs to and, with
+	// Enrich, queues a refresh of that study.
+	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
+	QueueStats(ctx context.Context) (QueueStats, error)
+
+	// Ping reports whether the database is reachable (readiness).
+	Ping(ctx context.Context) error
+	// Close flushes pending saves and closes the database.
+	Close() error
+}
