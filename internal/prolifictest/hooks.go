@@ -1,0 +1,417 @@
+package prolifictest
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+)
+
+// eventTypes are the four documented event types (webhooks.md §3) with
+// descriptions in Prolific's words.
+var eventTypes = []struct {
+	EventType   string `json:"event_type"`
+	Description string `json:"description"`
+}{
+	{prolific.EventSubmissionStatusChange, "Triggered when a submission's status changes."},
+	{prolific.EventStudyStatusChange, "Triggered when a study's status changes."},
+	{prolific.EventStudyProgressChange, "Triggered when the progress of a study changes."},
+	{prolific.EventStudyHighReturnRate, "Triggered when a study has a high return rate."},
+}
+
+func knownEventType(t string) bool {
+	for _, e := range eventTypes {
+		if e.EventType == t {
+			return true
+		}
+	}
+	return false
+}
+
+type subscription struct {
+	id, workspaceID, eventType, targetURL string
+	enabled, confirmed                    bool
+	hookSecret                            string
+	log                                   []*deliveryRecord
+}
+
+type subscriptionJSON struct {
+	ID          string `json:"id"`
+	EventType   string `json:"event_type"`
+	TargetURL   string `json:"target_url"`
+	IsEnabled   bool   `json:"is_enabled"`
+	WorkspaceID string `json:"workspace_id"`
+}
+
+func (s *subscription) json() subscriptionJSON {
+	return subscriptionJSON{ID: s.id, EventType: s.eventType, TargetURL: s.targetURL, IsEnabled: s.enabled, WorkspaceID: s.workspaceID}
+}
+
+type secretJSON struct {
+	ID          string `json:"id"`
+	Value       string `json:"value"`
+	WorkspaceID string `json:"workspace_id"`
+}
+
+func (f *Fake) handleEventTypes(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"results": eventTypes})
+}
+
+func (f *Fake) handleListSecrets(w http.ResponseWriter, r *http.Request) {
+	wsID := r.URL.Query().Get("workspace_id")
+	if wsID == "" {
+		writeError(w, http.StatusBadRequest, fieldError("workspace_id", "This field is required."))
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ws, ok := f.workspaces[wsID]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Workspace not found.")
+		return
+	}
+	results := []secretJSON{}
+	if ws.secret != nil {
+		results = append(results, secretJSON{ID: ws.secret.id, Value: ws.secret.value, WorkspaceID: ws.id})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+// handleCreateSecret replaces the workspace's secret: exactly one per workspace.
+func (f *Fake) handleCreateSecret(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		WorkspaceID string `json:"workspace_id"`
+	}
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	if in.WorkspaceID == "" {
+		writeError(w, http.StatusBadRequest, fieldError("workspace_id", "This field is required."))
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ws, ok := f.workspaces[in.WorkspaceID]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Workspace not found.")
+		return
+	}
+	ws.secret = &secretRecord{id: newID(), value: newSecret()}
+	writeJSON(w, http.StatusCreated, secretJSON{ID: ws.secret.id, Value: ws.secret.value, WorkspaceID: ws.id})
+}
+
+// handleListSubscriptions lists enabled subscriptions unless is_enabled=false.
+func (f *Fake) handleListSubscriptions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	enabled := true
+	if v := q.Get("is_enabled"); v != "" {
+		b, err := strconv.ParseBool(strings.ToLower(v))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fieldError("is_enabled", "Must be a valid boolean."))
+			return
+		}
+		enabled = b
+	}
+	offset, limit, ok := paging(w, q, 100, 1000)
+	if !ok {
+		return
+	}
+	wsID := q.Get("workspace_id")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.workspaces[wsID]; wsID != "" && !ok {
+		writeError(w, http.StatusNotFound, "Workspace not found.")
+		return
+	}
+	results := []subscriptionJSON{}
+	for _, id := range f.subOrder {
+		s := f.subs[id]
+		if s.enabled != enabled || (wsID != "" && s.workspaceID != wsID) {
+			continue
+		}
+		results = append(results, s.json())
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": window(results, offset, limit)})
+}
+
+func (f *Fake) handleCreateSubscription(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		WorkspaceID string `json:"workspace_id"`
+		EventType   string `json:"event_type"`
+		TargetURL   string `json:"target_url"`
+		IsEnabled   *bool  `json:"is_enabled"`
+	}
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	missing := map[string][]string{}
+	for field, v := range map[string]string{"workspace_id": in.WorkspaceID, "event_type": in.EventType, "target_url": in.TargetURL} {
+		if v == "" {
+			missing[field] = []string{"This field is required."}
+		}
+	}
+	if len(missing) > 0 {
+		writeError(w, http.StatusBadRequest, missing)
+		return
+	}
+	if !knownEventType(in.EventType) {
+		writeError(w, http.StatusBadRequest, fieldError("event_type", "Invalid event type."))
+		return
+	}
+	if msg := f.checkTarget(in.TargetURL); msg != "" {
+		writeError(w, http.StatusBadRequest, fieldError("target_url", msg))
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ws, ok := f.workspaces[in.WorkspaceID]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Workspace not found.")
+		return
+	}
+	if ws.secret == nil {
+		writeError(w, http.StatusBadRequest, "A secret must be created for the workspace before creating a subscription.")
+		return
+	}
+	// is_enabled is accepted but a subscription stays disabled until confirmed.
+	s := &subscription{id: newID(), workspaceID: ws.id, eventType: in.EventType, targetURL: in.TargetURL, hookSecret: newSecret()}
+	f.subs[s.id] = s
+	f.subOrder = append(f.subOrder, s.id)
+	w.Header().Set(prolific.HeaderHookSecret, s.hookSecret)
+	if f.opts.CreateResponseShape == ShapeResults {
+		writeJSON(w, http.StatusCreated, map[string]any{"results": []subscriptionJSON{s.json()}})
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.json())
+}
+
+// checkTarget returns why target is not acceptable, or "".
+func (f *Fake) checkTarget(target string) string {
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" {
+		return "Enter a valid URL."
+	}
+	if f.opts.AllowHTTPTargets {
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return "Enter a valid URL."
+		}
+		return ""
+	}
+	if u.Scheme != "https" {
+		return "The target URL must use https."
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); strings.EqualFold(host, "localhost") || (ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified())) {
+		return "The target URL must be publicly reachable."
+	}
+	return ""
+}
+
+// lookupSub finds the subscription named in the path or answers 404; f.mu held.
+func (f *Fake) lookupSub(w http.ResponseWriter, r *http.Request) *subscription {
+	s, ok := f.subs[r.PathValue("id")]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Subscription not found.")
+		return nil
+	}
+	return s
+}
+
+func (f *Fake) handleGetSubscription(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.lookupSub(w, r); s != nil {
+		writeJSON(w, http.StatusOK, s.json())
+	}
+}
+
+// handleConfirmSubscription enables a subscription given its X-Hook-Secret.
+func (f *Fake) handleConfirmSubscription(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Secret string `json:"secret"`
+	}
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	if in.Secret == "" {
+		writeError(w, http.StatusBadRequest, fieldError("secret", "This field is required."))
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.lookupSub(w, r)
+	if s == nil {
+		return
+	}
+	if in.Secret != s.hookSecret {
+		writeError(w, http.StatusBadRequest, fieldError("secret", "Invalid secret."))
+		return
+	}
+	s.confirmed, s.enabled = true, true
+	writeJSON(w, http.StatusOK, s.json())
+}
+
+// handleUpdateSubscription patches event_type, target_url or is_enabled.
+// Enabling a subscription that was never confirmed is refused (400): the
+// documented way to enable one is confirmation (webhooks.md §6 item 10).
+func (f *Fake) handleUpdateSubscription(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		EventType *string `json:"event_type"`
+		TargetURL *string `json:"target_url"`
+		IsEnabled *bool   `json:"is_enabled"`
+	}
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	if in.EventType != nil && !knownEventType(*in.EventType) {
+		writeError(w, http.StatusBadRequest, fieldError("event_type", "Invalid event type."))
+		return
+	}
+	if in.TargetURL != nil {
+		if msg := f.checkTarget(*in.TargetURL); msg != "" {
+			writeError(w, http.StatusBadRequest, fieldError("target_url", msg))
+			return
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.lookupSub(w, r)
+	if s == nil {
+		return
+	}
+	if in.IsEnabled != nil && *in.IsEnabled && !s.confirmed {
+		writeError(w, http.StatusBadRequest, fieldError("is_enabled", "The subscription has not been confirmed."))
+		return
+	}
+	if in.EventType != nil {
+		s.eventType = *in.EventType
+	}
+	if in.TargetURL != nil {
+		s.targetURL = *in.TargetURL
+	}
+	if in.IsEnabled != nil {
+		s.enabled = *in.IsEnabled
+	}
+	writeJSON(w, http.StatusOK, s.json())
+}
+
+func (f *Fake) handleDeleteSubscription(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.lookupSub(w, r)
+	if s == nil {
+		return
+	}
+	delete(f.subs, s.id)
+	for i, id := range f.subOrder {
+		if id == s.id {
+			f.subOrder = append(f.subOrder[:i:i], f.subOrder[i+1:]...)
+			break
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// subscriptionEventJSON is one delivery-log entry (SubscriptionEvent).
+type subscriptionEventJSON struct {
+	ID              string          `json:"id"`
+	DatetimeCreated string          `json:"datetime_created"`
+	DatetimeUpdated string          `json:"datetime_updated"`
+	EventType       string          `json:"event_type"`
+	ResourceID      string          `json:"resource_id"`
+	Status          string          `json:"status"`
+	TargetURL       string          `json:"target_url"`
+	Payload         json.RawMessage `json:"payload"`
+}
+
+// handleListEvents serves the delivery log, newest first.
+func (f *Fake) handleListEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	offset, limit, ok := paging(w, q, 100, 1000)
+	if !ok {
+		return
+	}
+	var statuses map[string]bool
+	if v := q.Get("status"); v != "" {
+		list := []string{v}
+		if strings.HasPrefix(v, "[") {
+			if err := json.Unmarshal([]byte(v), &list); err != nil {
+				writeError(w, http.StatusBadRequest, fieldError("status", "Must be a status or a JSON array of statuses."))
+				return
+			}
+		}
+		statuses = map[string]bool{}
+		for _, s := range list {
+			if s != StatusPending && s != StatusSucceeded && s != StatusFailed {
+				writeError(w, http.StatusBadRequest, fieldError("status", "Invalid status \""+s+"\"."))
+				return
+			}
+			statuses[s] = true
+		}
+	}
+	resource := q.Get("resource_id")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.lookupSub(w, r)
+	if s == nil {
+		return
+	}
+	results := []subscriptionEventJSON{}
+	for i := len(s.log) - 1; i >= 0; i-- {
+		d := s.log[i]
+		if (statuses != nil && !statuses[d.status]) || (resource != "" && d.resourceID != resource) {
+			continue
+		}
+		results = append(results, subscriptionEventJSON{
+			ID: d.id, DatetimeCreated: isoTime(d.created), DatetimeUpdated: isoTime(d.updated),
+			EventType: d.eventType, ResourceID: d.resourceID, Status: d.status, TargetURL: d.targetURL,
+			Payload: json.RawMessage(d.body),
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": window(results, offset, limit)})
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+
+// paging reads offset (>= 0) and limit (1..max) or answers 400.
+func paging(w http.ResponseWriter, q url.Values, def, maxLimit int) (offset, limit int, ok bool) {
+	offset, limit = 0, def
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fieldError("offset", "Must be an integer >= 0."))
+			return 0, 0, false
+		}
+		offset = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			writeError(w, http.StatusBadRequest, fieldError("limit", "Must be an integer between 1 and "+strconv.Itoa(maxLimit)+"."))
+			return 0, 0, false
+		}
+		limit = n
+	}
+	return offset, limit, true
+}
+
+func window[T any](all []T, offset, limit int) []T {
+	if offset >= len(all) {
+		return []T{}
+	}
+	return all[offset:min(len(all), offset+limit)]
+}
+
+// decodeBody decodes a JSON request body into v or answers 400.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "JSON parse error.")
+		return false
+	}
+	return true
+}
