@@ -52,7 +52,7 @@ func TestKeyringRotation(t *testing.T) {
 		{name: "start", at: 0, want: []string{"s1", "static"}},
 		{name: "rotate to s2", set: "s2", grace: 26 * time.Hour, at: time.Hour, want: []string{"s2", "s1", "static"}},
 		{name: "still in grace", at: 26 * time.Hour, want: []string{"s2", "s1", "static"}},
-		{name: "rotate to s3", set: "s3", grace: 26 * time.Hour, at: 27 * time.Hour - time.Minute, want: []string{"s3", "s2", "s1", "static"}},
+		{name: "rotate to s3", set: "s3", grace: 26 * time.Hour, at: 27*time.Hour - time.Minute, want: []string{"s3", "s2", "s1", "static"}},
 		{name: "s1 grace over", at: 27 * time.Hour, want: []string{"s3", "s2", "static"}},
 		{name: "set same secret again", set: "s3", grace: time.Hour, at: 28 * time.Hour, want: []string{"s3", "s2", "static"}},
 		{name: "s2 grace over", at: 53 * time.Hour, want: []string{"s3", "static"}},
