@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+
+# Build: docker build --build-arg VERSION=$(git describe --tags --always --dirty) -t prolific-receiver .
+# The image holds every binary under ./cmd (receiver, and fake-prolific when present)
+# in /usr/local/bin; the default command is `receiver serve`.
+
+ARG GO_VERSION=1.26
+
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+ARG TARGETOS
+ARG TARGETARCH
+ARG VERSION=dev
+WORKDIR /src
+ENV CGO_ENABLED=0 GOFLAGS=-mod=readonly
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod \
+    go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    mkdir -p /out \
+    && GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-amd64} \
+       go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/... \
+    && test -x /out/receiver
+# The data directory is created here because the runtime image has no shell.
+RUN mkdir -p /rootfs/data && chown 65532:65532 /rootfs/data && chmod 0750 /rootfs/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="prolific-receiver" \
+      org.opencontainers.image.description="Receives, verifies and stores Prolific webhooks; exports study progress as Prometheus metrics" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /out/ /usr/local/bin/
+COPY --from=build --chown=65532:65532 /rootfs/data /data
+ENV RECEIVER_LISTEN_ADDR=:8080 \
+    RECEIVER_ADMIN_ADDR=:9090 \
+    RECEIVER_STORE=sqlite:/data/receiver.db
+# 8080: public webhook listener (POST /hooks/prolific).
+# 9090: admin listener (/healthz, /readyz, /metrics, /api/v1, dashboard); keep it private.
+EXPOSE 8080 9090
+VOLUME ["/data"]
+USER 65532:65532
+# No HEALTHCHECK: the image has no shell or curl. Orchestrators probe
+# GET :9090/readyz (readiness) and GET :9090/healthz (liveness) instead.
+ENTRYPOINT ["/usr/local/bin/receiver"]
+CMD ["serve"]
