@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// CommitFunc stores events in one transaction and returns one Outcome per
+// event, in order. It returns an error only when nothing was committed.
+type CommitFunc func(ctx context.Context, events []*Event) ([]Outcome, error)
+
+// Batcher groups concurrent Saves into one commit (group commit): a committer
+// takes the first waiting request, adds whatever else is already waiting (up
+// to maxBatch) without sleeping, calls commit once and answers every caller
+// with its own outcome. Both backends use it.
+//
+// Cancellation: a caller whose context ends while its event still waits in the
+// queue gets ctx.Err() and the event is never committed. Once the event has
+// been handed to commit, the caller waits for the true result even if its
+// context ends, because reporting a failure for an event that may be
+// committed would be a lie (the handler would answer 503 for a stored event;
+// harmless, but an acknowledged loss is not, so we never guess).
+type Batcher struct {
+	commit   CommitFunc
+	maxBatch int
+
+	mu     sync.Mutex
+	queue  []*request
+	closed bool
+
+	wake     chan struct{} // capacity 1: "the queue may be non-empty"
+	stop     chan struct{} // closed by Close
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// BatcherOption tunes a Batcher.
+type BatcherOption func(*batcherConfig)
+
+type batcherConfig struct{ committers int }
+
+// WithCommitters runs n committer goroutines (default 1). Use more than one
+// only with a database that allows concurrent write transactions
+// (PostgreSQL); each committer still commits one batch at a time.
+func WithCommitters(n int) BatcherOption {
+	return func(c *batcherConfig) { c.committers = n }
+}
+
+type request struct {
+	e     *Event
+	state atomic.Int32 // reqQueued, reqTaken or reqWithdrawn
+	done  chan result
+}
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqWithdrawn
+)
+
+type result struct {
+	outcome Outcome
+	err     error
+}
+
+// DefaultMaxBatch is used when NewBatcher gets maxBatch <= 0.
+const DefaultMaxBatch = 256
+
+// NewBatcher starts the committer goroutine(s) calling commit. maxBatch <= 0
+// means DefaultMaxBatch. Call Close to stop it.
+func NewBatcher(commit CommitFunc, maxBatch int, opts ...BatcherOption) *Batcher {
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	cfg := batcherConfig{committers: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.committers < 1 {
+		cfg.committers = 1
+	}
+	b := &Batcher{
+		commit:   commit,
+		maxBatch: maxBatch,
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	b.wg.Add(cfg.committers)
+	for range cfg.committers {
+		go b.run()
+	}
+	return b
+}
+
+// Save queues e for the next commit and waits until it is committed. It
+// returns ErrClosed after Close, ctx.Err() if ctx ends before e was handed to
+// commit, and commit's error (wrapped) if the batch holding e failed.
+func (b *Batcher) Save(ctx context.Context, e *Event) (Outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	r := &request{e: e, done: make(chan result, 1)}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return 0, ErrClosed
+	}
+	b.queue = append(b.queue, r)
+	b.mu.Unlock()
+	b.signal()
+
+	select {
+	case res := <-r.done:
+		return res.outcome, res.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqWithdrawn) {
+			return 0, ctx.Err()
+		}
+		res := <-r.done // handed over: wait for the true result
+		return res.outcome, res.err
+	}
+}
+
+// Close stops accepting Saves (they return ErrClosed), commits everything
+// already queued and waits for the committers to finish. It is safe to call
+// more than once.
+func (b *Batcher) Close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.wg.Wait()
+}
+
+func (b *Batcher) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+func (b *Batcher) run() {
+	defer b.wg.Done()
+	for {
+		batch, closed := b.take()
+		if len(batch) > 0 {
+			b.flush(batch)
+			continue
+		}
+		if closed {
+			return
+		}
+		select {
+		case <-b.wake:
+		case <-b.stop:
+		}
+	}
+}
+
+// take removes up to maxBatch waiting requests that were not withdrawn and
+// marks them handed over.
+func (b *Batcher) take() ([]*request, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var batch []*request
+	i := 0
+	for ; i < len(b.queue) && len(batch) < b.maxBatch; i++ {
+		r := b.queue[i]
+		b.queue[i] = nil
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			batch = append(batch, r)
+		}
+	}
+	b.queue = b.queue[i:]
+	if len(b.queue) == 0 {
+		b.queue = nil
+	}
+	return batch, b.closed
+}
+
+func (b *Batcher) flush(batch []*request) {
+	events := make([]*Event, len(batch))
+	for i, r := range batch {
+		events[i] = r.e
+	}
+	// The batch serves many callers, so no single caller's context may cancel it.
+	outcomes, err := b.commit(context.Background(), events)
+	if err == nil && len(outcomes) != len(events) {
+		err = fmt.Errorf("commit returned %d outcomes for %d events", len(outcomes), len(events))
+	}
+	for i, r := range batch {
+		if err != nil {
+			r.done <- result{err: err}
+			continue
+		}
+		r.done <- result{outcome: outcomes[i]}
+	}
+}

@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeCommit records batches and answers Stored, or Duplicate for an ID seen before.
+type fakeCommit struct {
+	mu      sync.Mutex
+	seen    map[string]bool
+	batches [][]string
+	delay   time.Duration
+	fail    error
+	entered chan struct{} // if non-nil, receives once per commit call
+	release chan struct{} // if non-nil, commit waits for it
+}
+
+func (f *fakeCommit) commit(_ context.Context, events []*Event) ([]Outcome, error) {
+	if f.entered != nil {
+		f.entered <- struct{}{}
+	}
+	if f.release != nil {
+		<-f.release
+	}
+	time.Sleep(f.delay)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	f.batches = append(f.batches, ids)
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
+	out := make([]Outcome, len(events))
+	for i, e := range events {
+		out[i] = Stored
+		if f.seen[e.ID] {
+			out[i] = Duplicate
+		}
+		f.seen[e.ID] = true
+	}
+	return out, nil
+}
+
+func (f *fakeCommit) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.batches)
+}
+
+func TestBatcherGroupsConcurrentSaves(t *testing.T) {
+	f := &fakeCommit{delay: 5 * time.Millisecond}
+	b := NewBatcher(f.commit, 64)
+	defer b.Close()
+
+	const n = 200
+	var wg sync.WaitGroup
+	var stored atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			o, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)})
+			if err != nil {
+				t.Errorf("Save: %v", err)
+			}
+			if o == Stored {
+				stored.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := stored.Load(); got != n {
+		t.Errorf("stored = %d, want %d", got, n)
+	}
+	calls := f.calls()
+	if calls >= n/2 {
+		t.Errorf("commit called %d times for %d saves, want far fewer (grouping)", calls, n)
+	}
+	for _, batch := range f.batches {
+		if len(batch) > 64 {
+			t.Errorf("batch of %d events, want at most maxBatch 64", len(batch))
+		}
+	}
+}
+
+func TestBatcherOutcomesPerCaller(t *testing.T) {
+	f := &fakeCommit{}
+	b := NewBatcher(f.commit, 8, WithCommitters(3))
+	defer b.Close()
+	var wg sync.WaitGroup
+	var stored, dup atomic.Int64
+	for i := range 100 {
+		wg.Go(func() {
+			o, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i%10)})
+			if err != nil {
+				t.Errorf("Save: %v", err)
+			}
+			switch o {
+			case Stored:
+				stored.Add(1)
+			case Duplicate:
+				dup.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if stored.Load() != 10 || dup.Load() != 90 {
+		t.Errorf("stored, duplicate = %d, %d; want 10, 90", stored.Load(), dup.Load())
+	}
+}
+
+func TestBatcherErrorFanOut(t *testing.T) {
+	boom := errors.New("disk on fire")
+	f := &fakeCommit{fail: boom, entered: make(chan struct{}, 100), release: make(chan struct{})}
+	b := NewBatcher(f.commit, 100)
+	defer b.Close()
+
+	// Hold the committer in a first batch so the next ten queue up together.
+	first := make(chan error, 1)
+	go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+	<-f.entered
+	errs := make(chan error, 10)
+	for i := range 10 {
+		go func() { _, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)}); errs <- err }()
+	}
+	waitQueued(t, b, 10)
+	close(f.release)
+	if err := <-first; !errors.Is(err, boom) {
+		t.Errorf("first Save error = %v, want %v", err, boom)
+	}
+	for range 10 {
+		if err := <-errs; !errors.Is(err, boom) {
+			t.Errorf("Save error = %v, want %v", err, boom)
+		}
+	}
+	if got := f.calls(); got != 2 {
+		t.Errorf("commit calls = %d, want 2 (one held, one with the ten queued)", got)
+	}
+}
+
+func TestBatcherCancelWhileQueued(t *testing.T) {
+	f := &fakeCommit{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	b := NewBatcher(f.commit, 10)
+	defer b.Close()
+
+	first := make(chan error, 1)
+	go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+	<-f.entered // committer busy with "first"
+
+	ctx, cancel := context.WithCancel(context.Background())
+	queued := make(chan error, 1)
+	go func() { _, err := b.Save(ctx, &Event{ID: "withdrawn"}); queued <- err }()
+	waitQueued(t, b, 1)
+	cancel()
+	if err := <-queued; !errors.Is(err, context.Canceled) {
+		t.Errorf("queued Save after cancel = %v, want %v", err, context.Canceled)
+	}
+	close(f.release)
+	if err := <-first; err != nil {
+		t.Errorf("first Save = %v, want nil", err)
+	}
+	b.Close()
+	for _, batch := range f.batches {
+		for _, id := range batch {
+			if id == "withdrawn" {
+				t.Errorf("withdrawn event was committed: batches %v", f.batches)
+			}
+		}
+	}
+}
+
+func TestBatcherCancelAfterHandOffGetsTrueResult(t *testing.T) {
+	f := &fakeCommit{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	b := NewBatcher(f.commit, 10)
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var got Outcome
+	var err error
+	go func() { got, err = b.Save(ctx, &Event{ID: "x"}); close(done) }()
+	<-f.entered // handed to commit
+	cancel()
+	select {
+	case <-done:
+		t.Fatalf("Save returned (%v, %v) before its commit finished", got, err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(f.release)
+	<-done
+	if err != nil || got != Stored {
+		t.Errorf("Save = (%v, %v), want (stored, nil)", got, err)
+	}
+}
+
+func TestBatcherClose(t *testing.T) {
+	f := &fakeCommit{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	b := NewBatcher(f.commit, 1)
+
+	results := make(chan error, 3)
+	for i := range 3 {
+		go func() { _, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)}); results <- err }()
+	}
+	<-f.entered
+	waitQueued(t, b, 2)
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	// Close must wait for the pending saves, which all succeed.
+	close(f.release)
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Errorf("pending Save = %v, want nil (Close drains)", err)
+		}
+	}
+	<-closed
+	if _, err := b.Save(context.Background(), &Event{ID: "late"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Save after Close = %v, want %v", err, ErrClosed)
+	}
+	b.Close() // idempotent
+	if got := f.calls(); got != 3 {
+		t.Errorf("commit calls = %d, want 3 (maxBatch 1)", got)
+	}
+}
+
+func TestBatcherWrongOutcomeCount(t *testing.T) {
+	b := NewBatcher(func(context.Context, []*Event) ([]Outcome, error) { return nil, nil }, 1)
+	defer b.Close()
+	if _, err := b.Save(context.Background(), &Event{ID: "x"}); err == nil {
+		t.Error("Save with a commit returning no outcomes succeeded, want an error")
+	}
+}
+
+// waitQueued waits until n requests are in b's queue.
+func waitQueued(t *testing.T, b *Batcher, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		got := len(b.queue)
+		b.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("queue never reached %d requests", n)
+}
