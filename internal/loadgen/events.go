@@ -1,0 +1,200 @@
+package loadgen
+
+import (
+	"encoding/hex"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+)
+
+// Event is one webhook delivery the generator produced: the X-Event-ID, the
+// X-Timestamp (event time, unix seconds) and the exact body. The request
+// timestamp and signature are added when it is sent, so a re-send is freshly
+// signed.
+type Event struct {
+	ID        string
+	Type      string
+	EventTime int64
+	Body      []byte
+}
+
+// Study and submission statuses as Prolific spells them (webhooks.md §4).
+var (
+	studyCycle = []string{"ACTIVE", "PAUSED", "ACTIVE", "AWAITING REVIEW", "COMPLETED", "ACTIVE"}
+	// submissionPaths are the lifecycles a submission walks through, most often the first.
+	submissionPaths = [][]string{
+		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
+		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
+		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
+		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "REJECTED"},
+		{"RESERVED", "ACTIVE", "RETURNED"},
+		{"RESERVED", "TIMED-OUT"},
+		{"RESERVED", "ACTIVE", "SCREENED OUT"},
+		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "PARTIALLY APPROVED"},
+	}
+)
+
+type genStudy struct {
+	id    string
+	state int // index into studyCycle
+}
+
+type genSubmission struct {
+	id, participant string
+	path            []string
+	next            int
+}
+
+// generator produces realistic, unique deliveries for a fixed set of
+// studies. Uniqueness matters twice: every event gets a fresh random ID, and
+// no two events share request timestamp and body, because the receiver also
+// treats equal signed content as a duplicate. Submission bodies are unique by
+// construction (each submission walks a path without repeats); study bodies
+// are remembered for the current second and replaced by a submission event
+// when one would repeat.
+type generator struct {
+	mu      sync.Mutex
+	rng     *rand.Rand
+	now     func() time.Time
+	studies []genStudy
+	open    []*genSubmission // submissions that still have statuses to go
+	sec     int64
+	seen    map[string]struct{} // study bodies used in second sec
+}
+
+// maxOpenSubmissions bounds the in-progress pool; new submissions start when
+// it is below this size or by chance.
+const maxOpenSubmissions = 2000
+
+func newGenerator(studies int, seed uint64, now func() time.Time) *generator {
+	g := &generator{
+		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		now:  now,
+		seen: make(map[string]struct{}),
+	}
+	for range max(studies, 1) {
+		g.studies = append(g.studies, genStudy{id: g.objectID(now())})
+	}
+	return g
+}
+
+// objectID returns a MongoDB-style 24-hex ID: 4 bytes of time, 8 random bytes.
+func (g *generator) objectID(t time.Time) string {
+	var b [12]byte
+	ts := uint32(t.Unix())
+	b[0], b[1], b[2], b[3] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+	r := g.rng.Uint64()
+	for i := range 8 {
+		b[4+i] = byte(r >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// randomID returns 24 random hex digits.
+func (g *generator) randomID() string {
+	var b [12]byte
+	r1, r2 := g.rng.Uint64(), g.rng.Uint32()
+	for i := range 8 {
+		b[i] = byte(r1 >> (8 * i))
+	}
+	for i := range 4 {
+		b[8+i] = byte(r2 >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Next returns a new unique event stamped with the current second, which the
+// caller must use as the request timestamp when it is first sent.
+func (g *generator) Next() Event {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.now()
+	if s := t.Unix(); s != g.sec {
+		g.sec = s
+		clear(g.seen)
+	}
+	ev := Event{ID: g.randomID(), EventTime: t.Unix()}
+	// Mix: ~75 % submission, ~16 % progress, ~8 % study status, ~1 % high return rate.
+	x := g.rng.IntN(100)
+	var body string
+	switch {
+	case x < 75:
+	case x < 91:
+		s := &g.studies[g.rng.IntN(len(g.studies))]
+		ev.Type = prolific.EventStudyProgressChange
+		body = pyObject("resource_id", s.id, "event_type", ev.Type)
+	case x < 99:
+		s := &g.studies[g.rng.IntN(len(g.studies))]
+		s.state = (s.state + 1) % len(studyCycle)
+		ev.Type = prolific.EventStudyStatusChange
+		body = pyObject("resource_id", s.id, "event_type", ev.Type, "metadata", "{}", "status", studyCycle[s.state])
+	default:
+		s := &g.studies[g.rng.IntN(len(g.studies))]
+		ev.Type = prolific.EventStudyHighReturnRate
+		body = pyObject("resource_id", s.id, "event_type", ev.Type, "metadata", "{}")
+	}
+	if body != "" {
+		if _, dup := g.seen[body]; !dup {
+			g.seen[body] = struct{}{}
+			ev.Body = []byte(body)
+			return ev
+		}
+	}
+	ev.Type = prolific.EventSubmissionStatusChange
+	ev.Body = []byte(g.submissionBody(t))
+	return ev
+}
+
+// submissionBody advances a random open submission, or starts a new one.
+func (g *generator) submissionBody(t time.Time) string {
+	var sub *genSubmission
+	if len(g.open) < maxOpenSubmissions && (len(g.open) == 0 || g.rng.IntN(4) == 0) {
+		sub = &genSubmission{
+			id:          g.objectID(t),
+			participant: g.objectID(t),
+			path:        submissionPaths[g.rng.IntN(len(submissionPaths))],
+		}
+		g.open = append(g.open, sub)
+	} else {
+		sub = g.open[g.rng.IntN(len(g.open))]
+	}
+	status := sub.path[sub.next]
+	sub.next++
+	if sub.next == len(sub.path) {
+		for i, o := range g.open {
+			if o == sub {
+				g.open[i] = g.open[len(g.open)-1]
+				g.open = g.open[:len(g.open)-1]
+				break
+			}
+		}
+	}
+	return pyObject("resource_id", sub.id, "event_type", prolific.EventSubmissionStatusChange,
+		"participant_id", sub.participant, "status", status)
+}
+
+// pyObject renders key/value pairs the way Python's json.dumps does by
+// default (", " and ": " separators). Values are ASCII strings the generator
+// controls; the value "{}" is written as an empty object.
+func pyObject(kv ...string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(kv[i]))
+		b.WriteString(": ")
+		if kv[i+1] == "{}" {
+			b.WriteString("{}")
+		} else {
+			b.WriteString(strconv.Quote(kv[i+1]))
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
+}

@@ -1,0 +1,75 @@
+package loadgen
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+)
+
+func TestGeneratorUniqueWithinOneSecond(t *testing.T) {
+	// A frozen clock puts every event in the same second: no two may share
+	// a body, or the receiver would treat them as the same signed content.
+	frozen := time.Unix(1735689600, 0)
+	g := newGenerator(5, 42, func() time.Time { return frozen })
+	const n = 20000
+	bodies := make(map[string]bool, n)
+	ids := make(map[string]bool, n)
+	types := make(map[string]int)
+	for range n {
+		ev := g.Next()
+		if bodies[string(ev.Body)] {
+			t.Fatalf("body repeated within one second: %s", ev.Body)
+		}
+		bodies[string(ev.Body)] = true
+		if ids[ev.ID] || len(ev.ID) != 24 {
+			t.Fatalf("event ID %q repeated or not 24 hex", ev.ID)
+		}
+		ids[ev.ID] = true
+		if ev.EventTime != frozen.Unix() {
+			t.Fatalf("EventTime = %d, want %d", ev.EventTime, frozen.Unix())
+		}
+		v, err := prolific.Decode(ev.Body)
+		if err != nil {
+			t.Fatalf("Decode(%s): %v", ev.Body, err)
+		}
+		if _, unknown := v.(*prolific.Envelope); unknown {
+			t.Fatalf("Decode(%s) gave an unknown type", ev.Body)
+		}
+		types[ev.Type]++
+	}
+	if types[prolific.EventSubmissionStatusChange] < n/2 {
+		t.Errorf("types = %v, want mostly submission.status.change", types)
+	}
+}
+
+func TestGeneratorMix(t *testing.T) {
+	now := time.Unix(1735689600, 0)
+	g := newGenerator(50, 7, func() time.Time { now = now.Add(10 * time.Millisecond); return now })
+	types := make(map[string]int)
+	for range 10000 {
+		types[g.Next().Type]++
+	}
+	tests := []struct {
+		typ      string
+		min, max int
+	}{
+		{prolific.EventSubmissionStatusChange, 7000, 8000},
+		{prolific.EventStudyProgressChange, 1200, 2000},
+		{prolific.EventStudyStatusChange, 500, 1100},
+		{prolific.EventStudyHighReturnRate, 20, 300},
+	}
+	for _, tc := range tests {
+		if got := types[tc.typ]; got < tc.min || got > tc.max {
+			t.Errorf("%s: %d of 10000, want %d..%d", tc.typ, got, tc.min, tc.max)
+		}
+	}
+}
+
+func TestPyObject(t *testing.T) {
+	got := pyObject("resource_id", "abc", "event_type", "study.status.change", "metadata", "{}", "status", "AWAITING REVIEW")
+	want := `{"resource_id": "abc", "event_type": "study.status.change", "metadata": {}, "status": "AWAITING REVIEW"}`
+	if got != want {
+		t.Errorf("pyObject = %s, want %s", got, want)
+	}
+}
