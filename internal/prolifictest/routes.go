@@ -45,10 +45,6 @@ func (f *Fake) routes() http.Handler {
 	handle(RouteGetSubmission, "GET /api/v1/submissions/{id}/{$}", f.handleGetSubmission)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
 		if !strings.HasSuffix(r.URL.Path, "/") {
 			if r.Method == http.MethodGet && matches(mux, r, r.URL.Path+"/", http.MethodGet) {
 				u := *r.URL
@@ -57,6 +53,10 @@ func (f *Fake) routes() http.Handler {
 				return
 			}
 			writeError(w, http.StatusNotFound, "Not found.")
+			return
+		}
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
 			return
 		}
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
