@@ -52,7 +52,9 @@ func TestEventTypes(t *testing.T) {
 		t.Fatalf("status = %d, want 200", st)
 	}
 	got := map[string]bool{}
-	for _, e := range mustDecode[listBody[struct{ EventType string `json:"event_type"` }]](t, b).Results {
+	for _, e := range mustDecode[listBody[struct {
+		EventType string `json:"event_type"`
+	}]](t, b).Results {
 		got[e.EventType] = true
 	}
 	for _, want := range []string{prolific.EventSubmissionStatusChange, prolific.EventStudyStatusChange, prolific.EventStudyProgressChange, prolific.EventStudyHighReturnRate} {
