@@ -118,4 +118,3 @@ func depth(b []byte) int {
 	}
 	return maxD
 }
-
