@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -12,6 +13,9 @@ import (
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
+// maxErrorLen bounds the last_error recorded for a job.
+const maxErrorLen = 1000
+
 // claimSQL leases due jobs without a live lease. SKIP LOCKED lets replicas
 // claim concurrently without waiting for or double-claiming each other's
 // rows: a row another transaction just leased is re-checked after its
@@ -19,7 +23,7 @@ import (
 const claimSQL = `WITH due AS (
 		SELECT kind, key FROM jobs
 		WHERE due_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
-		ORDER BY due_at, kind, key
+		ORDER BY due_at, created_at, kind, key
 		LIMIT $2
 		FOR UPDATE SKIP LOCKED
 	)
@@ -32,8 +36,11 @@ func (d *DB) ClaimJobs(ctx context.Context, owner string, n int, lease time.Dura
 	if err := d.check(); err != nil {
 		return nil, err
 	}
+	if owner == "" {
+		return nil, errors.New("postgres: claim jobs: empty owner")
+	}
 	if n <= 0 {
-		return nil, nil
+		return []store.Job{}, nil
 	}
 	now := d.clock()
 	rows, err := d.pool.Query(ctx, claimSQL, now, min(n, store.MaxLimit), owner, now.Add(lease))
@@ -67,14 +74,15 @@ func (d *DB) CompleteJob(ctx context.Context, owner string, j store.Job) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	due := d.clock().Add(d.opts.Debounce)
+	now := d.clock()
 	_, err := d.pool.Exec(ctx, `WITH done AS (
 			DELETE FROM jobs WHERE kind = $1 AND key = $2 AND locked_by = $3 AND NOT requeue
 			RETURNING kind
 		)
-		UPDATE jobs SET locked_by = '', locked_until = NULL, requeue = FALSE, due_at = $4, attempts = 0
+		UPDATE jobs SET locked_by = '', locked_until = NULL, requeue = FALSE, attempts = 0, last_error = '',
+			due_at = $4, created_at = $5
 		WHERE kind = $1 AND key = $2 AND locked_by = $3 AND requeue`,
-		j.Kind, j.Key, owner, due)
+		j.Kind, j.Key, owner, now.Add(d.opts.Debounce), now)
 	if err != nil {
 		return d.wrap("complete job", err)
 	}
@@ -82,12 +90,17 @@ func (d *DB) CompleteJob(ctx context.Context, owner string, j store.Job) error {
 }
 
 // RetryJob releases a job owner holds to run again at retryAt, recording
-// reason. A job owner does not hold is left alone.
+// reason (truncated to maxErrorLen). A job owner does not hold is left
+// alone. A pending requeue is dropped: the retry runs after the events that
+// asked for it.
 func (d *DB) RetryJob(ctx context.Context, owner string, j store.Job, retryAt time.Time, reason string) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	_, err := d.pool.Exec(ctx, `UPDATE jobs SET locked_by = '', locked_until = NULL, due_at = $4, last_error = $5
+	if len(reason) > maxErrorLen {
+		reason = reason[:maxErrorLen]
+	}
+	_, err := d.pool.Exec(ctx, `UPDATE jobs SET locked_by = '', locked_until = NULL, requeue = FALSE, due_at = $4, last_error = $5
 		WHERE kind = $1 AND key = $2 AND locked_by = $3`,
 		j.Kind, j.Key, owner, retryAt, reason)
 	if err != nil {
@@ -118,19 +131,26 @@ const snapshotSQL = `INSERT INTO studies AS t
 		status      = CASE WHEN ` + newerSQL + ` THEN excluded.status      ELSE t.status      END,
 		status_rank = CASE WHEN ` + newerSQL + ` THEN excluded.status_rank ELSE t.status_rank END,
 		status_at   = CASE WHEN ` + newerSQL + ` THEN excluded.status_at   ELSE t.status_at   END,
-		name                  = excluded.name,
-		places_taken          = excluded.places_taken,
-		places_total          = excluded.places_total,
-		number_of_submissions = excluded.number_of_submissions,
-		submission_counts     = excluded.submission_counts,
-		refreshed_at          = excluded.refreshed_at,
+		name                  = CASE WHEN ` + snapshotNewerSQL + ` THEN excluded.name ELSE t.name END,
+		places_taken          = CASE WHEN ` + snapshotNewerSQL + ` THEN excluded.places_taken ELSE t.places_taken END,
+		places_total          = CASE WHEN ` + snapshotNewerSQL + ` THEN excluded.places_total ELSE t.places_total END,
+		number_of_submissions = CASE WHEN ` + snapshotNewerSQL + ` THEN excluded.number_of_submissions ELSE t.number_of_submissions END,
+		submission_counts     = CASE WHEN ` + snapshotNewerSQL + ` THEN excluded.submission_counts ELSE t.submission_counts END,
+		refreshed_at          = CASE WHEN ` + snapshotNewerSQL + ` THEN excluded.refreshed_at ELSE t.refreshed_at END,
 		updated_at            = excluded.updated_at`
 
-// ApplyStudySnapshot records what the API said about a study; its status is
-// applied with FetchedAt as its time under the ordering rule.
+// snapshotNewerSQL keeps a newer snapshot when two workers race.
+const snapshotNewerSQL = `(t.refreshed_at IS NULL OR excluded.refreshed_at >= t.refreshed_at)`
+
+// ApplyStudySnapshot records what the API said about a study. Name, places
+// and counts are replaced unless a newer snapshot was already applied; the
+// status follows the ordering rule with FetchedAt as its time.
 func (d *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) error {
 	if err := d.check(); err != nil {
 		return err
+	}
+	if s.ID == "" || s.FetchedAt.IsZero() {
+		return errors.New("postgres: apply study snapshot: empty ID or FetchedAt")
 	}
 	counts := s.SubmissionCounts
 	if counts == nil {
@@ -153,11 +173,17 @@ func (d *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) erro
 	return nil
 }
 
-// SetSubmissionStudy records the study of a submission, links its stored
-// events to that study and, with Enrich, queues a refresh of the study.
+// SetSubmissionStudy records that submissionID belongs to studyID: the
+// submission row (created if missing) gets the study, its stored events
+// without a study get it too, the study row is created if missing and its
+// last_event_at covers the submission's newest status, and with Enrich a
+// refresh of the study is queued.
 func (d *DB) SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error {
 	if err := d.check(); err != nil {
 		return err
+	}
+	if submissionID == "" || studyID == "" {
+		return errors.New("postgres: set submission study: empty ID")
 	}
 	now := d.clock()
 	b := &pgx.Batch{}
@@ -166,6 +192,12 @@ func (d *DB) SetSubmissionStudy(ctx context.Context, submissionID, studyID strin
 		submissionID, studyID, now)
 	b.Queue(`UPDATE events SET study_id = $2 WHERE resource_id = $1 AND study_id = '' AND type = 'submission.status.change'`,
 		submissionID, studyID)
+	b.Queue(`INSERT INTO studies AS t (id, last_event_at, updated_at)
+		VALUES ($1, (SELECT status_at FROM submissions WHERE id = $2), $3)
+		ON CONFLICT (id) DO UPDATE SET
+			last_event_at = GREATEST(t.last_event_at, excluded.last_event_at),
+			updated_at    = excluded.updated_at`,
+		studyID, submissionID, now)
 	if d.opts.Enrich {
 		b.Queue(enqueueSQL, store.JobRefreshStudy, studyID, now.Add(d.opts.Debounce), now)
 	}

@@ -33,7 +33,7 @@ const upsertSubmissionSQL = `INSERT INTO submissions AS t
 	VALUES ($1, $2, $3, $4, $5, $6, $7)
 	ON CONFLICT (id) DO UPDATE SET
 		study_id       = CASE WHEN t.study_id = '' THEN excluded.study_id ELSE t.study_id END,
-		participant_id = CASE WHEN t.participant_id = '' THEN excluded.participant_id ELSE t.participant_id END,
+		participant_id = CASE WHEN excluded.participant_id <> '' THEN excluded.participant_id ELSE t.participant_id END,
 		status      = CASE WHEN ` + newerSQL + ` THEN excluded.status      ELSE t.status      END,
 		status_rank = CASE WHEN ` + newerSQL + ` THEN excluded.status_rank ELSE t.status_rank END,
 		status_at   = CASE WHEN ` + newerSQL + ` THEN excluded.status_at   ELSE t.status_at   END,
@@ -152,19 +152,21 @@ func (p *projection) add(e *store.Event, studyID string) {
 	}
 }
 
-// write applies the projection in one round trip, rows in key order so
-// replicas writing overlapping rows lock them in the same order.
+// write applies the projection in one round trip. Tables are written in
+// one order (submissions, studies, jobs, as SetSubmissionStudy does) and
+// rows in key order, so transactions writing overlapping rows lock them in
+// the same order instead of deadlocking.
 func (p *projection) write(ctx context.Context, tx pgx.Tx, now, due time.Time) error {
 	b := &pgx.Batch{}
-	for _, id := range sortedKeys(p.studies) {
-		s := p.studies[id]
-		name, at, rank := s.status.args()
-		b.Queue(upsertStudySQL, id, name, at, rank, s.highRate, s.lastAt, now)
-	}
 	for _, id := range sortedKeys(p.submissions) {
 		s := p.submissions[id]
 		name, at, rank := s.status.args()
 		b.Queue(upsertSubmissionSQL, id, s.studyID, s.participantID, name, at, rank, now)
+	}
+	for _, id := range sortedKeys(p.studies) {
+		s := p.studies[id]
+		name, at, rank := s.status.args()
+		b.Queue(upsertStudySQL, id, name, at, rank, s.highRate, s.lastAt, now)
 	}
 	jobs := make([]jobKey, 0, len(p.jobs))
 	for k := range p.jobs {

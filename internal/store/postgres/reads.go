@@ -146,7 +146,7 @@ func (d *DB) Studies(ctx context.Context, f store.StudyFilter) ([]store.Study, e
 	}
 	rows, err := d.pool.Query(ctx, `SELECT `+studyColumns+` FROM studies
 		WHERE $1::timestamptz IS NULL OR last_event_at >= $1 OR updated_at >= $1
-		ORDER BY last_event_at DESC NULLS LAST, id
+		ORDER BY last_event_at DESC NULLS LAST, updated_at DESC, id
 		LIMIT $2`, since, limit(f.Limit, store.MaxLimit))
 	if err != nil {
 		return nil, d.wrap("studies", err)
@@ -220,7 +220,7 @@ func (d *DB) Submission(ctx context.Context, id string) (*store.Submission, erro
 }
 
 // Submissions lists the known submissions of studyID, newest status first.
-// limit <= 0 means store.MaxLimit.
+// n <= 0 means store.MaxLimit.
 func (d *DB) Submissions(ctx context.Context, studyID string, n int) ([]store.Submission, error) {
 	if err := d.check(); err != nil {
 		return nil, err

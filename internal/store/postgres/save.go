@@ -24,8 +24,9 @@ const (
 )
 
 // commit stores a batch of events in one transaction and returns each
-// event's outcome. On success it sets each stored event's Seq (and StudyID
-// when it was learnt from the submission); on error nothing was stored.
+// event's outcome. On success it sets each stored event's Seq and StudyID
+// (a study event's own ID, or the study learnt from its submission); on
+// error nothing was stored and the events are unchanged.
 func (d *DB) commit(ctx context.Context, events []*store.Event) ([]store.Outcome, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
@@ -105,7 +106,11 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (*batchResul
 		for _, i := range order {
 			e := events[i]
 			studyID := e.StudyID
-			if studyID == "" && store.IsSubmissionEvent(e.Type) {
+			switch {
+			case studyID != "":
+			case store.IsStudyEvent(e.Type):
+				studyID = e.ResourceID
+			case store.IsSubmissionEvent(e.Type):
 				studyID = subStudy[e.ResourceID]
 			}
 			res.studyIDs[i] = studyID
