@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,5 +201,60 @@ func TestReplicasClaimJobsExclusive(t *testing.T) {
 	}
 	if qs.Depth != jobs-1 {
 		t.Errorf("queue depth = %d, want %d (only the owner's completion removes a job)", qs.Depth, jobs-1)
+	}
+}
+
+// TestReplicasLeaseAndRequeue: a job leased by one replica is invisible to
+// another until the lease ends; an event arriving on another replica while
+// the job runs re-arms it instead of losing the request.
+func TestReplicasLeaseAndRequeue(t *testing.T) {
+	t.Parallel()
+	var now atomic.Pointer[time.Time]
+	start := t0.Add(time.Hour)
+	now.Store(&start)
+	clock := func() time.Time { return *now.Load() }
+	advance := func(d time.Duration) { next := clock().Add(d); now.Store(&next) }
+	dbs := replicas(t, 2, store.Options{Enrich: true, Debounce: time.Second, Now: clock})
+	a, b := dbs[0], dbs[1]
+	ctx := ctxT(t)
+
+	if _, err := a.Save(ctx, event(studyProgress, "study-l", "", t0)); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	advance(time.Second)
+	claimed, err := a.ClaimJobs(ctx, "a", 10, time.Minute)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("a ClaimJobs = %v, %v; want one job", claimed, err)
+	}
+	if got, err := b.ClaimJobs(ctx, "b", 10, time.Minute); err != nil || len(got) != 0 {
+		t.Fatalf("b ClaimJobs during a's lease = %v, %v; want none", got, err)
+	}
+	// An event on replica b while a runs the job: requeue.
+	if _, err := b.Save(ctx, event(studyProgress, "study-l", "", t0.Add(time.Second))); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	if err := a.CompleteJob(ctx, "a", claimed[0]); err != nil {
+		t.Fatalf("CompleteJob: %v", err)
+	}
+	if got, _ := b.ClaimJobs(ctx, "b", 10, time.Minute); len(got) != 0 {
+		t.Fatalf("b claimed %v before the debounce passed, want none", got)
+	}
+	advance(time.Second)
+	again, err := b.ClaimJobs(ctx, "b", 10, 10*time.Second)
+	if err != nil || len(again) != 1 || again[0].Attempts != 1 {
+		t.Fatalf("b ClaimJobs after requeue = %+v, %v; want the job once more with 1 attempt", again, err)
+	}
+	// b crashes: after its lease expires, a takes the job over.
+	advance(11 * time.Second)
+	took, err := a.ClaimJobs(ctx, "a", 10, time.Minute)
+	if err != nil || len(took) != 1 || took[0].Attempts != 2 {
+		t.Fatalf("a ClaimJobs after b's lease expired = %+v, %v; want the job with 2 attempts", took, err)
+	}
+	// b's late completion is ignored: it no longer holds the lease.
+	if err := b.CompleteJob(ctx, "b", again[0]); err != nil {
+		t.Fatalf("late CompleteJob: %v", err)
+	}
+	if qs, err := a.QueueStats(ctx); err != nil || qs.Depth != 1 {
+		t.Fatalf("QueueStats after a stale completion = %+v, %v; want depth 1", qs, err)
 	}
 }
