@@ -82,7 +82,7 @@ func (f *Fake) emitLocked(workspaceID, eventType, resourceID string, fields ...F
 			continue
 		}
 		d := &deliveryRecord{
-			id: newID(), subID: s.id, workspaceID: workspaceID, eventType: eventType, resourceID: resourceID,
+			id: NewID(), subID: s.id, workspaceID: workspaceID, eventType: eventType, resourceID: resourceID,
 			targetURL: s.targetURL, body: body, occurred: now, created: now, updated: now, status: StatusPending,
 		}
 		s.log = append(s.log, d)

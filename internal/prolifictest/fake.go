@@ -81,7 +81,7 @@ func New(opts Options) *Fake {
 			ws = &workspace{id: id}
 			f.workspaces[id] = ws
 		}
-		ws.secret = &secretRecord{id: newID(), value: value}
+		ws.secret = &secretRecord{id: NewID(), value: value}
 	}
 	f.handler = f.routes()
 	for range opts.Workers {
@@ -198,8 +198,8 @@ func (f *Fake) Subscriptions() []Subscription {
 
 func (f *Fake) now() time.Time { return f.opts.Now().UTC() }
 
-// newID returns a random 24-hex-character ID, the shape of Prolific's IDs.
-func newID() string {
+// NewID returns a random 24-hex-character ID, the shape of Prolific's IDs.
+func NewID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])

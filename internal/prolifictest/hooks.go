@@ -101,7 +101,7 @@ func (f *Fake) handleCreateSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Workspace not found.")
 		return
 	}
-	ws.secret = &secretRecord{id: newID(), value: newSecret()}
+	ws.secret = &secretRecord{id: NewID(), value: newSecret()}
 	writeJSON(w, http.StatusCreated, secretJSON{ID: ws.secret.id, Value: ws.secret.value, WorkspaceID: ws.id})
 }
 
@@ -179,7 +179,7 @@ func (f *Fake) handleCreateSubscription(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	// is_enabled is accepted but a subscription stays disabled until confirmed.
-	s := &subscription{id: newID(), workspaceID: ws.id, eventType: in.EventType, targetURL: in.TargetURL, hookSecret: newSecret()}
+	s := &subscription{id: NewID(), workspaceID: ws.id, eventType: in.EventType, targetURL: in.TargetURL, hookSecret: newSecret()}
 	f.subs[s.id] = s
 	f.subOrder = append(f.subOrder, s.id)
 	w.Header().Set(prolific.HeaderHookSecret, s.hookSecret)

@@ -36,7 +36,7 @@ func TestSimulateStudy(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	studyID := newID()
+	studyID := NewID()
 	stop := make(chan struct{})
 	polled := make(chan []string)
 	go func() { // an API reader checking every answer is self-consistent mid-simulation

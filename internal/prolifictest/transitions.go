@@ -26,7 +26,7 @@ func (f *Fake) createStudyLocked(workspaceID, id, name string, places int) (*stu
 		return nil, fmt.Errorf("create study: places %d, want at least 1", places)
 	}
 	if id == "" {
-		id = newID()
+		id = NewID()
 	}
 	if _, ok := f.studies[id]; ok {
 		return nil, fmt.Errorf("create study: study %q already exists", id)
@@ -81,7 +81,7 @@ func (f *Fake) AddSubmission(studyID string) (string, error) {
 }
 
 func (f *Fake) addSubmissionLocked(s *study) (*submission, int, error) {
-	sub := &submission{id: newID(), studyID: s.id, participantID: newID(), status: SubmissionReserved, started: f.now()}
+	sub := &submission{id: NewID(), studyID: s.id, participantID: NewID(), status: SubmissionReserved, started: f.now()}
 	s.subs = append(s.subs, sub)
 	f.submissions[sub.id] = sub
 	n, err := f.emitSubmissionLocked(s, sub, true)

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolifictest"
+)
+
+type config struct {
+	addr, token, workspace, secret, shape string
+	allowHTTP, exitAfter                  bool
+	timeScale                             float64
+	deliveryTimeout                       time.Duration
+	simulate                              int
+	duration                              time.Duration
+	returnRate, timeoutRate, rejectRate   float64
+	seed                                  int64
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nRuns a fake Prolific API and webhook sender on loopback.\n\n", args[0])
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8900", "listen address of the fake API")
+	fs.StringVar(&c.token, "token", "fake-prolific-token", "API token accepted in \"Authorization: Token <t>\"")
+	fs.StringVar(&c.workspace, "workspace", "000000000000000000000001", "workspace ID that exists")
+	fs.StringVar(&c.secret, "secret", "", "initial webhook signing secret of the workspace (none: create one through the API)")
+	fs.StringVar(&c.shape, "create-shape", prolifictest.ShapeObject, "create-subscription response body: object or results")
+	fs.BoolVar(&c.allowHTTP, "allow-http-targets", false, "accept http:// and loopback target URLs (tests and local demos)")
+	fs.Float64Var(&c.timeScale, "time-scale", 1, "divide retry back-off and simulation duration by this factor")
+	fs.DurationVar(&c.deliveryTimeout, "delivery-timeout", 10*time.Second, "timeout of one delivery attempt")
+	fs.IntVar(&c.simulate, "simulate", 0, "simulate a study with this many places once a subscription is enabled (0: no simulation)")
+	fs.DurationVar(&c.duration, "duration", time.Minute, "simulated study duration (before -time-scale)")
+	fs.Float64Var(&c.returnRate, "return-rate", 0.1, "chance a participant returns the study")
+	fs.Float64Var(&c.timeoutRate, "timeout-rate", 0.05, "chance a participant times out")
+	fs.Float64Var(&c.rejectRate, "reject-rate", 0.05, "chance a submission is rejected")
+	fs.Int64Var(&c.seed, "seed", 1, "random seed of the simulation")
+	fs.BoolVar(&c.exitAfter, "exit-after-simulate", false, "exit once the simulation's webhooks are delivered instead of serving on")
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.token == "" || c.workspace == "" {
+		return c, errors.New("-token and -workspace must not be empty")
+	}
+	if c.shape != prolifictest.ShapeObject && c.shape != prolifictest.ShapeResults {
+		return c, fmt.Errorf("-create-shape %q: want object or results", c.shape)
+	}
+	return c, nil
+}
+
+// run serves the fake until ctx ends (or, with -exit-after-simulate, until
+// the simulation is delivered). The first stdout line names the base URL;
+// with -simulate the last line is the result as JSON.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	opts := prolifictest.Options{
+		Tokens: []string{c.token}, Workspaces: []string{c.workspace},
+		AllowHTTPTargets: c.allowHTTP, CreateResponseShape: c.shape,
+		TimeScale: c.timeScale, DeliveryTimeout: c.deliveryTimeout,
+	}
+	if c.secret != "" {
+		opts.Secrets = map[string]string{c.workspace: c.secret}
+	}
+	f := prolifictest.New(opts)
+	defer f.Close()
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: f.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	out := &lockedWriter{w: stdout}
+	out.printf("fake prolific listening on http://%s (workspace %s)\n", ln.Addr(), c.workspace)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	simErr := make(chan error, 1)
+	if c.simulate > 0 {
+		go func() {
+			err := simulate(ctx, f, c, out)
+			if err == nil && c.exitAfter {
+				cancel()
+			}
+			simErr <- err
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve: %w", err)
+	case err := <-simErr:
+		if err != nil && ctx.Err() == nil {
+			runErr = err
+		}
+		if runErr == nil && !c.exitAfter {
+			<-ctx.Done()
+		}
+	}
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	if err := srv.Shutdown(shutdownCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("shutdown: %w", err)
+	}
+	return runErr
+}
+
+// simulate waits for an enabled subscription in the workspace, runs one
+// study while printing progress, waits for its webhooks and prints the
+// result as JSON.
+func simulate(ctx context.Context, f *prolifictest.Fake, c config, out *lockedWriter) error {
+	out.printf("waiting for an enabled subscription in workspace %s\n", c.workspace)
+	for !hasEnabled(f, c.workspace) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	studyID := prolifictest.NewID()
+	out.printf("simulating study %s: %d places over %s (time scale %g)\n", studyID, c.simulate, c.duration, c.timeScale)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if s, ok := f.StudyState(studyID); ok {
+					st := f.Stats()
+					out.printf("progress: study %s places %d/%d submissions %d deliveries ok %d failed %d pending %d\n",
+						s.Status, s.PlacesTaken, s.TotalAvailablePlaces, s.NumberOfSubmissions, st.Successes, st.Failures, st.Pending)
+				}
+			}
+		}
+	}()
+	res, err := f.SimulateStudy(ctx, prolifictest.SimConfig{
+		WorkspaceID: c.workspace, StudyID: studyID, Name: "Simulated study", Places: c.simulate, Duration: c.duration,
+		ReturnRate: c.returnRate, TimeoutRate: c.timeoutRate, RejectRate: c.rejectRate, Seed: c.seed,
+	})
+	if err == nil {
+		out.printf("study %s completed; waiting for deliveries\n", res.StudyID)
+		err = f.WaitIdle(ctx)
+	}
+	close(done)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("simulate: %w", err)
+	}
+	final := struct {
+		prolifictest.SimResult
+		Deliveries prolifictest.DeliveryStats
+	}{res, f.Stats()}
+	b, err := json.Marshal(final)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	out.printf("%s\n", b)
+	return nil
+}
+
+func hasEnabled(f *prolifictest.Fake, workspace string) bool {
+	for _, s := range f.Subscriptions() {
+		if s.Enabled && s.WorkspaceID == workspace {
+			return true
+		}
+	}
+	return false
+}
+
+// lockedWriter serialises lines written by several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, args...)
+}
