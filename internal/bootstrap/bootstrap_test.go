@@ -227,3 +227,31 @@ func countReq(reqs []string, want string) int {
 	}
 	return n
 }
+
+// TestRunReenableServerErrorKeepsSubscription: a 5xx while re-enabling is
+// not a refusal, so the subscription must not be deleted.
+func TestRunReenableServerErrorKeepsSubscription(t *testing.T) {
+	e := newEnv(t, prolifictest.Options{})
+	c := e.client(token)
+	first, err := Run(t.Context(), c, cfg(), e.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := first.Subscriptions[0]
+	if _, err := c.UpdateSubscription(t.Context(), paused.SubscriptionID, prolific.SubscriptionUpdate{IsEnabled: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.FailNext(prolifictest.RouteUpdateSubscription, 500, 10)
+	e.resetRequests()
+	if _, err := Run(t.Context(), c, cfg(), e.logger()); err == nil || !strings.Contains(err.Error(), "re-enable subscription") {
+		t.Fatalf("Run error = %v, want a re-enable failure", err)
+	}
+	for _, m := range e.mutations() {
+		if !strings.HasPrefix(m, "PATCH ") {
+			t.Errorf("mutating call %s, want only PATCH attempts", m)
+		}
+	}
+	if subs := e.subsFor(paused.EventType); len(subs) != 1 || subs[0].ID != paused.SubscriptionID {
+		t.Errorf("fake holds %+v, want the paused subscription kept", subs)
+	}
+}
