@@ -2,8 +2,11 @@ package prolifictest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +75,7 @@ func TestDeliveryRetriesUntilSuccess(t *testing.T) {
 	tg := newTarget(t, func(n int, r *http.Request) int {
 		if n == 2 {
 			// Rotate between attempts: the next attempt must be signed with the new secret.
-			rotated = createSecret(t, f)
+			rotated, _ = f.RotateSecret(testWS)
 		}
 		if n <= 3 {
 			return http.StatusServiceUnavailable
@@ -219,6 +222,45 @@ func TestDeliveryLogFilters(t *testing.T) {
 	for _, q := range []string{"?status=DONE", "?limit=0", "?limit=1001"} {
 		if st, _, _ := call(t, f, "GET", "/api/v1/hooks/subscriptions/"+subID+"/events/"+q, nil); st != 400 {
 			t.Errorf("events%s: status %d, want 400", q, st)
+		}
+	}
+}
+
+func TestLogsCarryNoSecrets(t *testing.T) {
+	var lines []string
+	var mu sync.Mutex
+	const secret = "log-secret-not-real"
+	f := newTestFake(t, func(o *Options) {
+		o.Secrets = map[string]string{testWS: secret}
+		o.MaxRetries = 1
+		o.Logf = func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, fmt.Sprintf(format, args...))
+		}
+	})
+	var sigs []string
+	tg := newTarget(t, func(n int, r *http.Request) int {
+		mu.Lock()
+		sigs = append(sigs, r.Header.Get("X-Prolific-Request-Signature"))
+		mu.Unlock()
+		return http.StatusBadGateway
+	})
+	subscribe(t, f, prolific.EventStudyProgressChange, tg.URL)
+	if _, err := f.Emit(testWS, prolific.EventStudyProgressChange, "6650a1b2c3d4e5f6aaaa0001"); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, f)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != 2 || len(sigs) != 2 {
+		t.Fatalf("got %d log lines and %d attempts, want 2 each", len(lines), len(sigs))
+	}
+	for _, l := range lines {
+		for _, s := range append([]string{secret}, sigs...) {
+			if strings.Contains(l, s) {
+				t.Errorf("log line %q contains a secret or signature", l)
+			}
 		}
 	}
 }

@@ -127,3 +127,17 @@ func (f *Fake) emitSubmissionLocked(s *study, sub *submission, progress bool) (i
 	}
 	return 2, nil
 }
+
+// RotateSecret replaces the workspace's signing secret, as POST
+// /hooks/secrets/ does, and returns the new value. Deliveries still being
+// retried are signed with the new secret from their next attempt on.
+func (f *Fake) RotateSecret(workspaceID string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ws, ok := f.workspaces[workspaceID]
+	if !ok {
+		return "", fmt.Errorf("rotate secret: unknown workspace %q", workspaceID)
+	}
+	ws.secret = &secretRecord{id: NewID(), value: newSecret()}
+	return ws.secret.value, nil
+}
