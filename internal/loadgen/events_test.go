@@ -12,7 +12,7 @@ func TestGeneratorUniqueWithinOneSecond(t *testing.T) {
 	// a body, or the receiver would treat them as the same signed content.
 	frozen := time.Unix(1735689600, 0)
 	g := newGenerator(5, 42, func() time.Time { return frozen })
-	const n = 20000
+	const n = 5000
 	bodies := make(map[string]bool, n)
 	ids := make(map[string]bool, n)
 	types := make(map[string]int)

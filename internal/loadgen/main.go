@@ -24,6 +24,7 @@ import (
 const SecretEnv = "PROLIFIC_WEBHOOK_SECRET"
 
 const usage = `Usage: receiver loadgen [flags]
+       receiver loadgen check -admin URL -acked FILE   (see: receiver loadgen check -h)
 
 Sends signed, unique Prolific webhook deliveries to the receiver and reports
 throughput, latency percentiles (p50 p90 p99 p99.9 max), status codes and
@@ -44,11 +45,15 @@ Examples:
 Flags:
 `
 
-// Main runs the loadgen subcommand: args are the flags after "loadgen". The
+// Main runs the loadgen subcommand: args are the flags after "loadgen"
+// ("check" first runs CheckAcked instead, see checkcmd.go). The
 // report goes to stdout (a table, or JSON with -json); a start line goes to
 // stderr. Cancelling ctx (SIGINT) ends the run early, still printing the
 // report and flushing the -acked file.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "check" {
+		return checkMain(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {

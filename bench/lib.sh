@@ -1,0 +1,90 @@
+# Shared helpers for bench/run.sh and scripts/crash-test.sh (sourced, not run).
+# Every process started here is recorded in PIDS and stopped by stop_all.
+
+PIDS=()
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# free_port prints a loopback TCP port nobody listens on.
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"; return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# wait_ready URL [SECONDS]: poll until URL answers 200.
+wait_ready() {
+  local url=$1 secs=${2:-30}
+  for _ in $(seq 1 $(( secs * 10 ))); do
+    curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# rss_kb PID FIELD prints VmRSS or VmHWM of PID in kB.
+rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+# stop_pid PID: SIGTERM, then SIGKILL after 10 s; forget it.
+stop_pid() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  forget_pid "$pid"
+}
+
+forget_pid() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+stop_all() {
+  local p
+  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+}
+
+# new_secret prints a random webhook secret (never logged).
+new_secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# postgres_base_dsn prints a PostgreSQL DSN to use, or nothing: from
+# RECEIVER_TEST_POSTGRES_DSN, else a local server on 127.0.0.1:5432 as user postgres.
+postgres_base_dsn() {
+  command -v psql >/dev/null || return 0
+  local dsn=${RECEIVER_TEST_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+  psql "$dsn" -tAc 'SELECT 1' >/dev/null 2>&1 && echo "$dsn"
+  return 0
+}
+
+# with_search_path DSN SCHEMA prints DSN with search_path=SCHEMA added.
+with_search_path() {
+  case $1 in
+    *\?*) echo "$1&search_path=$2" ;;
+    *) echo "$1?search_path=$2" ;;
+  esac
+}
+
+# start_receiver NAME STORE LISTEN ADMIN LOGFILE: starts $RECEIVER serve and
+# sets RECEIVER_PID; returns non-zero if it is not ready within 30 s.
+start_receiver() {
+  local name=$1 store=$2 listen=$3 admin=$4 logfile=$5
+  env -u PROLIFIC_API_TOKEN -u PROLIFIC_WEBHOOK_SECRET_FILE -u RECEIVER_ADMIN_TOKEN \
+    RECEIVER_LISTEN_ADDR="$listen" RECEIVER_ADMIN_ADDR="$admin" RECEIVER_STORE="$store" \
+    PROLIFIC_WEBHOOK_SECRET="$SECRET" RECEIVER_BOOTSTRAP=false RECEIVER_LOG_LEVEL=warn \
+    "$RECEIVER" serve >>"$logfile" 2>&1 &
+  RECEIVER_PID=$!
+  PIDS+=("$RECEIVER_PID")
+  if ! wait_ready "http://$admin/readyz" 30; then
+    log "$name: not ready within 30 s; last log lines:"
+    tail -n 20 "$logfile" >&2
+    return 1
+  fi
+}

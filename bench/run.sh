@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# bench/run.sh (`make bench`): measures, in one run on this machine and under
+# the same load, (a) a bare net/http server that only reads the body (the
+# ceiling), (b) the receiver on SQLite and (c) the receiver on PostgreSQL when
+# one is reachable. For each: closed-loop throughput (BENCH_CONNECTIONS
+# connections for BENCH_DURATION), p99 at a fixed open-loop rate (BENCH_RATE
+# events/s for BENCH_DURATION), idle RSS after start and peak RSS (VmHWM).
+# Prints a markdown table and writes bench/results.md. Loopback only; every
+# run is bounded by its duration.
+#
+# Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_RATE (1000),
+# RECEIVER_TEST_POSTGRES_DSN (else a local server on 127.0.0.1:5432 is tried),
+# LOADGEN (command to run instead of "<built receiver> loadgen").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+RATE=${BENCH_RATE:-1000}
+OUT=${BENCH_OUT:-bench/results.md}
+
+WORK=$(mktemp -d)
+SCHEMA=""
+PG_BASE=""
+cleanup() {
+  stop_all
+  if [ -n "$SCHEMA" ]; then psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v jq >/dev/null || die "jq is required"
+log "building receiver and ceiling"
+go build -o "$WORK/receiver" ./cmd/receiver
+go build -o "$WORK/ceiling" ./bench/ceiling
+RECEIVER=$WORK/receiver
+if [ -n "${LOADGEN:-}" ]; then
+  read -r -a LG <<<"$LOADGEN"
+else
+  LG=("$RECEIVER" loadgen)
+fi
+"${LG[@]}" -h >/dev/null 2>&1 || die "'${LG[*]}' does not run: is the loadgen subcommand wired?"
+SECRET=$(new_secret)
+export PROLIFIC_WEBHOOK_SECRET=$SECRET # read by loadgen; never printed
+
+ROWS=()
+CEILING_RPS=""
+
+# measure NAME URL PID: idle RSS, closed loop, open loop, peak RSS; appends a row.
+measure() {
+  local name=$1 url=$2 pid=$3
+  sleep 1
+  local idle; idle=$(rss_kb "$pid" VmRSS)
+  log "$name: closed loop, $CONNECTIONS connections, $DURATION"
+  "${LG[@]}" -url "$url" -connections "$CONNECTIONS" -duration "$DURATION" -json >"$WORK/$name-closed.json"
+  sleep 1
+  log "$name: open loop at $RATE/s, $DURATION"
+  "${LG[@]}" -url "$url" -connections "$CONNECTIONS" -rate "$RATE" -duration "$DURATION" -json >"$WORK/$name-open.json"
+  local peak; peak=$(rss_kb "$pid" VmHWM)
+  local c="$WORK/$name-closed.json" o="$WORK/$name-open.json"
+  local rps; rps=$(jq -r '(.ok / .elapsed_seconds) | floor' "$c")
+  [ -n "$CEILING_RPS" ] || CEILING_RPS=$rps
+  local ratio; ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f %%", (b > 0 ? 100 * a / b : 0) }')
+  local fails; fails=$(jq -r '.requests - .ok' "$c")
+  local ofails; ofails=$(jq -r '.requests - .ok' "$o")
+  ROWS+=("| $name | $rps | $ratio | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
+  log "$name: ${rps}/s (${ratio} of ceiling), open-loop p99 $(jq -r '.latency.p99_ms' "$o") ms, idle $(( idle / 1024 )) MiB, peak $(( peak / 1024 )) MiB"
+}
+
+# (a) ceiling
+port=$(free_port)
+"$WORK/ceiling" -addr "127.0.0.1:$port" >"$WORK/ceiling.log" 2>&1 &
+PIDS+=("$!"); pid=$!
+wait_ready "http://127.0.0.1:$port/" 10 || die "ceiling did not start"
+measure ceiling "http://127.0.0.1:$port/hooks/prolific" "$pid"
+stop_pid "$pid"
+
+# (b) receiver on SQLite
+listen=127.0.0.1:$(free_port); admin=127.0.0.1:$(free_port)
+start_receiver sqlite "sqlite:$WORK/bench.db" "$listen" "$admin" "$WORK/sqlite.log" || die "receiver (sqlite) did not start"
+measure "receiver sqlite" "http://$listen/hooks/prolific" "$RECEIVER_PID"
+stop_pid "$RECEIVER_PID"
+
+# (c) receiver on PostgreSQL, in a fresh schema
+PG_BASE=$(postgres_base_dsn)
+if [ -n "$PG_BASE" ]; then
+  SCHEMA=bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+  psql "$PG_BASE" -qc "CREATE SCHEMA $SCHEMA" >/dev/null
+  listen=127.0.0.1:$(free_port); admin=127.0.0.1:$(free_port)
+  if start_receiver postgres "$(with_search_path "$PG_BASE" "$SCHEMA")" "$listen" "$admin" "$WORK/postgres.log"; then
+    measure "receiver postgres" "http://$listen/hooks/prolific" "$RECEIVER_PID"
+    stop_pid "$RECEIVER_PID"
+  else
+    ROWS+=("| receiver postgres | did not start | | | | | | | | | | |")
+  fi
+else
+  log "PostgreSQL: none reachable (set RECEIVER_TEST_POSTGRES_DSN): skipped"
+  ROWS+=("| receiver postgres | skipped: no PostgreSQL reachable | | | | | | | | | | |")
+fi
+
+# Report.
+mem_gib=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC')."
+  echo
+  echo "- Machine: $(nproc) CPUs ($model), $mem_gib GiB RAM, $(uname -sr); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- $(go version)"
+  echo "- Load (from \`receiver loadgen\` on the same machine, competing for the same CPUs):"
+  echo "  closed loop with $CONNECTIONS connections for $DURATION; open loop at $RATE events/s for $DURATION"
+  echo "  (latency measured from the scheduled send time, so queueing is not hidden)."
+  echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling)."
+  echo "  Throughput counts 2xx answers per second; \"vs ceiling\" is that divided by the ceiling's."
+  echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
+  echo
+  echo "| target | closed 2xx/s | vs ceiling | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | idle RSS | peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${ROWS[@]}"
+} >"$WORK/results.md"
+cp "$WORK/results.md" "$OUT"
+cat "$OUT"
