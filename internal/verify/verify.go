@@ -109,8 +109,10 @@ func decodeSignature(sig string, dst *[sha256.Size]byte) bool {
 	if len(sig) != base64.StdEncoding.EncodedLen(sha256.Size) {
 		return false
 	}
+	var src [44]byte // EncodedLen(sha256.Size); an array keeps it off the heap
+	copy(src[:], sig)
 	var buf [sha256.Size + 2]byte
-	n, err := base64.StdEncoding.Decode(buf[:], []byte(sig))
+	n, err := base64.StdEncoding.Decode(buf[:], src[:])
 	if err != nil || n != sha256.Size {
 		return false
 	}
@@ -122,8 +124,7 @@ func decodeSignature(sig string, dst *[sha256.Size]byte) bool {
 // compact re-serialisations, skipping a form whose bytes equal one already
 // tried. It reports the first form and secret index that produce want.
 func match(want *[sha256.Size]byte, timestamp string, body []byte, secrets []string) (Form, int, bool) {
-	ts := []byte(timestamp)
-	if i, ok := matchAny(want, ts, body, secrets); ok {
+	if i, ok := matchAny(want, timestamp, body, secrets); ok {
 		return FormRaw, i, true
 	}
 	py, err := PythonDumps(body)
@@ -132,7 +133,7 @@ func match(want *[sha256.Size]byte, timestamp string, body []byte, secrets []str
 		return "", 0, false
 	}
 	if !bytes.Equal(py, body) {
-		if i, ok := matchAny(want, ts, py, secrets); ok {
+		if i, ok := matchAny(want, timestamp, py, secrets); ok {
 			return FormPython, i, true
 		}
 	}
@@ -140,7 +141,7 @@ func match(want *[sha256.Size]byte, timestamp string, body []byte, secrets []str
 	if err != nil || bytes.Equal(compact, body) || bytes.Equal(compact, py) {
 		return "", 0, false
 	}
-	if i, ok := matchAny(want, ts, compact, secrets); ok {
+	if i, ok := matchAny(want, timestamp, compact, secrets); ok {
 		return FormCompact, i, true
 	}
 	return "", 0, false
@@ -149,16 +150,15 @@ func match(want *[sha256.Size]byte, timestamp string, body []byte, secrets []str
 // matchAny reports the index of the first secret whose HMAC over ts + msg
 // equals want. Empty secrets are skipped: an empty HMAC key is one anybody
 // can sign with.
-func matchAny(want *[sha256.Size]byte, ts, msg []byte, secrets []string) (int, bool) {
-	var sum [sha256.Size]byte
+func matchAny(want *[sha256.Size]byte, ts string, msg []byte, secrets []string) (int, bool) {
 	for i, secret := range secrets {
 		if secret == "" {
 			continue
 		}
-		mac := hmac.New(sha256.New, []byte(secret))
-		mac.Write(ts)
-		mac.Write(msg)
-		if hmac.Equal(mac.Sum(sum[:0]), want[:]) {
+		m := getMAC(secret)
+		ok := hmac.Equal(m.sum(ts, msg), want[:])
+		putMAC(secret, m)
+		if ok {
 			return i, true
 		}
 	}
