@@ -61,6 +61,7 @@ func putMAC(secret string, m *keyedMAC) {
 	}
 }
 
+// newMAC returns a fresh keyed HMAC state.
 func newMAC(secret string) *keyedMAC {
 	return &keyedMAC{h: hmac.New(sha256.New, []byte(secret))}
 }

@@ -68,7 +68,9 @@ type Result struct {
 // Comparisons are constant-time.
 //
 // The timestamp's freshness is checked only once a signature matched, so an
-// unsigned request learns nothing about the window. Errors are the sentinels
+// unsigned request learns nothing about the window. With ErrTooOld and
+// ErrTooNew the Result is still filled in, since the signature was good, so
+// the caller can log the observed age; with every other error it is zero. Errors are the sentinels
 // in this package, possibly wrapped; none mentions a secret or the signature.
 func Verify(signature, timestamp string, body []byte, secrets []string, now time.Time, tol Tolerance) (Result, error) {
 	if !hasSecret(secrets) {
@@ -95,10 +97,10 @@ func Verify(signature, timestamp string, body []byte, secrets []string, now time
 	}
 	res := Result{Form: form, Timestamp: ts, Age: now.Sub(ts), SecretIndex: idx}
 	if tol.Past > 0 && res.Age > tol.Past {
-		return Result{}, ErrTooOld
+		return res, ErrTooOld
 	}
 	if tol.Future > 0 && -res.Age > tol.Future {
-		return Result{}, ErrTooNew
+		return res, ErrTooNew
 	}
 	return res, nil
 }
