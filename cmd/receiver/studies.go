@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// studiesOptions are the flags of `receiver studies`.
+type studiesOptions struct {
+	adminURL, token string
+	watch, timeout  time.Duration
+	json            bool
+}
+
+// clearScreen moves the cursor home and clears the terminal before a redraw.
+const clearScreen = "\x1b[H\x1b[2J"
+
+// runStudies is `receiver studies`: it prints the studies a running receiver
+// knows, once or (with -watch) redrawn until ctx is done.
+func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("studies", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o studiesOptions
+	fs.StringVar(&o.adminURL, "admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
+	fs.StringVar(&o.token, "token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+	fs.DurationVar(&o.watch, "watch", 0, "redraw at this interval until interrupted (e.g. 2s); 0 prints once")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "request timeout")
+	fs.BoolVar(&o.json, "json", false, "print the studies as JSON instead of a table")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: receiver studies [flags]\n\nShows each study's status, places and submissions from a running receiver's read API.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("studies: unexpected argument %q", fs.Arg(0))}
+	}
+	if o.watch < 0 {
+		return usageError{"studies: -watch must not be negative"}
+	}
+	if o.token == "" {
+		o.token = os.Getenv("RECEIVER_ADMIN_TOKEN")
+	}
+	client := &http.Client{Timeout: o.timeout}
+	for {
+		studies, err := fetchStudies(ctx, client, o.adminURL, o.token)
+		if err != nil {
+			if o.watch > 0 && ctx.Err() != nil {
+				return nil
+			}
+			if o.watch == 0 {
+				return err
+			}
+			// Keep watching through a receiver restart.
+			fmt.Fprintln(stderr, "receiver studies:", err)
+		} else {
+			if o.watch > 0 && !o.json {
+				fmt.Fprint(stdout, clearScreen)
+				fmt.Fprintf(stdout, "%s  every %s  %d studies\n\n", time.Now().Format(time.TimeOnly), o.watch, len(studies))
+			}
+			if err := printStudies(stdout, studies, o.json, time.Now()); err != nil {
+				return err
+			}
+		}
+		if o.watch == 0 {
+			return nil
+		}
+		t := time.NewTimer(o.watch)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// fetchStudies reads GET /api/v1/studies.
+func fetchStudies(ctx context.Context, c *http.Client, adminURL, token string) ([]handlers.StudyJSON, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(adminURL, "/")+"/api/v1/studies", nil)
+	if err != nil {
+		return nil, fmt.Errorf("studies: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("studies: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if resp.StatusCode == http.StatusUnauthorized {
+			return nil, errors.New("studies: receiver answered 401: pass -token or set RECEIVER_ADMIN_TOKEN")
+		}
+		return nil, fmt.Errorf("studies: receiver answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	var out struct {
+		Studies []handlers.StudyJSON `json:"studies"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("studies: decode response: %w", err)
+	}
+	return out.Studies, nil
+}
+
+// printStudies writes studies as JSON or as a table.
+func printStudies(w io.Writer, studies []handlers.StudyJSON, asJSON bool, now time.Time) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if studies == nil {
+			studies = []handlers.StudyJSON{}
+		}
+		return enc.Encode(struct {
+			Studies []handlers.StudyJSON `json:"studies"`
+		}{studies})
+	}
+	if len(studies) == 0 {
+		_, err := fmt.Fprintln(w, "no studies yet")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tPLACES\tSUBMISSIONS\tLAST EVENT")
+	for _, s := range studies {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.Status),
+			places(s.PlacesTaken, s.PlacesTotal), submissions(s.SubmissionCounts), age(s.LastEventAt, now))
+	}
+	return tw.Flush()
+}
+
+// barWidth is the number of cells in the places bar.
+const barWidth = 10
+
+// places renders e.g. "[###-------] 12/40"; "-" when the total is unknown.
+func places(taken, total int) string {
+	if total <= 0 {
+		if taken > 0 {
+			return fmt.Sprintf("%d/?", taken)
+		}
+		return "-"
+	}
+	filled := min(barWidth, max(0, taken*barWidth/total))
+	return fmt.Sprintf("[%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled), taken, total)
+}
+
+// submissions renders the non-zero counts in lifecycle order, e.g.
+// "ACTIVE 3, AWAITING REVIEW 9".
+func submissions(counts map[string]int) string {
+	keys := make([]string, 0, len(counts))
+	for k, n := range counts {
+		if n != 0 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "-"
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		ri := store.StatusRank("submission.status.change", keys[i])
+		rj := store.StatusRank("submission.status.change", keys[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// age renders how long ago t was, e.g. "42s ago", "5m ago", "3h ago", "2d ago".
+func age(t *time.Time, now time.Time) string {
+	if t == nil || t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(*t)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
