@@ -1,0 +1,208 @@
+// Package sqlite is the embedded store backend: one SQLite file in WAL mode
+// with synchronous=FULL, written by a single connection that commits
+// concurrent Saves in groups (store.Batcher), and read through a separate pool.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process (for example a backup) before failing.
+const busyTimeout = 5 * time.Second
+
+// DB is a store.Store backed by one SQLite file.
+type DB struct {
+	path  string
+	opts  store.Options
+	write *sql.DB // exactly one connection: the only writer
+	read  *sql.DB // query_only pool
+	batch *store.Batcher
+	stmts *statements
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed, parent directory included) the database at
+// path, applies pending migrations and starts the group committer.
+func Open(path string, opts store.Options) (*DB, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite: invalid path %q", path)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
+		}
+	}
+	common := url.Values{}
+	common.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	common.Set("_foreign_keys", "1")
+	common.Set("_synchronous", "FULL")
+
+	w := url.Values{}
+	for k, v := range common {
+		w[k] = v
+	}
+	w.Set("_journal_mode", "WAL")
+	w.Set("_txlock", "immediate")
+	write, err := sql.Open("sqlite", path+"?"+w.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+
+	db := &DB{path: path, opts: opts, write: write}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.init(ctx, common); err != nil {
+		write.Close()
+		if db.read != nil {
+			db.read.Close()
+		}
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.batch = store.NewBatcher(db.commit, opts.MaxBatch)
+	return db, nil
+}
+
+func (db *DB) init(ctx context.Context, common url.Values) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	var mode string
+	if err := db.write.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal mode is %q, want wal", mode)
+	}
+	if err := migrate(ctx, db.write, micros(db.opts.Now())); err != nil {
+		return err
+	}
+	common.Set("_query_only", "1")
+	read, err := sql.Open("sqlite", db.path+"?"+common.Encode())
+	if err != nil {
+		return fmt.Errorf("open read pool: %w", err)
+	}
+	db.read = read
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	if err := read.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect read pool: %w", err)
+	}
+	db.stmts, err = prepare(ctx, db.write)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Save stores e (see store.Store). Concurrent calls share one transaction.
+// Save fills e.Seq for a stored event and e.StudyID when the submission's
+// study is known.
+func (db *DB) Save(ctx context.Context, e *store.Event) (store.Outcome, error) {
+	if db.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	o, err := db.batch.Save(ctx, e)
+	if err != nil {
+		return 0, db.wrap("save event", err)
+	}
+	return o, nil
+}
+
+// Ping checks that both the writer and the read pool can reach the file.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := db.read.PingContext(ctx); err != nil {
+		return db.wrap("ping", err)
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return db.wrap("ping", err)
+	}
+	if err := db.write.PingContext(ctx); err != nil {
+		return db.wrap("ping", err)
+	}
+	return nil
+}
+
+// Close commits pending Saves, then closes the database. Later calls return
+// store.ErrClosed.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.closed.Store(true)
+		db.batch.Close()
+		db.stmts.close()
+		rerr := db.read.Close()
+		werr := db.write.Close()
+		if err := errors.Join(werr, rerr); err != nil {
+			db.closeErr = fmt.Errorf("close sqlite: %w", err)
+		}
+	})
+	return db.closeErr
+}
+
+// wrap adds op to err and turns errors caused by a closed store into
+// store.ErrClosed.
+func (db *DB) wrap(op string, err error) error {
+	if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if db.closed.Load() || errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%s: %w (%v)", op, store.ErrClosed, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// micros converts t to the stored form: unix microseconds.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// nullMicros is micros, with NULL for the zero time.
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+// fromMicros converts a stored time back, in UTC.
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// fromNullMicros is fromMicros with the zero time for NULL.
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}

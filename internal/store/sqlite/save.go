@@ -1,0 +1,248 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// Statements the commit path runs for every event, prepared once on the
+// single write connection.
+const (
+	sqlSubmissionStudy = `SELECT study_id FROM submissions WHERE id = ?`
+
+	sqlInsertEvent = `INSERT INTO events
+		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING
+		RETURNING seq`
+
+	// sqlUpsertStudy applies a study event, or touches the study for a
+	// submission event (status_at NULL: no status to apply). The status moves
+	// only when (status_at, status_rank) is newer (docs/store.md "Ordering").
+	sqlUpsertStudy = `INSERT INTO studies
+		(id, status, status_rank, status_at, high_return_rate_events, last_event_at, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+		ON CONFLICT (id) DO UPDATE SET
+		status = CASE WHEN ` + studyNewer + ` THEN excluded.status ELSE studies.status END,
+		status_rank = CASE WHEN ` + studyNewer + ` THEN excluded.status_rank ELSE studies.status_rank END,
+		status_at = CASE WHEN ` + studyNewer + ` THEN excluded.status_at ELSE studies.status_at END,
+		high_return_rate_events = studies.high_return_rate_events + excluded.high_return_rate_events,
+		last_event_at = CASE WHEN studies.last_event_at IS NULL OR excluded.last_event_at > studies.last_event_at
+			THEN excluded.last_event_at ELSE studies.last_event_at END,
+		updated_at = excluded.updated_at`
+
+	studyNewer = `(excluded.status_at IS NOT NULL AND (studies.status_at IS NULL OR
+		(excluded.status_at, excluded.status_rank) > (studies.status_at, studies.status_rank)))`
+
+	sqlUpsertSubmission = `INSERT INTO submissions
+		(id, study_id, participant_id, status, status_rank, status_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+		study_id = CASE WHEN submissions.study_id = '' THEN excluded.study_id ELSE submissions.study_id END,
+		participant_id = CASE WHEN excluded.participant_id <> '' THEN excluded.participant_id ELSE submissions.participant_id END,
+		status = CASE WHEN ` + submissionNewer + ` THEN excluded.status ELSE submissions.status END,
+		status_rank = CASE WHEN ` + submissionNewer + ` THEN excluded.status_rank ELSE submissions.status_rank END,
+		status_at = CASE WHEN ` + submissionNewer + ` THEN excluded.status_at ELSE submissions.status_at END,
+		updated_at = excluded.updated_at
+		RETURNING study_id`
+
+	submissionNewer = `(excluded.status_at IS NOT NULL AND (submissions.status_at IS NULL OR
+		(excluded.status_at, excluded.status_rank) > (submissions.status_at, submissions.status_rank)))`
+
+	// sqlEnqueue queues a job, debounced: a pending job is left alone (its due
+	// time is not pushed back); a leased one is marked to run once more.
+	sqlEnqueue = `INSERT INTO jobs (kind, key, due_at, created_at)
+		VALUES (?1, ?2, ?3, ?4)
+		ON CONFLICT (kind, key) DO UPDATE SET requeue = 1
+		WHERE jobs.locked_by <> '' AND jobs.locked_until > ?5`
+)
+
+type statements struct {
+	submissionStudy, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
+}
+
+func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
+	s := &statements{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.submissionStudy, sqlSubmissionStudy},
+		{&s.insertEvent, sqlInsertEvent},
+		{&s.upsertStudy, sqlUpsertStudy},
+		{&s.upsertSubmission, sqlUpsertSubmission},
+		{&s.enqueue, sqlEnqueue},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		*p.dst = stmt
+	}
+	return s, nil
+}
+
+func (s *statements) close() {
+	if s == nil {
+		return
+	}
+	for _, st := range []*sql.Stmt{s.submissionStudy, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// commit is the Batcher's CommitFunc: one transaction for the whole batch,
+// events processed in order. On error nothing is committed and the events'
+// Seq and StudyID are restored.
+func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outcome, err error) {
+	type saved struct {
+		seq     int64
+		studyID string
+	}
+	orig := make([]saved, len(events))
+	for i, e := range events {
+		orig[i] = saved{e.Seq, e.StudyID}
+	}
+	defer func() {
+		if err != nil {
+			for i, e := range events {
+				e.Seq, e.StudyID = orig[i].seq, orig[i].studyID
+			}
+		}
+	}()
+
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	w := &txWriter{
+		ctx:              ctx,
+		now:              db.opts.Now(),
+		opts:             db.opts,
+		submissionStudy:  tx.StmtContext(ctx, db.stmts.submissionStudy),
+		insertEvent:      tx.StmtContext(ctx, db.stmts.insertEvent),
+		upsertStudy:      tx.StmtContext(ctx, db.stmts.upsertStudy),
+		upsertSubmission: tx.StmtContext(ctx, db.stmts.upsertSubmission),
+		enqueue:          tx.StmtContext(ctx, db.stmts.enqueue),
+	}
+	out := make([]store.Outcome, len(events))
+	for i, e := range events {
+		if out[i], err = w.save(e); err != nil {
+			return nil, fmt.Errorf("event %q: %w", e.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return out, nil
+}
+
+// txWriter applies events inside one write transaction.
+type txWriter struct {
+	ctx  context.Context
+	now  time.Time
+	opts store.Options
+
+	submissionStudy, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
+}
+
+func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
+	switch {
+	case store.IsStudyEvent(e.Type) && e.StudyID == "":
+		e.StudyID = e.ResourceID
+	case store.IsSubmissionEvent(e.Type) && e.StudyID == "":
+		err := w.submissionStudy.QueryRowContext(w.ctx, e.ResourceID).Scan(&e.StudyID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("look up submission study: %w", err)
+		}
+	}
+	body := e.Body
+	if body == nil {
+		body = []byte{}
+	}
+	var seq int64
+	err := w.insertEvent.QueryRowContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
+		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Duplicate, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
+	}
+	e.Seq = seq
+
+	switch {
+	case store.IsStudyEvent(e.Type):
+		if err := w.applyStudy(e); err != nil {
+			return 0, err
+		}
+		if err := w.queue(store.JobRefreshStudy, e.ResourceID); err != nil {
+			return 0, err
+		}
+	case store.IsSubmissionEvent(e.Type):
+		if err := w.applySubmission(e); err != nil {
+			return 0, err
+		}
+	}
+	return store.Stored, nil
+}
+
+func (w *txWriter) applyStudy(e *store.Event) error {
+	var status any
+	var statusAt sql.NullInt64
+	var rank int
+	if store.IsStudyStatusEvent(e.Type) {
+		status, statusAt, rank = e.Status, nullMicros(e.EventTime), store.StatusRank(e.Type, e.Status)
+	} else {
+		status = ""
+	}
+	hrr := 0
+	if store.IsHighReturnRateEvent(e.Type) {
+		hrr = 1
+	}
+	if _, err := w.upsertStudy.ExecContext(w.ctx, e.ResourceID, status, rank, statusAt, hrr,
+		micros(e.EventTime), micros(w.now)); err != nil {
+		return fmt.Errorf("apply to study: %w", err)
+	}
+	return nil
+}
+
+func (w *txWriter) applySubmission(e *store.Event) error {
+	var studyID string
+	if err := w.upsertSubmission.QueryRowContext(w.ctx, e.ResourceID, e.StudyID, e.ParticipantID, e.Status,
+		store.StatusRank(e.Type, e.Status), nullMicros(e.EventTime), micros(w.now)).Scan(&studyID); err != nil {
+		return fmt.Errorf("apply to submission: %w", err)
+	}
+	if studyID == "" {
+		return w.queue(store.JobLookupSubmission, e.ResourceID)
+	}
+	if _, err := w.upsertStudy.ExecContext(w.ctx, studyID, "", 0, nil, 0,
+		micros(e.EventTime), micros(w.now)); err != nil {
+		return fmt.Errorf("touch study: %w", err)
+	}
+	return w.queue(store.JobRefreshStudy, studyID)
+}
+
+// queue enqueues a job when enrichment is on.
+func (w *txWriter) queue(kind, key string) error {
+	if !w.opts.Enrich {
+		return nil
+	}
+	return enqueue(w.ctx, w.enqueue, kind, key, w.now, w.opts.Debounce)
+}
+
+func enqueue(ctx context.Context, stmt *sql.Stmt, kind, key string, now time.Time, debounce time.Duration) error {
+	if _, err := stmt.ExecContext(ctx, kind, key, micros(now.Add(debounce)), micros(now), micros(now)); err != nil {
+		return fmt.Errorf("queue %s job: %w", kind, err)
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
+)
+
+// openTemp opens a fresh database in a test directory, closed at cleanup.
+func openTemp(t testing.TB, opts store.Options) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "sub", "receiver.db"), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store {
+		return openTemp(t, opts)
+	})
+}
