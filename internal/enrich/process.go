@@ -1,0 +1,144 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// Job results, the values of the result label of receiver_enrichment_jobs_total.
+const (
+	ResultOK      = "ok"
+	ResultRetry   = "retry"
+	ResultDropped = "dropped"
+)
+
+// releaseTimeout bounds the store write that completes, retries or releases
+// a job, which must run even while the worker shuts down.
+const releaseTimeout = 5 * time.Second
+
+// errPermanent marks a failure that no retry can fix.
+var errPermanent = errors.New("permanent failure")
+
+// handle runs one claimed job and records its outcome in the store.
+func (w *Worker) handle(ctx context.Context, j store.Job) {
+	jctx, cancel := context.WithTimeout(ctx, w.opts.JobTimeout)
+	err := w.process(jctx, j)
+	cancel()
+
+	// The job must be completed or released even when ctx was cancelled.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer rcancel()
+	log := w.opts.Log.With().Str("kind", j.Kind).Str("key", j.Key).Int("attempt", j.Attempts).Logger()
+
+	switch {
+	case err == nil:
+		w.opts.Metrics.job(j.Kind, ResultOK)
+		if cerr := w.store.CompleteJob(rctx, w.opts.Owner, j); cerr != nil {
+			log.Error().Err(cerr).Msg("enrichment: completing job failed; it runs again after its lease")
+		}
+	case ctx.Err() != nil:
+		// Shutting down: hand the job back at once, not after its lease.
+		if rerr := w.store.RetryJob(rctx, w.opts.Owner, j, w.opts.Now(), "worker stopped"); rerr != nil {
+			log.Warn().Err(rerr).Msg("enrichment: releasing job at shutdown failed; it runs again after its lease")
+		}
+	case errors.Is(err, prolific.ErrNotFound) || errors.Is(err, errPermanent):
+		w.opts.Metrics.job(j.Kind, ResultDropped)
+		log.Warn().Err(err).Msg("enrichment: dropping job that cannot succeed")
+		if cerr := w.store.CompleteJob(rctx, w.opts.Owner, j); cerr != nil {
+			log.Error().Err(cerr).Msg("enrichment: completing dropped job failed")
+		}
+	default:
+		w.opts.Metrics.job(j.Kind, ResultRetry)
+		retryAt := w.opts.Now().Add(w.backoff(j.Attempts))
+		if errors.Is(err, prolific.ErrRateLimited) {
+			if until := w.rateLimited(); until.After(retryAt) {
+				retryAt = until
+			}
+		}
+		log.Warn().Err(err).Time("retry_at", retryAt).Msg("enrichment: job failed; will retry")
+		if rerr := w.store.RetryJob(rctx, w.opts.Owner, j, retryAt, err.Error()); rerr != nil {
+			log.Error().Err(rerr).Msg("enrichment: rescheduling job failed; it runs again after its lease")
+		}
+	}
+}
+
+// process does the job's work.
+func (w *Worker) process(ctx context.Context, j store.Job) error {
+	switch j.Kind {
+	case store.JobRefreshStudy:
+		return w.refreshStudy(ctx, j.Key)
+	case store.JobLookupSubmission:
+		return w.lookupSubmission(ctx, j.Key)
+	}
+	return fmt.Errorf("unknown job kind %q: %w", j.Kind, errPermanent)
+}
+
+// refreshStudy fetches a study and its submission counts and records them.
+func (w *Worker) refreshStudy(ctx context.Context, id string) error {
+	fetchedAt := w.opts.Now()
+	if err := w.waitAPI(ctx); err != nil {
+		return err
+	}
+	st, err := w.api.Study(ctx, id)
+	if err != nil {
+		return fmt.Errorf("refresh study: %w", err)
+	}
+	w.apiSucceeded()
+	if err := w.waitAPI(ctx); err != nil {
+		return err
+	}
+	counts, err := w.api.SubmissionCounts(ctx, id)
+	if err != nil {
+		return fmt.Errorf("refresh study: %w", err)
+	}
+	w.apiSucceeded()
+	delete(counts, "TOTAL")
+	snap := store.StudySnapshot{
+		ID: id, Name: st.Name, Status: st.Status,
+		PlacesTaken: st.PlacesTaken, PlacesTotal: st.TotalAvailablePlaces,
+		NumberOfSubmissions: st.NumberOfSubmissions, SubmissionCounts: counts,
+		FetchedAt: fetchedAt,
+	}
+	if err := w.store.ApplyStudySnapshot(ctx, snap); err != nil {
+		return fmt.Errorf("refresh study: %w", err)
+	}
+	return nil
+}
+
+// lookupSubmission learns a submission's study, which queues that study's refresh.
+func (w *Worker) lookupSubmission(ctx context.Context, id string) error {
+	if err := w.waitAPI(ctx); err != nil {
+		return err
+	}
+	sub, err := w.api.Submission(ctx, id)
+	if err != nil {
+		return fmt.Errorf("look up submission: %w", err)
+	}
+	w.apiSucceeded()
+	if sub.StudyID == "" {
+		return fmt.Errorf("look up submission: API answered without a study id: %w", errPermanent)
+	}
+	if err := w.store.SetSubmissionStudy(ctx, id, sub.StudyID); err != nil {
+		return fmt.Errorf("look up submission: %w", err)
+	}
+	return nil
+}
+
+// backoff is the delay before attempt number attempts+1 of a failed job:
+// BackoffBase·2^(attempts-1) capped at BackoffMax, then "equal jitter" (a
+// random point in its upper half) so failed jobs do not retry in lockstep.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d := w.opts.BackoffBase
+	for i := 1; i < attempts && d < w.opts.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, w.opts.BackoffMax)
+	half := d / 2
+	return half + rand.N(half+1)
+}

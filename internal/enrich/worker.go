@@ -1,0 +1,275 @@
+// Package enrich runs the enrichment worker: it claims due jobs from the
+// store's durable queue (queued in the same transaction as the webhook that
+// asked for them), asks Prolific's API for a study's name, places and
+// submission counts or for a submission's study, records the answer in the
+// store, and completes or reschedules each job. See docs/enrichment.md.
+package enrich
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// EnrichStore is the part of store.Store the worker uses.
+type EnrichStore interface {
+	ClaimJobs(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Job, error)
+	CompleteJob(ctx context.Context, owner string, j store.Job) error
+	RetryJob(ctx context.Context, owner string, j store.Job, retryAt time.Time, reason string) error
+	ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) error
+	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
+}
+
+// API is the part of the Prolific client the worker calls; *prolific.Client
+// satisfies it.
+type API interface {
+	Study(ctx context.Context, id string) (prolific.Study, error)
+	SubmissionCounts(ctx context.Context, studyID string) (map[string]int, error)
+	Submission(ctx context.Context, id string) (prolific.Submission, error)
+}
+
+// Defaults applied by New to zero Options fields.
+const (
+	DefaultConcurrency    = 2
+	DefaultPollInterval   = time.Second
+	DefaultRatePerSecond  = 5
+	DefaultBurst          = 5
+	DefaultLease          = 5 * time.Minute
+	DefaultJobTimeout     = 2 * time.Minute
+	DefaultBackoffBase    = 5 * time.Second
+	DefaultBackoffMax     = 10 * time.Minute
+	DefaultRateLimitPause = 30 * time.Second
+)
+
+// Options tune a Worker. The zero value uses the defaults above.
+type Options struct {
+	// Concurrency is how many jobs are claimed and run at once.
+	Concurrency int
+	// PollInterval is how long the worker sleeps when no job is due.
+	PollInterval time.Duration
+	// RatePerSecond and Burst limit the calls to Prolific's API, shared by
+	// all of the worker's jobs.
+	RatePerSecond float64
+	Burst         int
+	// Lease is how long a claimed job stays invisible to other workers; a
+	// crashed worker's jobs become claimable again after it.
+	Lease time.Duration
+	// JobTimeout bounds one job's API calls and store writes; it is capped
+	// below Lease so a slow job cannot outlive its lease.
+	JobTimeout time.Duration
+	// BackoffBase and BackoffMax shape a failed job's retry delay:
+	// BackoffBase·2^(attempts-1), capped at BackoffMax, with jitter.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// RateLimitPause is how long the whole worker stops calling Prolific
+	// after a 429 that the client's own retries did not overcome; it doubles
+	// with each consecutive 429, capped at BackoffMax.
+	RateLimitPause time.Duration
+	// Owner names this worker in job leases; default hostname-pid-random.
+	Owner string
+	// Metrics, when set, counts jobs (NewMetrics).
+	Metrics *Metrics
+	// Log receives one line per failed job; the API token never appears in it.
+	Log zerolog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Worker processes the enrichment queue. Build it with New and call Run.
+type Worker struct {
+	store   EnrichStore
+	api     API
+	opts    Options
+	limiter *rate.Limiter
+	wake    chan struct{}
+
+	mu         sync.Mutex
+	pauseUntil time.Time // no API call before this (after a 429)
+	pauseNext  time.Duration
+}
+
+// New returns a worker that takes jobs from st and asks api.
+func New(st EnrichStore, api API, opts Options) *Worker {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.RatePerSecond <= 0 {
+		opts.RatePerSecond = DefaultRatePerSecond
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = DefaultBurst
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.JobTimeout <= 0 {
+		opts.JobTimeout = DefaultJobTimeout
+	}
+	opts.JobTimeout = min(opts.JobTimeout, opts.Lease*9/10)
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = DefaultBackoffBase
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = DefaultBackoffMax
+	}
+	if opts.RateLimitPause <= 0 {
+		opts.RateLimitPause = DefaultRateLimitPause
+	}
+	if opts.Owner == "" {
+		opts.Owner = defaultOwner()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Worker{
+		store:   st,
+		api:     api,
+		opts:    opts,
+		limiter: rate.NewLimiter(rate.Limit(opts.RatePerSecond), opts.Burst),
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// Owner is the name this worker leases jobs under.
+func (w *Worker) Owner() string { return w.opts.Owner }
+
+// Notify wakes an idle worker to look for due jobs now rather than after
+// PollInterval. It never blocks.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and processes jobs until ctx is done, then releases the jobs it
+// still holds and returns nil. Store errors are logged (once per outage) and
+// retried with back-off; they do not end Run. Stop Run before closing the store.
+func (w *Worker) Run(ctx context.Context) error {
+	log := w.opts.Log
+	storeDown := false
+	idle := w.opts.PollInterval
+	for ctx.Err() == nil {
+		if !w.sleepPause(ctx) {
+			break
+		}
+		jobs, err := w.store.ClaimJobs(ctx, w.opts.Owner, w.opts.Concurrency, w.opts.Lease)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if !storeDown {
+				log.Error().Err(err).Msg("enrichment: claiming jobs failed; retrying")
+				storeDown = true
+			}
+			idle = min(idle*2, 30*time.Second)
+			w.sleep(ctx, idle)
+			continue
+		}
+		if storeDown {
+			log.Info().Msg("enrichment: claiming jobs works again")
+			storeDown = false
+		}
+		idle = w.opts.PollInterval
+		w.runBatch(ctx, jobs)
+		if len(jobs) < w.opts.Concurrency {
+			w.sleep(ctx, idle)
+		}
+	}
+	return nil
+}
+
+// runBatch processes jobs concurrently and waits for all of them.
+func (w *Worker) runBatch(ctx context.Context, jobs []store.Job) {
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() { w.handle(ctx, j) })
+	}
+	wg.Wait()
+}
+
+// sleep waits d, or until Notify or ctx is done.
+func (w *Worker) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-w.wake:
+	case <-t.C:
+	}
+}
+
+// sleepPause waits out a rate-limit pause; false when ctx ended first.
+func (w *Worker) sleepPause(ctx context.Context) bool {
+	w.mu.Lock()
+	d := w.pauseUntil.Sub(w.opts.Now())
+	w.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// waitAPI blocks until a call to Prolific is allowed: after any 429 pause
+// and within the rate limit.
+func (w *Worker) waitAPI(ctx context.Context) error {
+	if !w.sleepPause(ctx) {
+		return ctx.Err()
+	}
+	if err := w.limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("rate limiter: %w", err)
+	}
+	return nil
+}
+
+// rateLimited pauses every API call of this worker and returns the pause's end.
+func (w *Worker) rateLimited() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pauseNext <= 0 {
+		w.pauseNext = w.opts.RateLimitPause
+	}
+	until := w.opts.Now().Add(w.pauseNext)
+	if until.After(w.pauseUntil) {
+		w.pauseUntil = until
+	}
+	w.pauseNext = min(w.pauseNext*2, w.opts.BackoffMax)
+	return w.pauseUntil
+}
+
+// apiSucceeded resets the 429 pause growth.
+func (w *Worker) apiSucceeded() {
+	w.mu.Lock()
+	w.pauseNext = 0
+	w.mu.Unlock()
+}
+
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
