@@ -8,7 +8,29 @@
 //
 // where the function returns a fresh, empty store and registers its cleanup
 // with t.Cleanup. Subtests run in parallel, so open must be safe to call
-// concurrently.
+// concurrently. Under -race the loads are smaller (see race.go).
+//
+// Besides docs/store.md the suite pins these details, which every backend
+// shares:
+//   - Save sets e.Seq (> 0) only for Stored events, fills e.StudyID with the
+//     resource ID for study events and with the submission's known study for
+//     submission events; a failed Save leaves both as they were.
+//   - SetSubmissionStudy creates the submission row if missing, sets
+//     study_id on the submission's stored events that have none (so
+//     Events(StudyID) finds them), creates the study row if missing with
+//     last_event_at = max(last_event_at, the submission's status_at), and
+//     with Enrich queues (JobRefreshStudy, study).
+//   - ApplyStudySnapshot older than the last applied snapshot (FetchedAt <
+//     refreshed_at) leaves name, places, counts and refreshed_at alone; it
+//     never touches last_event_at.
+//   - SubmissionCounts is never nil when read; counted from the projection,
+//     submissions without a status are left out.
+//   - Studies: last_event_at DESC NULLS LAST, then updated_at DESC, then id.
+//     Submissions(studyID, 0) means MaxLimit.
+//   - ClaimJobs returns jobs oldest due first, with Attempts already
+//     incremented. CompleteJob on a requeued job sets attempts 0, clears
+//     last_error and sets created_at = due base (now). RetryJob clears
+//     requeue.
 package storetest
 
 import (
