@@ -28,9 +28,8 @@
 //   - Studies: last_event_at DESC NULLS LAST, then updated_at DESC, then id.
 //     Submissions(studyID, 0) means MaxLimit.
 //   - ClaimJobs returns jobs oldest due first, with Attempts already
-//     incremented. CompleteJob on a requeued job sets attempts 0, clears
-//     last_error and sets created_at = due base (now). RetryJob clears
-//     requeue.
+//     incremented. CompleteJob on a requeued job resets attempts to 0 (the
+//     SQLite backend also clears last_error and sets created_at = now).
 package storetest
 
 import (
