@@ -63,7 +63,7 @@ type generator struct {
 	studies []genStudy
 	open    []*genSubmission // submissions that still have statuses to go
 	sec     int64
-	seen    map[string]struct{} // study bodies used in second sec
+	seen    map[string]string // study bodies used in second sec -> event ID
 }
 
 // maxOpenSubmissions bounds the in-progress pool; new submissions start when
@@ -74,7 +74,7 @@ func newGenerator(studies int, seed uint64, now func() time.Time) *generator {
 	g := &generator{
 		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		now:  now,
-		seen: make(map[string]struct{}),
+		seen: make(map[string]string),
 	}
 	for range max(studies, 1) {
 		g.studies = append(g.studies, genStudy{id: g.objectID(now())})
@@ -112,11 +112,7 @@ func (g *generator) randomID() string {
 func (g *generator) Next() Event {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	t := g.now()
-	if s := t.Unix(); s != g.sec {
-		g.sec = s
-		clear(g.seen)
-	}
+	t := g.tick()
 	ev := Event{ID: g.randomID(), EventTime: t.Unix()}
 	// Mix: ~75 % submission, ~16 % progress, ~8 % study status, ~1 % high return rate.
 	x := g.rng.IntN(100)
@@ -139,7 +135,7 @@ func (g *generator) Next() Event {
 	}
 	if body != "" {
 		if _, dup := g.seen[body]; !dup {
-			g.seen[body] = struct{}{}
+			g.seen[body] = ev.ID
 			ev.Body = []byte(body)
 			return ev
 		}
@@ -147,6 +143,36 @@ func (g *generator) Next() Event {
 	ev.Type = prolific.EventSubmissionStatusChange
 	ev.Body = []byte(g.submissionBody(t))
 	return ev
+}
+
+// tick reads the clock and forgets the bodies of an earlier second.
+func (g *generator) tick() time.Time {
+	t := g.now()
+	if s := t.Unix(); s != g.sec {
+		g.sec = s
+		clear(g.seen)
+	}
+	return t
+}
+
+// Resend returns the request timestamp (unix seconds) for re-sending ev now,
+// or false when ev must not be re-sent in this second because another event
+// already went out with the same body: the receiver would take the two for
+// one (equal signed content) and a distinct event would look stored when it
+// is not. Submission bodies never collide; study bodies can.
+func (g *generator) Resend(ev Event) (int64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.tick()
+	if ev.Type == prolific.EventSubmissionStatusChange {
+		return t.Unix(), true
+	}
+	body := string(ev.Body)
+	if id, used := g.seen[body]; used && id != ev.ID {
+		return 0, false
+	}
+	g.seen[body] = ev.ID
+	return t.Unix(), true
 }
 
 // submissionBody advances a random open submission, or starts a new one.

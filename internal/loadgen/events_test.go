@@ -73,3 +73,36 @@ func TestPyObject(t *testing.T) {
 		t.Errorf("pyObject = %s, want %s", got, want)
 	}
 }
+
+func TestGeneratorResendNeverSharesContent(t *testing.T) {
+	// A re-sent event and a new event must never go out in the same second
+	// with the same body: the receiver would take them for one event.
+	now := time.Unix(1735689600, 0)
+	g := newGenerator(2, 3, func() time.Time { return now })
+	var old Event
+	for old.Type != prolific.EventStudyProgressChange {
+		old = g.Next()
+	}
+	now = now.Add(time.Second)
+	ts, ok := g.Resend(old)
+	if !ok || ts != now.Unix() {
+		t.Fatalf("Resend in a fresh second = %d, %v, want %d, true", ts, ok, now.Unix())
+	}
+	for range 2000 {
+		if ev := g.Next(); string(ev.Body) == string(old.Body) {
+			t.Fatalf("new event %s reuses the body of re-sent event %s in the same second", ev.ID, old.ID)
+		}
+	}
+	if _, ok := g.Resend(old); !ok {
+		t.Error("second Resend of the same event = false, want true (same ID is fine)")
+	}
+	now = now.Add(time.Second)
+	var taken Event
+	for taken.Type != prolific.EventStudyProgressChange || taken.ID == old.ID {
+		taken = g.Next()
+	}
+	twin := Event{ID: "another", Type: taken.Type, Body: taken.Body}
+	if _, ok := g.Resend(twin); ok {
+		t.Errorf("Resend of an event whose body %s is already used this second = true, want false", taken.Body)
+	}
+}

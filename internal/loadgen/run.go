@@ -190,10 +190,11 @@ schedule:
 	wg.Wait()
 }
 
-// plan picks what the next request sends: a fresh event (round-robin target,
-// request timestamp = its event time) or, with probability Duplicates, an
-// earlier one to a different target than it first went to.
-func (r *runner) plan() (sentEvent, bool) {
+// plan picks what the next request sends and its request timestamp: a fresh
+// event (round-robin target, timestamp = its event time) or, with
+// probability Duplicates, an earlier one to a different target than it first
+// went to (a fresh event instead if that one cannot be re-sent this second).
+func (r *runner) plan() (se sentEvent, ts int64, dup bool) {
 	n := len(r.cfg.Targets)
 	r.mu.Lock()
 	if r.cfg.Duplicates > 0 && len(r.recent) > 0 && r.rng.Float64() < r.cfg.Duplicates {
@@ -203,10 +204,13 @@ func (r *runner) plan() (sentEvent, bool) {
 			target = (orig.target + 1 + r.rng.IntN(n-1)) % n
 		}
 		r.mu.Unlock()
-		return sentEvent{ev: orig.ev, target: target}, true
+		if ts, ok := r.gen.Resend(orig.ev); ok {
+			return sentEvent{ev: orig.ev, target: target}, ts, true
+		}
+	} else {
+		r.mu.Unlock()
 	}
-	r.mu.Unlock()
-	se := sentEvent{ev: r.gen.Next(), target: int((r.rr.Add(1) - 1) % uint64(n))}
+	se = sentEvent{ev: r.gen.Next(), target: int((r.rr.Add(1) - 1) % uint64(n))}
 	if r.cfg.Duplicates > 0 {
 		r.mu.Lock()
 		if len(r.recent) < recentSize {
@@ -217,17 +221,14 @@ func (r *runner) plan() (sentEvent, bool) {
 		}
 		r.mu.Unlock()
 	}
-	return se, false
+	return se, se.ev.EventTime, false
 }
 
 // send delivers one planned request and records its outcome; latency is
 // measured from since.
 func (r *runner) send(ctx context.Context, since time.Time) {
-	se, dup := r.plan()
-	ts := strconv.FormatInt(se.ev.EventTime, 10)
-	if dup {
-		ts = strconv.FormatInt(time.Now().Unix(), 10)
-	}
+	se, sec, dup := r.plan()
+	ts := strconv.FormatInt(sec, 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.Targets[se.target], bytes.NewReader(se.ev.Body))
 	if err != nil {
 		r.counts.failed(err, dup)
