@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,15 @@ type saver interface {
 	Close()
 }
 
-// committers is how many batch transactions one process runs at once.
+// maxCommitters is how many batch transactions one process runs at once
+// (fewer when the pool is small, so reads always find a connection).
 // PostgreSQL commits them in parallel; more rarely helps and costs
 // connections.
-const committers = 4
+const maxCommitters = 4
+
+// defaultMaxConns is the pool size when the DSN sets no pool_max_conns
+// (pgxpool's own default, the CPU count, starves reads on small machines).
+const defaultMaxConns = 10
 
 // defaultConnectTimeout bounds a connection attempt when the DSN sets none,
 // so an unreachable server fails a call quickly instead of hanging it.
@@ -54,6 +60,9 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*DB, error) {
 	if err != nil {
 		// The DSN may hold a password: never echo it.
 		return nil, errors.New("postgres: parse dsn: invalid connection string")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
@@ -70,6 +79,7 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*DB, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	committers := max(1, min(maxCommitters, int(cfg.MaxConns)/2))
 	d.saver = store.NewBatcher(d.commit, opts.MaxBatch, store.WithCommitters(committers))
 	return d, nil
 }
