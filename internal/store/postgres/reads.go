@@ -104,6 +104,9 @@ func scanStudy(row pgx.Row) (store.Study, error) {
 	}
 	s.StatusAt, s.LastEventAt, s.RefreshedAt = utc(statusAt), utc(lastAt), utc(refreshedAt)
 	s.UpdatedAt = s.UpdatedAt.UTC()
+	if refreshedAt != nil {
+		s.SubmissionCounts = map[string]int{}
+	}
 	if refreshedAt != nil && len(counts) > 0 {
 		if err := json.Unmarshal(counts, &s.SubmissionCounts); err != nil {
 			return s, fmt.Errorf("decode submission counts of study %q: %w", s.ID, err)
