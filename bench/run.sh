@@ -116,6 +116,7 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling)."
   echo "  Throughput counts 2xx answers per second; \"vs ceiling\" is that divided by the ceiling's."
   echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
+  echo "- Compare rows of one run, not runs: on a shared machine the absolute numbers move from run to run."
   echo
   echo "| target | closed 2xx/s | vs ceiling | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | idle RSS | peak RSS |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
