@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+)
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running receiver.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitReady polls /readyz until it answers 200.
+func waitReady(t *testing.T, adminURL string, errc <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-errc:
+			t.Fatalf("receiver exited before it was ready: %v", err)
+		default:
+		}
+		resp, err := http.Get(adminURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("receiver not ready within 20s")
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	pub, adm := freeAddr(t), freeAddr(t)
+	t.Setenv("RECEIVER_LISTEN_ADDR", pub)
+	t.Setenv("RECEIVER_ADMIN_ADDR", adm)
+	t.Setenv("RECEIVER_STORE", "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	t.Setenv("PROLIFIC_WEBHOOK_SECRET", "e2e-secret")
+	t.Setenv("PROLIFIC_API_TOKEN", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout := new(syncBuffer)
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, []string{"receiver", "serve"}, stdout, stdout) }()
+	adminURL := "http://" + adm
+	waitReady(t, adminURL, errc)
+
+	studyID := "6650a1b2c3d4e5f6aaaa0001"
+	sent := map[string]string{}
+	for _, o := range []sendOptions{
+		{eventType: prolific.EventStudyStatusChange, resourceID: studyID, status: "ACTIVE"},
+		{eventType: prolific.EventStudyProgressChange, resourceID: studyID},
+		{eventType: prolific.EventSubmissionStatusChange, status: "AWAITING REVIEW"},
+		{eventType: prolific.EventStudyHighReturnRate, resourceID: studyID},
+		{eventType: "participant.future.thing", resourceID: "abc"},
+	} {
+		o.url, o.secret, o.timeout = "http://"+pub+"/hooks/prolific", "e2e-secret", 5*time.Second
+		code, body, err := send(ctx, http.DefaultClient, &o)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("send %s: %d %s %v", o.eventType, code, body, err)
+		}
+		sent[o.eventID] = o.eventType
+	}
+	var list struct {
+		Events []struct {
+			EventID   string `json:"event_id"`
+			EventType string `json:"event_type"`
+		} `json:"events"`
+	}
+	resp, err := http.Get(adminURL + "/api/v1/events?limit=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Events) != len(sent) {
+		t.Fatalf("read back %d events, want %d", len(list.Events), len(sent))
+	}
+	for _, e := range list.Events {
+		if sent[e.EventID] != e.EventType {
+			t.Errorf("event %s type %s, want %s", e.EventID, e.EventType, sent[e.EventID])
+		}
+	}
+	var study struct {
+		Status               string `json:"status"`
+		HighReturnRateEvents int    `json:"high_return_rate_events"`
+	}
+	resp, err = http.Get(adminURL + "/api/v1/studies/" + studyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&study)
+	resp.Body.Close()
+	if study.Status != "ACTIVE" || study.HighReturnRateEvents != 1 {
+		t.Errorf("study = %+v, want ACTIVE with 1 high-return-rate event", study)
+	}
+
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("run returned %v after shutdown, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("receiver did not stop within 30s")
+	}
+	logs := stdout.String()
+	if !strings.Contains(logs, "receiver stopped") {
+		t.Errorf("no clean-stop log line in:\n%s", logs)
+	}
+	if strings.Contains(logs, "e2e-secret") {
+		t.Error("the webhook secret appears in the logs")
+	}
+}
+
+func TestServeRefusesToStartWithoutSecret(t *testing.T) {
+	t.Setenv("PROLIFIC_WEBHOOK_SECRET", "")
+	t.Setenv("PROLIFIC_API_TOKEN", "")
+	t.Setenv("RECEIVER_STORE", "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	err := run(context.Background(), []string{"receiver"}, new(bytes.Buffer), new(bytes.Buffer))
+	if err == nil || !strings.Contains(err.Error(), "PROLIFIC_WEBHOOK_SECRET") {
+		t.Fatalf("run() = %v, want an error naming PROLIFIC_WEBHOOK_SECRET", err)
+	}
+}
+
+func TestConfigFromFilesAndValidation(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	writeFile(t, secretFile, "from-file\n")
+	t.Setenv("PROLIFIC_WEBHOOK_SECRET", "")
+	t.Setenv("PROLIFIC_WEBHOOK_SECRET_FILE", secretFile)
+	t.Setenv("PROLIFIC_WEBHOOK_PREVIOUS_SECRETS", "a,b")
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if cfg.WebhookSecret != "from-file" || len(cfg.PreviousSecrets) != 2 {
+		t.Errorf("secret %q previous %v, want from-file and 2 previous", cfg.WebhookSecret, cfg.PreviousSecrets)
+	}
+	if cfg.ListenAddr != ":8080" || cfg.AdminAddr != "127.0.0.1:9090" || cfg.MaxBodyBytes != 1<<20 || cfg.TimestampTolerance != 26*time.Hour {
+		t.Errorf("defaults wrong: %+v", cfg)
+	}
+	for _, tc := range []struct{ env, value, want string }{
+		{"RECEIVER_STORE", "mysql://x", "RECEIVER_STORE"},
+		{"RECEIVER_LOG_FORMAT", "xml", "RECEIVER_LOG_FORMAT"},
+		{"RECEIVER_TLS_CERT_FILE", "/x.pem", "RECEIVER_TLS_KEY_FILE"},
+		{"RECEIVER_MAX_BODY_BYTES", "10", "RECEIVER_MAX_BODY_BYTES"},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			_, err := loadConfig()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s=%s: loadConfig() = %v, want an error naming %s", tc.env, tc.value, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	err := run(context.Background(), []string{"receiver", "frobnicate"}, new(bytes.Buffer), new(bytes.Buffer))
+	if exitCode(err) != 2 {
+		t.Errorf("unknown command: %v (exit %d), want a usage error", err, exitCode(err))
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"receiver", "version"}, &out, &out); err != nil || !strings.Contains(out.String(), version) {
+		t.Errorf("version: %v %q", err, out.String())
+	}
+}

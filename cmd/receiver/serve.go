@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/verify"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: receiver serve\n\nReceives Prolific webhooks on RECEIVER_LISTEN_ADDR and serves health, metrics,\nthe read API and the dashboard on RECEIVER_ADMIN_ADDR. Configuration: environment (README.md).")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stdout, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, log, nil)
+}
+
+// listening reports the bound addresses once both listeners accept; tests use it.
+type listening func(public, admin net.Addr)
+
+// serve runs the receiver until ctx is cancelled, then drains: readiness
+// fails, the listeners stop accepting, in-flight requests finish within
+// ShutdownTimeout, background work stops and the store is closed.
+func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listening) error {
+	st, err := openStore(ctx, cfg.Store, store.Options{
+		Enrich:   cfg.enrichmentEnabled(),
+		Debounce: 2 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the store")
+		}
+	}()
+
+	keyring := verify.NewKeyring(cfg.WebhookSecret, cfg.PreviousSecrets)
+	reg := prometheus.NewRegistry()
+	metrics := handlers.NewMetrics(reg, version)
+	var draining atomic.Bool
+	deps := handlers.Deps{
+		Log:          log,
+		Saver:        st,
+		Reader:       st,
+		Pinger:       st,
+		Keyring:      keyring,
+		Tolerance:    verify.Tolerance{Past: cfg.TimestampTolerance, Future: cfg.FutureTolerance},
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		AdminToken:   cfg.AdminToken,
+		Metrics:      metrics,
+		Gatherer:     reg,
+		Draining:     &draining,
+	}
+	if keyring.Current() == "" {
+		return errors.New("no webhook secret: set PROLIFIC_WEBHOOK_SECRET, or PROLIFIC_API_TOKEN and PROLIFIC_WORKSPACE_ID")
+	}
+	if !cfg.enrichmentEnabled() {
+		log.Info().Msg("PROLIFIC_API_TOKEN not set: working from webhooks alone (no enrichment from Prolific's API, no subscription checks)")
+	}
+
+	public := newHTTPServer(handlers.NewPublic(deps), log)
+	admin := newHTTPServer(handlers.NewAdmin(deps), log)
+	if cfg.TLSCertFile != "" {
+		rl, err := newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, func(err error) {
+			log.Error().Err(err).Msg("reloading the TLS certificate failed; keeping the previous one")
+		})
+		if err != nil {
+			return err
+		}
+		public.TLSConfig = rl.tlsConfig()
+	}
+	pubLn, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("RECEIVER_LISTEN_ADDR: %w", err)
+	}
+	admLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		pubLn.Close()
+		return fmt.Errorf("RECEIVER_ADMIN_ADDR: %w", err)
+	}
+	if public.TLSConfig != nil {
+		pubLn = tls.NewListener(pubLn, public.TLSConfig)
+	}
+	log.Info().Str("public", pubLn.Addr().String()).Str("admin", admLn.Addr().String()).
+		Bool("tls", public.TLSConfig != nil).Str("store", storeKind(cfg.Store)).Str("version", version).
+		Msg("receiver listening")
+	if onListen != nil {
+		onListen(pubLn.Addr(), admLn.Addr())
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveListener(public, pubLn) })
+	g.Go(func() error { return serveListener(admin, admLn) })
+	g.Go(func() error {
+		<-gctx.Done()
+		draining.Store(true)
+		log.Info().Msg("shutting down: draining in-flight requests")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		errPub := public.Shutdown(sctx)
+		errAdm := admin.Shutdown(sctx)
+		return errors.Join(errPub, errAdm)
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	log.Info().Msg("receiver stopped")
+	return nil
+}
+
+func serveListener(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newHTTPServer sets the timeouts that keep a slow client from pinning
+// connections: headers within 5 s, the whole body within 30 s.
+func newHTTPServer(h http.Handler, log zerolog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zerologStd(log),
+	}
+}
+
+func storeKind(dsn string) string {
+	if len(dsn) >= 7 && dsn[:7] == "sqlite:" {
+		return "sqlite"
+	}
+	return "postgres"
+}

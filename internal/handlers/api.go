@@ -1,0 +1,230 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// EventJSON is an event as the read API shows it.
+type EventJSON struct {
+	Seq           int64           `json:"seq"`
+	EventID       string          `json:"event_id"`
+	EventType     string          `json:"event_type"`
+	ResourceID    string          `json:"resource_id"`
+	Status        string          `json:"status,omitempty"`
+	ParticipantID string          `json:"participant_id,omitempty"`
+	StudyID       string          `json:"study_id,omitempty"`
+	EventTime     time.Time       `json:"event_time"`
+	ReceivedAt    time.Time       `json:"received_at"`
+	SignatureForm string          `json:"signature_form"`
+	Body          json.RawMessage `json:"body,omitempty"`
+}
+
+// StudyJSON is a study as the read API shows it.
+type StudyJSON struct {
+	ID                   string         `json:"id"`
+	Name                 string         `json:"name"`
+	Status               string         `json:"status"`
+	StatusAt             *time.Time     `json:"status_at"`
+	PlacesTaken          int            `json:"places_taken"`
+	PlacesTotal          int            `json:"places_total"`
+	NumberOfSubmissions  int            `json:"number_of_submissions"`
+	SubmissionCounts     map[string]int `json:"submission_counts"`
+	HighReturnRateEvents int            `json:"high_return_rate_events"`
+	LastEventAt          *time.Time     `json:"last_event_at"`
+	RefreshedAt          *time.Time     `json:"refreshed_at"`
+	UpdatedAt            time.Time      `json:"updated_at"`
+}
+
+// SubmissionJSON is a submission as the read API shows it.
+type SubmissionJSON struct {
+	ID            string     `json:"id"`
+	StudyID       string     `json:"study_id,omitempty"`
+	ParticipantID string     `json:"participant_id,omitempty"`
+	Status        string     `json:"status"`
+	StatusAt      *time.Time `json:"status_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+func toEventJSON(e store.Event, withBody bool) EventJSON {
+	j := EventJSON{Seq: e.Seq, EventID: e.ID, EventType: e.Type, ResourceID: e.ResourceID, Status: e.Status,
+		ParticipantID: e.ParticipantID, StudyID: e.StudyID, EventTime: e.EventTime, ReceivedAt: e.ReceivedAt,
+		SignatureForm: e.SignatureForm}
+	if withBody && json.Valid(e.Body) {
+		j.Body = e.Body
+	}
+	return j
+}
+
+// ToStudyJSON converts a study for the API and the dashboard.
+func ToStudyJSON(s store.Study) StudyJSON {
+	counts := s.SubmissionCounts
+	if counts == nil {
+		counts = map[string]int{}
+	}
+	return StudyJSON{ID: s.ID, Name: s.Name, Status: s.Status, StatusAt: timePtr(s.StatusAt),
+		PlacesTaken: s.PlacesTaken, PlacesTotal: s.PlacesTotal, NumberOfSubmissions: s.NumberOfSubmissions,
+		SubmissionCounts: counts, HighReturnRateEvents: s.HighReturnRateEvents,
+		LastEventAt: timePtr(s.LastEventAt), RefreshedAt: timePtr(s.RefreshedAt), UpdatedAt: s.UpdatedAt}
+}
+
+func toSubmissionJSON(s store.Submission) SubmissionJSON {
+	return SubmissionJSON{ID: s.ID, StudyID: s.StudyID, ParticipantID: s.ParticipantID, Status: s.Status,
+		StatusAt: timePtr(s.StatusAt), UpdatedAt: s.UpdatedAt}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// apiFail answers a read-API error: 404 for absent things, 503 otherwise.
+func apiFail(d *Deps, w http.ResponseWriter, err error, what string) {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, what+" not found")
+		return
+	}
+	d.Log.Error().Err(err).Str("what", what).Msg("read API: store error")
+	writeError(w, http.StatusServiceUnavailable, "store unavailable")
+}
+
+// eventFilter reads limit, before, event_type and resource_id query parameters.
+func eventFilter(r *http.Request) (store.EventFilter, error) {
+	q := r.URL.Query()
+	f := store.EventFilter{Type: q.Get("event_type"), ResourceID: q.Get("resource_id"), StudyID: q.Get("study_id"), Limit: 100}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			return f, errors.New("limit must be an integer between 1 and 1000")
+		}
+		f.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return f, errors.New("before must be a positive event seq")
+		}
+		f.BeforeSeq = n
+	}
+	return f, nil
+}
+
+func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f store.EventFilter) {
+	events, err := d.Reader.Events(r.Context(), f)
+	if err != nil {
+		apiFail(d, w, err, "events")
+		return
+	}
+	out := struct {
+		Events     []EventJSON `json:"events"`
+		NextBefore int64       `json:"next_before,omitempty"`
+	}{Events: make([]EventJSON, 0, len(events))}
+	for _, e := range events {
+		out.Events = append(out.Events, toEventJSON(e, false))
+	}
+	if len(events) == f.Limit && len(events) > 0 {
+		out.NextBefore = events[len(events)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleListEvents serves GET /api/v1/events?limit=N&event_type=T&resource_id=R&study_id=S&before=SEQ.
+func handleListEvents(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, err := eventFilter(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		listEvents(d, w, r, f)
+	}
+}
+
+// handleStudyEvents serves GET /api/v1/studies/{id}/events.
+func handleStudyEvents(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, err := eventFilter(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		f.StudyID = chi.URLParam(r, "id")
+		listEvents(d, w, r, f)
+	}
+}
+
+// handleGetEvent serves GET /api/v1/events/{event_id}, body included.
+func handleGetEvent(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		e, err := d.Reader.Event(r.Context(), chi.URLParam(r, "event_id"))
+		if err != nil {
+			apiFail(d, w, err, "event")
+			return
+		}
+		writeJSON(w, http.StatusOK, toEventJSON(*e, true))
+	}
+}
+
+// handleListStudies serves GET /api/v1/studies.
+func handleListStudies(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		studies, err := d.Reader.Studies(r.Context(), store.StudyFilter{})
+		if err != nil {
+			apiFail(d, w, err, "studies")
+			return
+		}
+		out := struct {
+			Studies []StudyJSON `json:"studies"`
+		}{Studies: make([]StudyJSON, 0, len(studies))}
+		for _, s := range studies {
+			out.Studies = append(out.Studies, ToStudyJSON(s))
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// handleGetStudy serves GET /api/v1/studies/{id} with its submissions grouped by status.
+func handleGetStudy(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		s, err := d.Reader.Study(r.Context(), id)
+		if err != nil {
+			apiFail(d, w, err, "study")
+			return
+		}
+		subs, err := d.Reader.Submissions(r.Context(), id, store.MaxLimit)
+		if err != nil {
+			apiFail(d, w, err, "submissions")
+			return
+		}
+		byStatus := map[string][]SubmissionJSON{}
+		for _, sub := range subs {
+			byStatus[sub.Status] = append(byStatus[sub.Status], toSubmissionJSON(sub))
+		}
+		writeJSON(w, http.StatusOK, struct {
+			StudyJSON
+			Submissions map[string][]SubmissionJSON `json:"submissions_by_status"`
+		}{ToStudyJSON(*s), byStatus})
+	}
+}
+
+// handleGetSubmission serves GET /api/v1/submissions/{id}.
+func handleGetSubmission(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, err := d.Reader.Submission(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			apiFail(d, w, err, "submission")
+			return
+		}
+		writeJSON(w, http.StatusOK, toSubmissionJSON(*s))
+	}
+}

@@ -1,0 +1,33 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// handleHealthz answers 200 while the process is alive.
+func handleHealthz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
+
+// handleReadyz answers 200 when the store is reachable and the process is
+// not shutting down, else 503.
+func handleReadyz(d *Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d.Draining != nil && d.Draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Pinger.Ping(ctx); err != nil {
+			d.Log.Warn().Err(err).Msg("readiness check: store unreachable")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}

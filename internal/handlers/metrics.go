@@ -1,0 +1,91 @@
+package handlers
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the receiver's own Prometheus metrics, registered on an
+// injected registry so tests and several in-process instances never clash.
+type Metrics struct {
+	Webhooks             *prometheus.CounterVec   // event_type, outcome
+	VerificationFailures *prometheus.CounterVec   // reason
+	Rejections           *prometheus.CounterVec   // reason
+	RequestDuration      *prometheus.HistogramVec // route, code
+	CommitDuration       prometheus.Histogram
+	StoreErrors          prometheus.Counter
+	SignatureAge         prometheus.Histogram
+	SignatureForm        *prometheus.CounterVec // form
+}
+
+// knownEventTypes bounds the event_type label; anything else is "other".
+var knownEventTypes = map[string]bool{
+	"submission.status.change":   true,
+	"study.status.change":        true,
+	"study.progress.change":      true,
+	"study.has_high_return_rate": true,
+}
+
+// eventTypeLabel keeps the event_type label bounded whatever a sender posts.
+func eventTypeLabel(t string) string {
+	if knownEventTypes[t] {
+		return t
+	}
+	if t == "" {
+		return "none"
+	}
+	return "other"
+}
+
+// NewMetrics registers the receiver's metrics, the Go and process collectors
+// and receiver_build_info on reg.
+func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
+	m := &Metrics{
+		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "receiver_webhooks_total",
+			Help: "Webhook deliveries by event type and outcome (stored, duplicate, rejected).",
+		}, []string{"event_type", "outcome"}),
+		VerificationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "receiver_verification_failures_total",
+			Help: "Deliveries whose signature or timestamp did not verify, by reason.",
+		}, []string{"reason"}),
+		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "receiver_rejections_total",
+			Help: "Deliveries answered with an error status, by reason.",
+		}, []string{"reason"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "receiver_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by chi route pattern and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "code"}),
+		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "receiver_store_commit_duration_seconds",
+			Help:    "Time from handing an event to the store until it was durably committed.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "receiver_store_errors_total",
+			Help: "Events that could not be stored (answered 503 so Prolific retries).",
+		}),
+		SignatureAge: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "receiver_signature_age_seconds",
+			Help:    "Age of X-Prolific-Request-Timestamp on verified deliveries (negative ages count as 0).",
+			Buckets: []float64{1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 26 * 3600},
+		}),
+		SignatureForm: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "receiver_signature_form_total",
+			Help: "Verified deliveries by the signed form that matched (raw, python, compact).",
+		}, []string{"form"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "receiver_build_info",
+		Help: "Build information; the value is always 1.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	reg.MustRegister(m.Webhooks, m.VerificationFailures, m.Rejections, m.RequestDuration,
+		m.CommitDuration, m.StoreErrors, m.SignatureAge, m.SignatureForm, buildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,54 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Mounter adds routes to the admin router (the dashboard does).
+type Mounter interface {
+	Mount(r chi.Router)
+}
+
+// NewPublic returns the handler for the public listener: only the webhook.
+func NewPublic(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Use(instrument(d.Metrics))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: webhooks go to POST /hooks/prolific")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
+	})
+	r.With(verifyDelivery(&d)).Post("/hooks/prolific", handleWebhook(&d))
+	return r
+}
+
+// NewAdmin returns the handler for the admin listener: health, metrics, the
+// read API (behind the admin token when one is set) and the dashboard.
+func NewAdmin(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Use(instrument(d.Metrics))
+	r.Get("/healthz", handleHealthz())
+	r.Get("/readyz", handleReadyz(&d))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(requireToken(d.AdminToken))
+		r.Get("/events", handleListEvents(&d))
+		r.Get("/events/{event_id}", handleGetEvent(&d))
+		r.Get("/studies", handleListStudies(&d))
+		r.Get("/studies/{id}", handleGetStudy(&d))
+		r.Get("/studies/{id}/events", handleStudyEvents(&d))
+		r.Get("/submissions/{id}", handleGetSubmission(&d))
+	})
+	if d.Dashboard != nil {
+		d.Dashboard.Mount(r)
+	}
+	return r
+}

@@ -1,0 +1,66 @@
+// Package handlers builds the receiver's two HTTP surfaces: the public one
+// that takes Prolific's webhooks, and the admin one with health, metrics, the
+// read API and the dashboard. Every route is listed in routes.go.
+package handlers
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/verify"
+)
+
+// Saver stores a verified event; store.Store satisfies it.
+type Saver interface {
+	Save(ctx context.Context, e *store.Event) (store.Outcome, error)
+}
+
+// Reader is what the read API and the dashboard need from the store.
+type Reader interface {
+	Event(ctx context.Context, id string) (*store.Event, error)
+	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	Study(ctx context.Context, id string) (*store.Study, error)
+	Studies(ctx context.Context, f store.StudyFilter) ([]store.Study, error)
+	Submission(ctx context.Context, id string) (*store.Submission, error)
+	Submissions(ctx context.Context, studyID string, limit int) ([]store.Submission, error)
+}
+
+// Pinger reports whether the store is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are everything the handlers need, passed explicitly.
+type Deps struct {
+	Log       zerolog.Logger
+	Saver     Saver
+	Reader    Reader
+	Pinger    Pinger
+	Keyring   *verify.Keyring
+	Tolerance verify.Tolerance
+	// MaxBodyBytes is the largest accepted webhook body (413 above it).
+	MaxBodyBytes int64
+	// AdminToken, when set, is the bearer token /api/v1/* requires.
+	AdminToken string
+	Metrics    *Metrics
+	Gatherer   prometheus.Gatherer
+	// Draining, when set and true, makes /readyz fail so load balancers stop
+	// sending traffic before shutdown.
+	Draining *atomic.Bool
+	// Dashboard serves GET / and its assets on the admin listener; nil for none.
+	Dashboard Mounter
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (d *Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/verify"
+)
+
+// maxEventIDLen bounds X-Event-ID (Prolific's are 24 hex characters).
+const maxEventIDLen = 128
+
+// handleWebhook stores a verified delivery and answers 200 only once it is
+// durable: 200 for stored and duplicate events, 400 for a body or header we
+// cannot read, 503 when the store could not commit (Prolific retries).
+func handleWebhook(d *Deps) http.HandlerFunc {
+	type response struct {
+		Status  string `json:"status"`
+		EventID string `json:"event_id"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		del := deliveryFrom(r.Context())
+		ev, rej := buildEvent(r, del, d.now())
+		if rej != nil {
+			reject(d, w, r, ev.Type, *rej)
+			return
+		}
+		start := time.Now()
+		outcome, err := d.Saver.Save(r.Context(), ev)
+		d.Metrics.CommitDuration.Observe(time.Since(start).Seconds())
+		if err != nil {
+			d.Metrics.StoreErrors.Inc()
+			reject(d, w, r, ev.Type, rejection{status: http.StatusServiceUnavailable, reason: "store_error",
+				msg: "event could not be stored; retry later", err: err})
+			return
+		}
+		d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(ev.Type), outcome.String()).Inc()
+		d.Log.Debug().Str("event_id", ev.ID).Str("event_type", ev.Type).
+			Str("resource_id", ev.ResourceID).Str("outcome", outcome.String()).Msg("webhook accepted")
+		writeJSON(w, http.StatusOK, response{Status: outcome.String(), EventID: ev.ID})
+	}
+}
+
+// buildEvent turns a verified delivery into the event to store, dispatching
+// on the typed body. The returned event is non-nil even on rejection so the
+// caller can label the rejection with its type.
+func buildEvent(r *http.Request, del *verified, now time.Time) (*store.Event, *rejection) {
+	ev := &store.Event{ReceivedAt: now.UTC()}
+	id := r.Header.Get(prolific.HeaderEventID)
+	switch {
+	case id == "":
+		return ev, &rejection{status: http.StatusBadRequest, reason: "missing_event_id", msg: "missing X-Event-ID header"}
+	case len(id) > maxEventIDLen || !printableASCII(id):
+		return ev, &rejection{status: http.StatusBadRequest, reason: "bad_event_id",
+			msg: fmt.Sprintf("X-Event-ID must be at most %d printable ASCII characters", maxEventIDLen)}
+	}
+	ev.ID = id
+	if !utf8.Valid(del.body) {
+		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed", msg: "body is not valid UTF-8"}
+	}
+	typed, err := prolific.Decode(del.body)
+	if err != nil {
+		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed",
+			msg: "body is not a Prolific webhook: " + err.Error(), err: err}
+	}
+	switch e := typed.(type) {
+	case *prolific.SubmissionStatusChange:
+		fromSubmissionStatus(e, ev)
+	case *prolific.StudyStatusChange:
+		fromStudyStatus(e, ev)
+	case *prolific.StudyProgressChange:
+		fromStudyProgress(e, ev)
+	case *prolific.StudyHighReturnRate:
+		fromHighReturnRate(e, ev)
+	case *prolific.Envelope:
+		fromUnknown(e, ev)
+	}
+	eventTime, rej := eventTime(r.Header.Get(prolific.HeaderTimestamp), del.result.Timestamp)
+	if rej != nil {
+		return ev, rej
+	}
+	ev.EventTime = eventTime
+	ev.SignatureForm = string(del.result.Form)
+	ev.ContentHash = store.ContentHash(del.requestTimestamp, del.body)
+	ev.Body = del.body
+	return ev, nil
+}
+
+// eventTime reads X-Timestamp, which orders projection updates. It is not
+// signed, so it may not claim a time after the signed request timestamp (a
+// tampered header could otherwise pin a projection); when absent, the signed
+// request timestamp stands in.
+func eventTime(header string, signed time.Time) (time.Time, *rejection) {
+	if header == "" {
+		return signed.UTC(), nil
+	}
+	t, err := verify.ParseTimestamp(header)
+	if err != nil {
+		return time.Time{}, &rejection{status: http.StatusBadRequest, reason: "bad_event_timestamp",
+			msg: "X-Timestamp is not a UNIX timestamp", err: err}
+	}
+	if t.After(signed) {
+		t = signed
+	}
+	return t.UTC(), nil
+}
+
+func fromSubmissionStatus(e *prolific.SubmissionStatusChange, ev *store.Event) {
+	ev.Type, ev.ResourceID, ev.Status, ev.ParticipantID = e.EventType, e.ResourceID, e.Status, e.ParticipantID
+}
+
+func fromStudyStatus(e *prolific.StudyStatusChange, ev *store.Event) {
+	ev.Type, ev.ResourceID, ev.Status, ev.StudyID = e.EventType, e.ResourceID, e.Status, e.ResourceID
+}
+
+func fromStudyProgress(e *prolific.StudyProgressChange, ev *store.Event) {
+	ev.Type, ev.ResourceID, ev.StudyID = e.EventType, e.ResourceID, e.ResourceID
+}
+
+func fromHighReturnRate(e *prolific.StudyHighReturnRate, ev *store.Event) {
+	ev.Type, ev.ResourceID, ev.StudyID = e.EventType, e.ResourceID, e.ResourceID
+}
+
+// fromUnknown keeps an event type Prolific may add later: stored raw, no projection.
+func fromUnknown(e *prolific.Envelope, ev *store.Event) {
+	ev.Type, ev.ResourceID = e.EventType, e.ResourceID
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
