@@ -44,6 +44,8 @@ type Config struct {
 	AutoReenable     bool          `envconfig:"RECEIVER_AUTO_REENABLE" default:"false"`
 	StudyRetention   time.Duration `envconfig:"RECEIVER_STUDY_RETENTION" default:"720h"`
 	ShutdownTimeout  time.Duration `envconfig:"RECEIVER_SHUTDOWN_TIMEOUT" default:"25s"`
+	EnrichDebounce   time.Duration `envconfig:"RECEIVER_ENRICH_DEBOUNCE" default:"2s"`
+	APIRateLimit     float64       `envconfig:"RECEIVER_PROLIFIC_RATE_LIMIT" default:"5"`
 }
 
 // loadConfig reads and validates the configuration.
@@ -70,15 +72,14 @@ func loadConfig() (Config, error) {
 	return c, c.validate()
 }
 
-// readSecretFile sets *dst from the file NAME_FILE names, when it is set.
-// Surrounding whitespace (a trailing newline) is not part of the secret.
+// readSecretFile sets *dst from the file NAME_FILE names, when it is set;
+// the file wins over NAME (so a container image's default for NAME does not
+// get in the way of a mounted secret). Surrounding whitespace (a trailing
+// newline) is not part of the secret.
 func readSecretFile(name string, dst *string) error {
 	path := os.Getenv(name + "_FILE")
 	if path == "" {
 		return nil
-	}
-	if os.Getenv(name) != "" {
-		return fmt.Errorf("configuration: set %s or %s_FILE, not both", name, name)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -111,6 +112,9 @@ func (c Config) validate() error {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("set both RECEIVER_TLS_CERT_FILE and RECEIVER_TLS_KEY_FILE, or neither"))
+	}
+	if c.APIRateLimit <= 0 || c.EnrichDebounce < 0 {
+		errs = append(errs, errors.New("RECEIVER_PROLIFIC_RATE_LIMIT must be positive and RECEIVER_ENRICH_DEBOUNCE not negative"))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, errors.New("RECEIVER_LOG_FORMAT must be json or console"))

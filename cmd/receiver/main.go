@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/prolific-receiver/receiver/internal/loadgen"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -53,8 +55,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "receive webhooks and serve the admin API (the default)", runServe},
+		{"bootstrap", "register and confirm the webhook subscriptions with Prolific", runBootstrap},
 		{"send", "sign and post a sample event to a receiver, as Prolific would", runSend},
 		{"studies", "show the studies of a running receiver as a table", runStudies},
+		{"loadgen", "send signed load to a receiver and report throughput and latency", loadgen.Main},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -16,8 +16,12 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prolific-receiver/receiver/internal/bootstrap"
+	"github.com/prolific-receiver/receiver/internal/enrich"
 	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/studymetrics"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
@@ -50,7 +54,7 @@ type listening func(public, admin net.Addr)
 func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listening) error {
 	st, err := openStore(ctx, cfg.Store, store.Options{
 		Enrich:   cfg.enrichmentEnabled(),
-		Debounce: 2 * time.Second,
+		Debounce: cfg.EnrichDebounce,
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -78,11 +82,29 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		Gatherer:     reg,
 		Draining:     &draining,
 	}
+	sc := studymetrics.New(st, cfg.StudyRetention, nil)
+	sc.Log = log
+	reg.MustRegister(sc)
+
+	// Background work; it stops when ctx is cancelled and is waited for
+	// before the store is closed.
+	var background []func(context.Context)
+	if cfg.enrichmentEnabled() {
+		em := enrich.NewMetrics(reg, st, log)
+		client := newProlificClient(cfg, em.ObserveAPI)
+		monitor, err := startProlific(ctx, cfg, client, keyring, reg, log)
+		if err != nil {
+			return err
+		}
+		deps.OnBadSignature = monitor.Nudge
+		worker := enrich.New(st, client, enrich.Options{Metrics: em, RatePerSecond: cfg.APIRateLimit,
+			Burst: max(1, int(cfg.APIRateLimit)), Log: log.With().Str("component", "enrich").Logger()})
+		background = append(background, monitor.Run, func(ctx context.Context) { _ = worker.Run(ctx) })
+	} else {
+		log.Info().Msg("PROLIFIC_API_TOKEN not set: working from webhooks alone (no enrichment from Prolific's API, no subscription checks)")
+	}
 	if keyring.Current() == "" {
 		return errors.New("no webhook secret: set PROLIFIC_WEBHOOK_SECRET, or PROLIFIC_API_TOKEN and PROLIFIC_WORKSPACE_ID")
-	}
-	if !cfg.enrichmentEnabled() {
-		log.Info().Msg("PROLIFIC_API_TOKEN not set: working from webhooks alone (no enrichment from Prolific's API, no subscription checks)")
 	}
 
 	public := newHTTPServer(handlers.NewPublic(deps), log)
@@ -116,6 +138,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	for _, work := range background {
+		g.Go(func() error { work(gctx); return nil })
+	}
 	g.Go(func() error { return serveListener(public, pubLn) })
 	g.Go(func() error { return serveListener(admin, admLn) })
 	g.Go(func() error {
@@ -161,4 +186,46 @@ func storeKind(dsn string) string {
 		return "sqlite"
 	}
 	return "postgres"
+}
+
+// startProlific runs bootstrap when RECEIVER_PUBLIC_URL is set (unless
+// RECEIVER_BOOTSTRAP=false) and loads the signing secret into the keyring.
+// A failed bootstrap stops the start only when there is no secret to verify
+// with; otherwise the receiver serves and the monitor keeps trying.
+func startProlific(ctx context.Context, cfg Config, client *prolific.Client, keyring *verify.Keyring,
+	reg prometheus.Registerer, log zerolog.Logger) (*bootstrap.Monitor, error) {
+	bcfg := bootstrapConfig(cfg)
+	monitor := bootstrap.NewMonitor(client, bcfg, bootstrap.MonitorOptions{
+		Keyring: keyring, Grace: cfg.SecretGrace, AutoReenable: cfg.AutoReenable,
+		Log: log.With().Str("component", "subscriptions").Logger(), Registerer: reg,
+	})
+	switch {
+	case !cfg.Bootstrap:
+		log.Info().Msg("RECEIVER_BOOTSTRAP=false: subscriptions are not managed at start-up")
+	case cfg.PublicURL == "":
+		log.Warn().Msg("RECEIVER_PUBLIC_URL not set: subscriptions are not managed, only the signing secret is fetched")
+	default:
+		sum, err := bootstrap.Run(ctx, client, bcfg, log.With().Str("component", "bootstrap").Logger())
+		if err != nil {
+			if keyring.Current() == "" {
+				return nil, fmt.Errorf("bootstrap: %w", err)
+			}
+			log.Error().Err(err).Msg("bootstrap failed; serving with the configured secret, will keep checking")
+			return monitor, nil
+		}
+		now := time.Now()
+		if sum.PreviousSecret != "" && sum.PreviousSecret != keyring.Current() {
+			keyring.Set(sum.PreviousSecret, now.Add(cfg.SecretGrace), now)
+		}
+		if sum.Secret != keyring.Current() {
+			keyring.Set(sum.Secret, now.Add(cfg.SecretGrace), now)
+		}
+	}
+	if keyring.Current() == "" {
+		monitor.RefreshSecret(ctx)
+		if keyring.Current() == "" {
+			return nil, errors.New("could not fetch the webhook secret from Prolific: check PROLIFIC_API_TOKEN and PROLIFIC_WORKSPACE_ID, or set PROLIFIC_WEBHOOK_SECRET")
+		}
+	}
+	return monitor, nil
 }

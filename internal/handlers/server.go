@@ -54,6 +54,10 @@ type Deps struct {
 	Draining *atomic.Bool
 	// Dashboard serves GET / and its assets on the admin listener; nil for none.
 	Dashboard Mounter
+	// OnBadSignature, when set, is called (and must not block) after a
+	// delivery's signature matched no known secret: the secret may just have
+	// been rotated, so the caller can refresh it early.
+	OnBadSignature func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -68,6 +68,9 @@ func verifyDelivery(d *Deps) func(http.Handler) http.Handler {
 			if err != nil {
 				reason := failureReason(err)
 				d.Metrics.VerificationFailures.WithLabelValues(reason).Inc()
+				if errors.Is(err, verify.ErrNoValidSignature) && d.OnBadSignature != nil {
+					d.OnBadSignature()
+				}
 				reject(d, w, r, "", rejection{status: http.StatusUnauthorized, reason: reason,
 					msg: publicVerifyMessage(err), err: err})
 				return
