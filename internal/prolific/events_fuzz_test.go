@@ -1,0 +1,135 @@
+package prolific
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzDecode checks that Decode never panics, that every error wraps
+// ErrMalformed, and that whenever it succeeds the typed value agrees with a
+// plain json.Unmarshal into a map: resource_id and event_type are non-empty
+// strings equal to the map's, and so are status and participant_id for the
+// types that carry them.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"resource_id": "6650a1b2c3d4e5f601234567", "event_type": "submission.status.change", "participant_id": "5f1e2d3c4b5a69788796a5b4", "status": "AWAITING REVIEW"}`,
+		`{"resource_id": "6650a1b2c3d4e5f601234567", "event_type": "study.status.change", "metadata": {}, "status": "ACTIVE"}`,
+		`{"resource_id": "6650a1b2c3d4e5f601234567", "event_type": "study.progress.change"}`,
+		`{"resource_id": "6650a1b2c3d4e5f601234567", "event_type": "study.has_high_return_rate", "metadata": {"rate": 0.4}}`,
+		`{"resource_id": "abc", "event_type": "participant.created", "x": [1, {"y": null}]}`,
+		`{"resource_id": "x", "event_type": "submission.status.change"}`,
+		`{"resource_id": 5, "event_type": "study.progress.change"}`,
+		`{"event_type": "study.status.change", "event_type": "study.progress.change", "resource_id": "x"}`,
+		`{"resource_id": "x", "event_type": "study.status.change", "status": "A", "metadata": "not an object"}`,
+		`[]`, `null`, `"string"`, `{}`, `{"resource_id": "x"`, `{"a":1} trailing`, "\"\xff\"",
+		strings.Repeat("[", 20000),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		v, err := Decode(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode(%q) error = %v, want it to wrap ErrMalformed", body, err)
+			}
+			if v != nil {
+				t.Fatalf("Decode(%q) = %#v with error %v, want nil value", body, v, err)
+			}
+			return
+		}
+		if caseFoldedKey(body) {
+			// Known issue: encoding/json matches object keys case-insensitively,
+			// so {"EVENT_TYPE": ...} decodes; see TestDecodeKeysAreCaseSensitive.
+			return
+		}
+		var ref map[string]any
+		if err := json.Unmarshal(body, &ref); err != nil {
+			t.Fatalf("Decode(%q) succeeded but json.Unmarshal into a map failed: %v", body, err)
+		}
+		want := func(key, got string) {
+			t.Helper()
+			s, ok := ref[key].(string)
+			if !ok || s != got {
+				t.Fatalf("Decode(%q): %s = %q, want %q as json.Unmarshal into a map gives (%#v)", body, key, got, s, ref[key])
+			}
+		}
+		var resourceID, eventType string
+		switch e := v.(type) {
+		case *SubmissionStatusChange:
+			resourceID, eventType = e.ResourceID, e.EventType
+			want("status", e.Status)
+			if p, ok := ref["participant_id"]; ok && p != nil {
+				want("participant_id", e.ParticipantID)
+			}
+		case *StudyStatusChange:
+			resourceID, eventType = e.ResourceID, e.EventType
+			want("status", e.Status)
+		case *StudyProgressChange:
+			resourceID, eventType = e.ResourceID, e.EventType
+		case *StudyHighReturnRate:
+			resourceID, eventType = e.ResourceID, e.EventType
+		case *Envelope:
+			resourceID, eventType = e.ResourceID, e.EventType
+			if knownType(eventType) {
+				t.Fatalf("Decode(%q) = *Envelope for the known type %q, want its typed form", body, eventType)
+			}
+		default:
+			t.Fatalf("Decode(%q) = %T, want one of the documented types", body, v)
+		}
+		if resourceID == "" || eventType == "" {
+			t.Fatalf("Decode(%q): resource_id %q, event_type %q, want both non-empty", body, resourceID, eventType)
+		}
+		want("resource_id", resourceID)
+		want("event_type", eventType)
+	})
+}
+
+// TestDecodeKeysAreCaseSensitive documents a known gap: Prolific's fields are
+// lower-case, but encoding/json also fills a struct field from a key that
+// only case-folds to its name, so a body can carry two event_type values that
+// a map-based (or Python) reader and Decode disagree on.
+func TestDecodeKeysAreCaseSensitive(t *testing.T) {
+	t.Skip("known issue (hostile-input report): encoding/json v1 matches keys case-insensitively; " +
+		"Decode should read exact keys only. Remove this skip once events.go is fixed.")
+	for _, body := range []string{
+		`{"EVENT_TYPE": "study.progress.change", "Resource_ID": "x"}`,
+		`{"event_type": "participant.created", "Event_Type": "study.progress.change", "resource_id": "x"}`,
+		`{"event_type": "study.progress.change", "re\u017fource_id": "x"}`,
+	} {
+		v, err := Decode([]byte(body))
+		if err == nil {
+			if e, ok := v.(*StudyProgressChange); ok {
+				t.Errorf("Decode(%q) = %+v, want the case-folded key ignored", body, e)
+			}
+		}
+	}
+}
+
+// knownType reports whether t is one of the documented event types.
+func knownType(t string) bool {
+	switch t {
+	case EventSubmissionStatusChange, EventStudyStatusChange, EventStudyProgressChange, EventStudyHighReturnRate:
+		return true
+	}
+	return false
+}
+
+// caseFoldedKey reports whether body is an object with a top-level key that
+// equals a field name only under case folding (as encoding/json matches).
+func caseFoldedKey(body []byte) bool {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil {
+		return false
+	}
+	for k := range raw {
+		for _, name := range []string{"resource_id", "event_type", "status", "participant_id", "metadata"} {
+			if k != name && bytes.EqualFold([]byte(k), []byte(name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
