@@ -65,7 +65,7 @@ func New(lister Lister, retention time.Duration, now func() time.Time) *Collecto
 		placesTaken: d("prolific_study_places_taken",
 			"Places taken in the study (started submissions, excluding returned and timed-out), from Prolific's API.",
 			[]string{"study_id", "study_name"}, nil),
-		placesTotal: d("prolific_study_places_total",
+		placesTotal: d("prolific_study_total_available_places",
 			"Total available places in the study, from Prolific's API.", []string{"study_id", "study_name"}, nil),
 		status: d("prolific_study_status",
 			"1 for the study's current status, 0 for the other statuses.", []string{"study_id", "status"}, nil),

@@ -58,10 +58,10 @@ prolific_study_metrics_up 1
 # TYPE prolific_study_places_taken gauge
 prolific_study_places_taken{study_id="s1",study_name="Memory task"} 12
 prolific_study_places_taken{study_id="s2",study_name=""} 0
-# HELP prolific_study_places_total Total available places in the study, from Prolific's API.
-# TYPE prolific_study_places_total gauge
-prolific_study_places_total{study_id="s1",study_name="Memory task"} 40
-prolific_study_places_total{study_id="s2",study_name=""} 0
+# HELP prolific_study_total_available_places Total available places in the study, from Prolific's API.
+# TYPE prolific_study_total_available_places gauge
+prolific_study_total_available_places{study_id="s1",study_name="Memory task"} 40
+prolific_study_total_available_places{study_id="s2",study_name=""} 0
 # HELP prolific_study_status 1 for the study's current status, 0 for the other statuses.
 # TYPE prolific_study_status gauge
 prolific_study_status{status="ACTIVE",study_id="s1"} 1
@@ -127,9 +127,6 @@ func TestLint(t *testing.T) {
 		t.Fatalf("GatherAndLint: %v", err)
 	}
 	for _, p := range problems {
-		if isKnownLint(p.Metric + " " + p.Text) {
-			continue
-		}
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 	promtoolCheck(t, reg)
@@ -158,19 +155,10 @@ func promtoolCheck(t *testing.T, reg prometheus.Gatherer) {
 	cmd.Stdin = strings.NewReader(b.String())
 	out, err := cmd.CombinedOutput()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line != "" && !isKnownLint(line) {
+		if line != "" {
 			t.Errorf("promtool check metrics: %v: %s", err, line)
 		}
 	}
-}
-
-// isKnownLint accepts the one naming problem kept on purpose:
-// prolific_study_places_total is a gauge (Prolific's total_available_places)
-// whose name the Grafana dashboard and the issue fix; linters expect _total
-// on counters only.
-func isKnownLint(problem string) bool {
-	return strings.HasPrefix(problem, "prolific_study_places_total ") &&
-		strings.Contains(problem, `non-counter metrics should not have "_total" suffix`)
 }
 
 func TestStoreErrorKeepsScrapeWorking(t *testing.T) {
@@ -222,11 +210,11 @@ func TestRetentionWithSQLite(t *testing.T) {
 
 	c := studymetrics.New(db, time.Hour, clk.Now)
 	want := `
-# HELP prolific_study_places_total Total available places in the study, from Prolific's API.
-# TYPE prolific_study_places_total gauge
-prolific_study_places_total{study_id="new-study",study_name=""} 0
+# HELP prolific_study_total_available_places Total available places in the study, from Prolific's API.
+# TYPE prolific_study_total_available_places gauge
+prolific_study_total_available_places{study_id="new-study",study_name=""} 0
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "prolific_study_places_total"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "prolific_study_total_available_places"); err != nil {
 		t.Error(err)
 	}
 	if got, want := testutil.CollectAndCount(c, "prolific_study_status"), len(studymetrics.StudyStatuses); got != want {
