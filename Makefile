@@ -24,10 +24,10 @@ run: build ## run the receiver on SQLite (data/) with a generated development se
 	env -u PROLIFIC_WEBHOOK_SECRET RECEIVER_LISTEN_ADDR=127.0.0.1:8080 PROLIFIC_WEBHOOK_SECRET_FILE=data/dev-secret \
 		RECEIVER_STORE=sqlite:data/receiver.db RECEIVER_LOG_FORMAT=console ./$(BIN) serve
 
-test: ## run every test with -race, then the alert-rule tests (PostgreSQL tests need RECEIVER_TEST_POSTGRES_DSN)
+test: ## run every test with -race, then the deploy checks (alert-rule tests, dashboard, manifests) (PostgreSQL tests need RECEIVER_TEST_POSTGRES_DSN)
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
-	bash deploy/prometheus/check.sh
+	bash deploy/check.sh
 
 test-short: ## quick tests without -race
 	$(GO) test -short ./...
