@@ -26,9 +26,20 @@ const (
 	// Stored means the event was new and is now durably committed.
 	Stored Outcome = iota + 1
 	// Duplicate means an event with the same X-Event-ID, or with the same
-	// signed content (request timestamp + body), was already stored; nothing changed.
+	// signed content (request timestamp + body), was already stored; no
+	// event, projection or job changed. A new X-Event-ID whose content
+	// matches a stored event is recorded as an alias of that event (see
+	// MaxAliases), so Event finds it.
 	Duplicate
 )
+
+// MaxAliases is the default cap on how many other X-Event-IDs one stored
+// event collects as aliases (Options.MaxAliases). Two distinct Prolific
+// events can carry identical signed bytes (two progress changes of one study
+// in one second); the second is answered as a duplicate, and its ID is kept
+// as an alias so every acknowledged X-Event-ID can be found. The cap bounds
+// what a replay of one captured request with ever new unsigned IDs can add.
+const MaxAliases = 100
 
 // String returns "stored" or "duplicate" (metric label values).
 func (o Outcome) String() string {
@@ -149,6 +160,18 @@ type Options struct {
 	MaxBatch int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxAliases caps the aliases one stored event collects; <= 0 means
+	// the package's MaxAliases.
+	MaxAliases int
+}
+
+// AliasLimit returns the alias cap o configures: o.MaxAliases, or
+// MaxAliases when that is not positive.
+func (o Options) AliasLimit() int {
+	if o.MaxAliases <= 0 {
+		return MaxAliases
+	}
+	return o.MaxAliases
 }
 
 // Store is the contract every backend fulfils. Save is safe for concurrent
@@ -157,10 +180,16 @@ type Options struct {
 type Store interface {
 	// Save inserts e keyed by e.ID (and e.ContentHash), applies it to the
 	// projections if its EventTime is newer than what they hold, and queues
-	// enrichment work, all in one transaction.
+	// enrichment work, all in one transaction. An e whose ID is new but
+	// whose ContentHash matches a stored event is Duplicate and its ID is
+	// recorded as an alias of that event (up to Options.AliasLimit).
 	Save(ctx context.Context, e *Event) (Outcome, error)
 
+	// Event returns the stored event with X-Event-ID id or, when id is an
+	// alias (a delivery whose signed content matched a stored event), the
+	// stored event it duplicates; then the returned Event.ID differs from id.
 	Event(ctx context.Context, id string) (*Event, error)
+	// Events lists stored events only; aliases are not listed.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 	Study(ctx context.Context, id string) (*Study, error)
 	Studies(ctx context.Context, f StudyFilter) ([]Study, error)

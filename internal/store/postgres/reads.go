@@ -25,12 +25,20 @@ func scanEvent(row pgx.Row) (store.Event, error) {
 	return e, err
 }
 
-// Event returns the stored event with X-Event-ID id, or store.ErrNotFound.
+// eventSQL finds an event by its own X-Event-ID or, failing that, by an
+// alias; the event's own ID wins should both exist.
+const eventSQL = `SELECT ` + eventColumns + ` FROM events
+	WHERE id = $1 OR id = (SELECT event_id FROM event_aliases WHERE id = $1)
+	ORDER BY id = $1 DESC LIMIT 1`
+
+// Event returns the stored event with X-Event-ID id, or the stored event id
+// is an alias of (then the returned event's ID differs from id), or
+// store.ErrNotFound.
 func (d *DB) Event(ctx context.Context, id string) (*store.Event, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	e, err := scanEvent(d.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id))
+	e, err := scanEvent(d.pool.QueryRow(ctx, eventSQL, id))
 	if err != nil {
 		return nil, d.wrap("event", err)
 	}

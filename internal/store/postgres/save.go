@@ -94,6 +94,10 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (*batchResul
 		if err != nil {
 			return err
 		}
+		aliased, err := knownAliases(ctx, tx, events)
+		if err != nil {
+			return err
+		}
 		// Insert in ID order: replicas holding overlapping batches then take
 		// the unique-index locks in the same order and rarely deadlock.
 		order := make([]int, len(events))
@@ -103,8 +107,14 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (*batchResul
 		sort.SliceStable(order, func(a, b int) bool { return events[order[a]].ID < events[order[b]].ID })
 
 		b := &pgx.Batch{}
+		var inserted []int
 		for _, i := range order {
 			e := events[i]
+			if aliased[e.ID] {
+				res.outcomes[i] = store.Duplicate
+				continue
+			}
+			inserted = append(inserted, i)
 			studyID := e.StudyID
 			switch {
 			case studyID != "":
@@ -122,11 +132,13 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (*batchResul
 				studyID, e.EventTime, e.ReceivedAt, e.SignatureForm, body)
 		}
 		br := tx.SendBatch(ctx, b)
-		for _, i := range order {
+		var conflicts []int
+		for _, i := range inserted {
 			err := br.QueryRow().Scan(&res.seqs[i])
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				res.outcomes[i] = store.Duplicate
+				conflicts = append(conflicts, i)
 			case err != nil:
 				br.Close()
 				return fmt.Errorf("insert event: %w", err)
@@ -136,6 +148,9 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (*batchResul
 		}
 		if err := br.Close(); err != nil {
 			return fmt.Errorf("insert events: %w", err)
+		}
+		if err := recordAliases(ctx, tx, events, conflicts, d.opts.AliasLimit()); err != nil {
+			return err
 		}
 
 		p := newProjection(d.opts.Enrich)

@@ -23,12 +23,19 @@ func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
 	return e, err
 }
 
-// Event returns the stored event with X-Event-ID id.
+// sqlEvent finds an event by its own X-Event-ID or, failing that, by an
+// alias; the event's own ID wins should both exist.
+const sqlEvent = `SELECT ` + eventColumns + ` FROM events
+	WHERE id = ?1 OR id = (SELECT event_id FROM event_aliases WHERE id = ?1)
+	ORDER BY id = ?1 DESC LIMIT 1`
+
+// Event returns the stored event with X-Event-ID id, or the stored event id
+// is an alias of (then the returned event's ID differs from id).
 func (db *DB) Event(ctx context.Context, id string) (*store.Event, error) {
 	if db.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	e, err := scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+	e, err := scanEvent(db.read.QueryRowContext(ctx, sqlEvent, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("event %q: %w", id, store.ErrNotFound)
 	}

@@ -64,6 +64,7 @@ const (
 
 type statements struct {
 	submissionStudy, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
+	aliasKnown, eventByID, eventByHash, insertAlias                      *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
@@ -77,6 +78,10 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 		{&s.upsertStudy, sqlUpsertStudy},
 		{&s.upsertSubmission, sqlUpsertSubmission},
 		{&s.enqueue, sqlEnqueue},
+		{&s.aliasKnown, sqlAliasKnown},
+		{&s.eventByID, sqlEventByID},
+		{&s.eventByHash, sqlEventByHash},
+		{&s.insertAlias, sqlInsertAlias},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -92,7 +97,8 @@ func (s *statements) close() {
 	if s == nil {
 		return
 	}
-	for _, st := range []*sql.Stmt{s.submissionStudy, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue} {
+	for _, st := range []*sql.Stmt{s.submissionStudy, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue,
+		s.aliasKnown, s.eventByID, s.eventByHash, s.insertAlias} {
 		if st != nil {
 			st.Close()
 		}
@@ -133,6 +139,10 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		upsertStudy:      tx.StmtContext(ctx, db.stmts.upsertStudy),
 		upsertSubmission: tx.StmtContext(ctx, db.stmts.upsertSubmission),
 		enqueue:          tx.StmtContext(ctx, db.stmts.enqueue),
+		aliasKnown:       tx.StmtContext(ctx, db.stmts.aliasKnown),
+		eventByID:        tx.StmtContext(ctx, db.stmts.eventByID),
+		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
+		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
 	}
 	out := make([]store.Outcome, len(events))
 	for i, e := range events {
@@ -153,9 +163,19 @@ type txWriter struct {
 	opts store.Options
 
 	submissionStudy, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
+	aliasKnown, eventByID, eventByHash, insertAlias                      *sql.Stmt
 }
 
 func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
+	// An ID already recorded as an alias is a redelivery of that alias,
+	// whatever its content now (a retry may carry a new request timestamp).
+	var known int
+	if err := w.aliasKnown.QueryRowContext(w.ctx, e.ID).Scan(&known); err != nil {
+		return 0, fmt.Errorf("look up alias: %w", err)
+	}
+	if known > 0 {
+		return store.Duplicate, nil
+	}
 	switch {
 	case store.IsStudyEvent(e.Type) && e.StudyID == "":
 		e.StudyID = e.ResourceID
@@ -173,7 +193,7 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	err := w.insertEvent.QueryRowContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
 		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Duplicate, nil
+		return w.duplicate(e)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("insert: %w", err)
