@@ -1,6 +1,8 @@
 // Package pgtest gives tests a private PostgreSQL schema. Tests run against
 // the server named by RECEIVER_TEST_POSTGRES_DSN and are skipped when it is
-// unset; each call gets a fresh schema, so tests run in parallel.
+// unset, unless RECEIVER_REQUIRE_POSTGRES is set (as CI does): then they
+// fail, so PostgreSQL tests cannot pass by silently skipping. Each call gets
+// a fresh schema, so tests run in parallel.
 package pgtest
 
 import (
@@ -20,13 +22,21 @@ import (
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
 const EnvDSN = "RECEIVER_TEST_POSTGRES_DSN"
 
-// DSN skips tb when RECEIVER_TEST_POSTGRES_DSN is unset; otherwise it creates
-// a schema t_<random>, returns the DSN with search_path set to it, and drops
-// the schema when tb ends.
+// EnvRequire names the environment variable that, when non-empty, turns a
+// missing RECEIVER_TEST_POSTGRES_DSN from a skip into a test failure.
+const EnvRequire = "RECEIVER_REQUIRE_POSTGRES"
+
+// DSN skips tb when RECEIVER_TEST_POSTGRES_DSN is unset (fails it instead
+// when RECEIVER_REQUIRE_POSTGRES is set); otherwise it creates a schema
+// t_<random>, returns the DSN with search_path set to it, and drops the
+// schema when tb ends.
 func DSN(tb testing.TB) string {
 	tb.Helper()
 	base := os.Getenv(EnvDSN)
 	if base == "" {
+		if os.Getenv(EnvRequire) != "" {
+			tb.Fatal(EnvDSN + " not set but " + EnvRequire + " is: PostgreSQL store tests must run, not skip")
+		}
 		tb.Skip(EnvDSN + " not set: PostgreSQL store tests skipped")
 	}
 	u, err := url.Parse(base)
