@@ -1,0 +1,163 @@
+package dashboard_test
+
+import (
+	"context"
+	"maps"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/dashboard"
+	"github.com/prolific-receiver/receiver/internal/enrich"
+	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/prolifictest"
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/verify"
+)
+
+const (
+	rigToken     = "dashboard-test-token-not-real"
+	rigWorkspace = "60a1b2c3d4e5f6a7b8c9d0e1"
+)
+
+// rig is the whole receive path on loopback: a fake Prolific delivering
+// signed webhooks to a receiver (public and admin listeners over a real
+// SQLite store, the dashboard mounted) whose enrichment worker asks the fake
+// for each study's places and counts.
+type rig struct {
+	fake  *prolifictest.Fake
+	store *sqlite.DB
+	admin *httptest.Server
+}
+
+func newRig(t *testing.T, ctx context.Context) *rig {
+	t.Helper()
+	fake := prolifictest.New(prolifictest.Options{
+		Tokens: []string{rigToken}, Workspaces: []string{rigWorkspace}, AllowHTTPTargets: true,
+		TimeScale: 60000, DeliveryTimeout: 5 * time.Second,
+	})
+	fake.Start()
+	t.Cleanup(fake.Close)
+	client := prolific.New(fake.URL(), rigToken, prolific.WithTimeout(5*time.Second))
+	secret, err := client.CreateSecret(ctx, rigWorkspace)
+	if err != nil {
+		t.Fatalf("CreateSecret: %v", err)
+	}
+
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "r.db"), store.Options{Enrich: true, Debounce: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	reg := prometheus.NewRegistry()
+	deps := handlers.Deps{
+		Log: zerolog.Nop(), Saver: st, Reader: st, Pinger: st,
+		Keyring: verify.NewKeyring(secret.Value, nil), Tolerance: verify.DefaultTolerance,
+		MaxBodyBytes: 1 << 20, Metrics: handlers.NewMetrics(reg, "test"), Gatherer: reg,
+		Dashboard: dashboard.New(st, dashboard.Options{PollInterval: 250 * time.Millisecond}),
+	}
+	public := httptest.NewServer(handlers.NewPublic(deps))
+	t.Cleanup(public.Close)
+	admin := httptest.NewServer(handlers.NewAdmin(deps))
+	t.Cleanup(admin.Close)
+
+	for _, et := range []string{prolific.EventStudyStatusChange, prolific.EventStudyProgressChange,
+		prolific.EventSubmissionStatusChange, prolific.EventStudyHighReturnRate} {
+		sub, hookSecret, err := client.CreateSubscription(ctx, rigWorkspace, et, public.URL+"/hooks/prolific")
+		if err != nil {
+			t.Fatalf("CreateSubscription %s: %v", et, err)
+		}
+		if _, err := client.ConfirmSubscription(ctx, sub.ID, hookSecret); err != nil {
+			t.Fatalf("ConfirmSubscription %s: %v", et, err)
+		}
+	}
+
+	w := enrich.New(st, client, enrich.Options{
+		PollInterval: 20 * time.Millisecond, RatePerSecond: 1000, Burst: 100,
+		BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, RateLimitPause: 50 * time.Millisecond,
+		Log: zerolog.Nop(),
+	})
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil && wctx.Err() == nil {
+			t.Errorf("enrichment worker: %v", err)
+		}
+	})
+	return &rig{fake: fake, store: st, admin: admin}
+}
+
+// must fails the test on err.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addSubmissions reserves n places in study and moves the first of them on
+// through statuses, one list per submission, in order.
+func (rg *rig) addSubmissions(t *testing.T, studyID string, n int, paths ...[]string) {
+	t.Helper()
+	for i := range n {
+		id, err := rg.fake.AddSubmission(studyID)
+		must(t, err)
+		if i < len(paths) {
+			for _, status := range paths[i] {
+				must(t, rg.fake.SetSubmissionStatus(id, status))
+			}
+		}
+	}
+}
+
+// nonZero drops TOTAL and zero counts.
+func nonZero(counts map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range counts {
+		if v != 0 && k != "TOTAL" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// waitStored waits until every delivery is done and the store shows what
+// the fake says about each study (the enrichment worker has caught up), and
+// returns the fake's states.
+func (rg *rig) waitStored(t *testing.T, ctx context.Context, ids ...string) map[string]prolifictest.StudyState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := rg.fake.WaitIdle(ctx); err != nil {
+		t.Fatalf("deliveries: %v", err)
+	}
+	states := map[string]prolifictest.StudyState{}
+	for _, id := range ids {
+		want, ok := rg.fake.StudyState(id)
+		if !ok {
+			t.Fatalf("the fake has no study %s", id)
+		}
+		states[id] = want
+		for {
+			got, err := rg.store.Study(ctx, id)
+			if err == nil && got.Name == want.Name && got.Status == want.Status && got.PlacesTaken == want.PlacesTaken &&
+				got.PlacesTotal == want.TotalAvailablePlaces && maps.Equal(nonZero(got.SubmissionCounts), nonZero(want.Counts)) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("store never caught up with study %s: store %+v (err %v), fake %+v", id, got, err, want)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return states
+}
