@@ -10,26 +10,13 @@
 // with t.Cleanup. Subtests run in parallel, so open must be safe to call
 // concurrently. Under -race the loads are smaller (see race.go).
 //
-// Besides docs/store.md the suite pins these details, which every backend
-// shares:
-//   - Save sets e.Seq (> 0) only for Stored events, fills e.StudyID with the
-//     resource ID for study events and with the submission's known study for
-//     submission events; a failed Save leaves both as they were.
-//   - SetSubmissionStudy creates the submission row if missing, sets
-//     study_id on the submission's stored events that have none (so
-//     Events(StudyID) finds them), creates the study row if missing with
-//     last_event_at = max(last_event_at, the submission's status_at), and
-//     with Enrich queues (JobRefreshStudy, study).
-//   - ApplyStudySnapshot older than the last applied snapshot (FetchedAt <
-//     refreshed_at) leaves name, places, counts and refreshed_at alone; it
-//     never touches last_event_at.
-//   - SubmissionCounts is never nil when read; counted from the projection,
-//     submissions without a status are left out.
-//   - Studies: last_event_at DESC NULLS LAST, then updated_at DESC, then id.
-//     Submissions(studyID, 0) means MaxLimit.
-//   - ClaimJobs returns jobs oldest due first, with Attempts already
-//     incremented. CompleteJob on a requeued job resets attempts to 0 (the
-//     SQLite backend also clears last_error and sets created_at = now).
+// The suite checks the semantics docs/store.md states, including the
+// details it spells out for Save (Seq and StudyID filled in, event-ID
+// aliases and their cap, tested with Options.MaxAliases = 3),
+// SetSubmissionStudy, stale snapshots, list ordering and limits, and the
+// job lease calls (RetryJob clearing requeue included). It does not check
+// that CompleteJob of a requeued job clears last_error and resets
+// created_at; the cap's default is checked in package store.
 package storetest
 
 import (

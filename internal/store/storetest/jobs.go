@@ -253,3 +253,31 @@ func testLeaseExclusivity(t *testing.T, open OpenFunc) {
 		t.Errorf("queue depth at the end = %d, want 0", n)
 	}
 }
+
+func testRetryClearsRequeue(t *testing.T, open OpenFunc) {
+	s, clock := enrichStore(t, open)
+	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(0)), store.Stored)
+	clock.Advance(debounce)
+	jobs := claim(t, s, "w", 1)
+	if len(jobs) != 1 {
+		t.Fatalf("claimed %v, want one job", jobKeys(jobs))
+	}
+	// An event while the job runs marks it requeued; the failed run's retry
+	// then covers that event, so completing the retry ends the job.
+	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(1)), store.Stored)
+	retryAt := clock.Now().Add(time.Minute)
+	if err := s.RetryJob(ctx(t), "w", jobs[0], retryAt, "api said 503"); err != nil {
+		t.Fatalf("RetryJob: %v", err)
+	}
+	clock.Advance(time.Minute)
+	again := claim(t, s, "w", 1)
+	if len(again) != 1 || !again[0].DueAt.Equal(retryAt) || again[0].LastError != "api said 503" {
+		t.Fatalf("claimed after retryAt = %+v, want the job due %v with its LastError", again, retryAt)
+	}
+	if err := s.CompleteJob(ctx(t), "w", again[0]); err != nil {
+		t.Fatalf("CompleteJob: %v", err)
+	}
+	if n := queueDepth(t, s); n != 0 {
+		t.Errorf("queue depth after completing the retry = %d, want 0 (RetryJob cleared requeue)", n)
+	}
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"EnqueueKinds", testEnqueueKinds},
 		{"Debounce", testDebounce},
 		{"RequeueWhileLeased", testRequeueWhileLeased},
+		{"RetryClearsRequeue", testRetryClearsRequeue},
 		{"LeaseExclusivity", testLeaseExclusivity},
 		{"ConcurrentSaves", testConcurrentSaves},
 		{"ConcurrentShuffledTimestamps", testConcurrentShuffledTimestamps},
