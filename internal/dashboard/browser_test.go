@@ -261,6 +261,10 @@ func TestBrowserLiveDashboard(t *testing.T) {
 		t.Fatalf("loading the study page: %v", err)
 	}
 	screenshot(t, bctx, "study-dark.png")
+	if err := chromedp.Do(bctx, chromedp.Navigate(rg.admin.URL+"/events?event_type=study.status.change"), chromedp.WaitVisible(chromedp.CSS("table.events"))); err != nil {
+		t.Fatalf("loading the events page: %v", err)
+	}
+	screenshot(t, bctx, "events-dark.png")
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()

@@ -3,8 +3,10 @@ package dashboard_test
 import (
 	"context"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,4 +162,34 @@ func (rg *rig) waitStored(t *testing.T, ctx context.Context, ids ...string) map[
 		}
 	}
 	return states
+}
+
+// TestReceiverFeedsDashboard runs without a browser: webhooks from the fake
+// and the enrichment worker's API calls end up as the right numbers on the
+// page served by the real admin router, next to its other routes.
+func TestReceiverFeedsDashboard(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rg := newRig(t, ctx)
+	id, err := rg.fake.CreateStudy(rigWorkspace, "", "Pilot & <friends>", 5)
+	must(t, err)
+	must(t, rg.fake.SetStudyStatus(id, prolifictest.StudyActive))
+	rg.addSubmissions(t, id, 3, []string{prolifictest.SubmissionActive, prolifictest.SubmissionAwaitingReview})
+	want := rg.waitStored(t, ctx, id)[id]
+
+	code, _, body := get(t, rg.admin.URL+"/")
+	row := studyRow(body, id)
+	for _, s := range []string{
+		`data-places-taken="3" data-places-total="5"`, "3 / 5", "Pilot &amp; &lt;friends&gt;",
+		`data-status="RESERVED" data-count="2"`, `data-status="AWAITING REVIEW" data-count="1"`,
+	} {
+		if code != http.StatusOK || !strings.Contains(row, s) {
+			t.Errorf("GET / = %d; the row of %s lacks %q (fake: %+v); row:\n%s", code, id, s, want, row)
+		}
+	}
+	for path, wantCode := range map[string]int{"/healthz": 200, "/events": 200, "/studies/" + id: 200, "/studies/nope": 404} {
+		if code, _, _ := get(t, rg.admin.URL+path); code != wantCode {
+			t.Errorf("GET %s = %d, want %d", path, code, wantCode)
+		}
+	}
 }

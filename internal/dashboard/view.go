@@ -195,6 +195,12 @@ func (d *Dashboard) funcs() template.FuncMap {
 			}
 			return t.UTC().Format("2006-01-02 15:04:05 UTC")
 		},
+		"short": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return t.UTC().Format("2006-01-02 15:04:05")
+		},
 		"orDash": func(s string) string {
 			if s == "" {
 				return "—"

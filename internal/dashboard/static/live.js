@@ -35,9 +35,8 @@
   }
 
   function studyCell(s) {
-    var kids = [el("a", { "class": "id", href: s.url }, [el("code", null, [s.id])])];
-    if (s.name) kids.push(el("span", { "class": "name" }, [s.name]));
-    return kids;
+    if (!s.name) return [el("a", { "class": "id-link", href: s.url }, [el("code", null, [s.id])])];
+    return [el("a", { "class": "name", href: s.url, title: s.name }, [s.name]), el("code", { "class": "id" }, [s.id])];
   }
 
   function statusCell(s) {
@@ -45,7 +44,7 @@
     if (s.high_return_rate) {
       kids.push(el("span", { "class": "flag", title: "Prolific sent " + s.high_return_rate_events + " high-return-rate event(s)" }, ["High return rate"]));
     }
-    return kids;
+    return [el("div", { "class": "stack" }, kids)];
   }
 
   function progressCell(td, s) {
