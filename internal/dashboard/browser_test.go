@@ -277,8 +277,9 @@ func TestBrowserLiveDashboard(t *testing.T) {
 			t.Errorf("the page requested %s, outside the receiver's admin origin", r)
 		}
 	}
-	if n := strings.Count(strings.Join(rec.requests, "\n"), "/dashboard/studies.json"); n < 2 {
-		t.Errorf("the page polled studies.json %d times, want several", n)
+	// The new study was created after the page loaded, so only a poll can have shown it.
+	if n := strings.Count(strings.Join(rec.requests, "\n"), "/dashboard/studies.json"); n < 1 {
+		t.Errorf("the page polled studies.json %d times, want at least once", n)
 	}
 }
 
