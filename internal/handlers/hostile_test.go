@@ -216,6 +216,8 @@ func hostileCases() []hostileCase {
 		{name: "event_type missing (signed)", req: signed([]byte(`{"resource_id": "`+hostileStudy+`"}`), nil), want: 400},
 		{name: "event_type not a string (signed)", req: signed([]byte(`{"resource_id": "`+hostileStudy+`", "event_type": 7}`), nil), want: 400},
 		{name: "resource_id missing (signed)", req: signed([]byte(`{"event_type": "study.progress.change"}`), nil), want: 400},
+		{name: "NUL in resource_id (signed)", req: signed([]byte(`{"resource_id": "ab\u0000cd", "event_type": "study.progress.change"}`), nil), want: 400},
+		{name: "case-folded EVENT_TYPE key only (signed)", req: signed([]byte(`{"resource_id": "`+hostileStudy+`", "EVENT_TYPE": "study.progress.change"}`), nil), want: 400},
 		{name: "status missing on a status change (signed)", req: signed([]byte(`{"resource_id": "`+hostileStudy+`", "event_type": "study.status.change"}`), nil), want: 400},
 		{name: "GET", req: method(http.MethodGet), want: 405},
 		{name: "PUT", req: method(http.MethodPut), want: 405},

@@ -35,9 +35,21 @@ func verifyDelivery(d *Deps) func(http.Handler) http.Handler {
 			if hs := r.Header.Get(prolific.HeaderHookSecret); hs != "" && sig == "" && ts == "" {
 				// Not documented as a delivery, but answered like REST Hooks in case
 				// Prolific ever handshakes: echo the header, store nothing.
-				d.Log.Info().Msg("answered an X-Hook-Secret handshake request")
+				d.Log.Debug().Msg("answered an X-Hook-Secret handshake request")
 				w.Header().Set(prolific.HeaderHookSecret, hs)
 				w.WriteHeader(http.StatusOK)
+				return
+			}
+			if sig == "" || ts == "" {
+				// Refused before the body is read, so an unsigned sender cannot
+				// make the receiver buffer a body per connection.
+				err := verify.ErrNoSignature
+				if sig != "" {
+					err = verify.ErrNoTimestamp
+				}
+				reason := failureReason(err)
+				d.Metrics.VerificationFailures.WithLabelValues(reason).Inc()
+				reject(d, w, r, "", rejection{status: http.StatusUnauthorized, reason: reason, msg: publicVerifyMessage(err), err: err})
 				return
 			}
 			if r.ContentLength > d.MaxBodyBytes {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -78,6 +79,10 @@ func buildEvent(r *http.Request, del *verified, now time.Time) (*store.Event, *r
 		fromHighReturnRate(e, ev)
 	case *prolific.Envelope:
 		fromUnknown(e, ev)
+	}
+	if strings.ContainsRune(ev.Type+ev.ResourceID+ev.Status+ev.ParticipantID, 0) {
+		// Valid JSON, but no database text column takes it (PostgreSQL refuses NUL).
+		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed", msg: "body fields contain a NUL character"}
 	}
 	eventTime, rej := eventTime(r.Header.Get(prolific.HeaderTimestamp), del.result.Timestamp)
 	if rej != nil {

@@ -68,48 +68,68 @@ var ErrMalformed = errors.New("malformed event")
 // Decode parses a webhook body into its typed form: *SubmissionStatusChange,
 // *StudyStatusChange, *StudyProgressChange, *StudyHighReturnRate, or *Envelope
 // for an event type the receiver does not know. Every form needs a JSON object
-// with string event_type and resource_id; known types need their status field.
+// with string event_type and resource_id; status changes need a string status.
+// Keys match exactly (encoding/json's struct decoding would also take
+// "EVENT_TYPE"), and a repeated key keeps its last value, as Python's
+// json.loads does.
 func Decode(body []byte) (any, error) {
-	var env Envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if env.EventType == "" {
-		return nil, fmt.Errorf("%w: event_type is missing", ErrMalformed)
+	if fields == nil {
+		return nil, fmt.Errorf("%w: body is null, not an object", ErrMalformed)
 	}
-	if env.ResourceID == "" {
-		return nil, fmt.Errorf("%w: resource_id is missing", ErrMalformed)
+	eventType, err := stringField(fields, "event_type", true)
+	if err != nil {
+		return nil, err
 	}
-	var v any
-	switch env.EventType {
+	resourceID, err := stringField(fields, "resource_id", true)
+	if err != nil {
+		return nil, err
+	}
+	switch eventType {
 	case EventSubmissionStatusChange:
-		e := new(SubmissionStatusChange)
-		if err := json.Unmarshal(body, e); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		participant, err := stringField(fields, "participant_id", false)
+		if err != nil {
+			return nil, err
 		}
-		if e.Status == "" {
-			return nil, fmt.Errorf("%w: status is missing", ErrMalformed)
+		status, err := stringField(fields, "status", true)
+		if err != nil {
+			return nil, err
 		}
-		v = e
+		return &SubmissionStatusChange{ResourceID: resourceID, EventType: eventType, ParticipantID: participant, Status: status}, nil
 	case EventStudyStatusChange:
-		e := new(StudyStatusChange)
-		if err := json.Unmarshal(body, e); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		status, err := stringField(fields, "status", true)
+		if err != nil {
+			return nil, err
 		}
-		if e.Status == "" {
-			return nil, fmt.Errorf("%w: status is missing", ErrMalformed)
-		}
-		v = e
+		return &StudyStatusChange{ResourceID: resourceID, EventType: eventType, Metadata: fields["metadata"], Status: status}, nil
 	case EventStudyProgressChange:
-		v = &StudyProgressChange{ResourceID: env.ResourceID, EventType: env.EventType}
+		return &StudyProgressChange{ResourceID: resourceID, EventType: eventType}, nil
 	case EventStudyHighReturnRate:
-		e := new(StudyHighReturnRate)
-		if err := json.Unmarshal(body, e); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		v = e
+		return &StudyHighReturnRate{ResourceID: resourceID, EventType: eventType, Metadata: fields["metadata"]}, nil
 	default:
-		v = &env
+		return &Envelope{ResourceID: resourceID, EventType: eventType}, nil
 	}
-	return v, nil
+}
+
+// stringField reads fields[key] as a JSON string; a required key must be a
+// non-empty string, an optional one may be absent or null.
+func stringField(fields map[string]json.RawMessage, key string, required bool) (string, error) {
+	raw, ok := fields[key]
+	if !ok || string(raw) == "null" {
+		if required {
+			return "", fmt.Errorf("%w: %s is missing", ErrMalformed, key)
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%w: %s must be a string", ErrMalformed, key)
+	}
+	if required && s == "" {
+		return "", fmt.Errorf("%w: %s is empty", ErrMalformed, key)
+	}
+	return s, nil
 }

@@ -1,7 +1,6 @@
 package prolific
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -38,11 +37,6 @@ func FuzzDecode(f *testing.F) {
 			if v != nil {
 				t.Fatalf("Decode(%q) = %#v with error %v, want nil value", body, v, err)
 			}
-			return
-		}
-		if caseFoldedKey(body) {
-			// Known issue: encoding/json matches object keys case-insensitively,
-			// so {"EVENT_TYPE": ...} decodes; see TestDecodeKeysAreCaseSensitive.
 			return
 		}
 		var ref map[string]any
@@ -87,13 +81,10 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// TestDecodeKeysAreCaseSensitive documents a known gap: Prolific's fields are
-// lower-case, but encoding/json also fills a struct field from a key that
-// only case-folds to its name, so a body can carry two event_type values that
-// a map-based (or Python) reader and Decode disagree on.
+// TestDecodeKeysAreCaseSensitive: Prolific's fields are lower-case, and a key
+// that only case-folds to a field name (as encoding/json's struct decoding
+// would accept) is ignored, so Decode agrees with a map-based or Python reader.
 func TestDecodeKeysAreCaseSensitive(t *testing.T) {
-	t.Skip("known issue (hostile-input report): encoding/json v1 matches keys case-insensitively; " +
-		"Decode should read exact keys only. Remove this skip once events.go is fixed.")
 	for _, body := range []string{
 		`{"EVENT_TYPE": "study.progress.change", "Resource_ID": "x"}`,
 		`{"event_type": "participant.created", "Event_Type": "study.progress.change", "resource_id": "x"}`,
@@ -113,23 +104,6 @@ func knownType(t string) bool {
 	switch t {
 	case EventSubmissionStatusChange, EventStudyStatusChange, EventStudyProgressChange, EventStudyHighReturnRate:
 		return true
-	}
-	return false
-}
-
-// caseFoldedKey reports whether body is an object with a top-level key that
-// equals a field name only under case folding (as encoding/json matches).
-func caseFoldedKey(body []byte) bool {
-	var raw map[string]json.RawMessage
-	if json.Unmarshal(body, &raw) != nil {
-		return false
-	}
-	for k := range raw {
-		for _, name := range []string{"resource_id", "event_type", "status", "participant_id", "metadata"} {
-			if k != name && bytes.EqualFold([]byte(k), []byte(name)) {
-				return true
-			}
-		}
 	}
 	return false
 }
