@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/prolific-receiver/receiver/internal/bootstrap"
+	"github.com/prolific-receiver/receiver/internal/dashboard"
 	"github.com/prolific-receiver/receiver/internal/enrich"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 	"github.com/prolific-receiver/receiver/internal/prolific"
@@ -81,6 +82,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		Metrics:      metrics,
 		Gatherer:     reg,
 		Draining:     &draining,
+		Dashboard:    dashboard.New(st, dashboard.Options{Log: log.With().Str("component", "dashboard").Logger()}),
 	}
 	sc := studymetrics.New(st, cfg.StudyRetention, nil)
 	sc.Log = log
