@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -310,6 +311,15 @@ func TestReadAPI(t *testing.T) {
 		}
 		return resp.StatusCode
 	}
+	basic, _ := http.NewRequest(http.MethodGet, tr.admin.URL+"/api/v1/events", nil)
+	basic.SetBasicAuth("anyone", "admin-token")
+	if code, _ := do(t, basic); code != http.StatusOK {
+		t.Errorf("Basic auth with the token as password: status %d, want 200", code)
+	}
+	basic.SetBasicAuth("anyone", "wrong")
+	if code, _ := do(t, basic); code != http.StatusUnauthorized {
+		t.Errorf("Basic auth with a wrong password: status %d, want 401", code)
+	}
 	var ev EventJSON
 	if code := get("/api/v1/events/"+evID, &ev); code != http.StatusOK {
 		t.Fatalf("GET event: %d", code)
@@ -414,5 +424,34 @@ func TestRejectionsNeverLogSecrets(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"event_id":"evt-1"`) || !strings.Contains(logs, `"reason":"bad_signature"`) {
 		t.Errorf("rejection log lacks event id or reason: %s", logs)
+	}
+}
+
+// pageMounter stands in for the dashboard: one page at GET /.
+type pageMounter struct{}
+
+func (pageMounter) Mount(r chi.Router) {
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("dashboard")) })
+}
+
+func TestDashboardBehindAdminToken(t *testing.T) {
+	tr := newTestReceiver(t, func(d *Deps) { d.AdminToken = "admin-token"; d.Dashboard = pageMounter{} })
+	req, _ := http.NewRequest(http.MethodGet, tr.admin.URL+"/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(strings.Join(resp.Header.Values("WWW-Authenticate"), ","), "Basic") {
+		t.Errorf("dashboard without credentials: %d %v, want 401 with a Basic challenge", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+	}
+	req.SetBasicAuth("me", "admin-token")
+	if code, body := do(t, req); code != http.StatusOK || body != "dashboard" {
+		t.Errorf("dashboard with the token: %d %q, want 200", code, body)
+	}
+	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
+		if code := tr.getJSON(t, open, nil); code != http.StatusOK {
+			t.Errorf("GET %s without a token = %d, want 200 (probes and scrapers stay open)", open, code)
+		}
 	}
 }

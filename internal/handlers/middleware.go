@@ -32,7 +32,9 @@ func instrument(m *Metrics) func(http.Handler) http.Handler {
 	}
 }
 
-// requireToken demands "Authorization: Bearer <token>" when token is set.
+// requireToken demands the admin token when one is set: as
+// "Authorization: Bearer <token>" (API clients) or as the password of HTTP
+// Basic auth, any user name (browsers viewing the dashboard get a prompt).
 func requireToken(token string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if token == "" {
@@ -41,9 +43,13 @@ func requireToken(token string) func(http.Handler) http.Handler {
 		want := []byte(token)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				_, got, ok = r.BasicAuth()
+			}
 			if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="receiver"`)
-				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (RECEIVER_ADMIN_TOKEN)")
+				w.Header().Add("WWW-Authenticate", `Bearer realm="receiver"`)
+				w.Header().Add("WWW-Authenticate", `Basic realm="receiver", charset="UTF-8"`)
+				writeError(w, http.StatusUnauthorized, "missing or wrong admin token (RECEIVER_ADMIN_TOKEN): send it as a bearer token or as the Basic auth password")
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -29,8 +29,9 @@ func NewPublic(d Deps) http.Handler {
 	return r
 }
 
-// NewAdmin returns the handler for the admin listener: health, metrics, the
-// read API (behind the admin token when one is set) and the dashboard.
+// NewAdmin returns the handler for the admin listener: health and metrics
+// (open, for probes and scrapers), and the read API and the dashboard, both
+// behind the admin token when one is set.
 func NewAdmin(d Deps) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -48,7 +49,10 @@ func NewAdmin(d Deps) http.Handler {
 		r.Get("/submissions/{id}", handleGetSubmission(&d))
 	})
 	if d.Dashboard != nil {
-		d.Dashboard.Mount(r)
+		r.Group(func(r chi.Router) {
+			r.Use(requireToken(d.AdminToken))
+			d.Dashboard.Mount(r)
+		})
 	}
 	return r
 }
