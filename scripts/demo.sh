@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# scripts/demo.sh (`make demo`): the whole receiver against the fake Prolific
+# on this machine, in one command.
+#
+# Starts cmd/fake-prolific (built into bin/) on a free loopback port with a
+# demo token and workspace, then `bin/receiver serve` pointed at it with no
+# webhook secret: bootstrap fetches the secret and registers one confirmed
+# subscription per event type, which starts the fake's simulated study
+# (DEMO_PLACES participants' places over about DEMO_SECONDS seconds).
+# Every few seconds it prints Prolific's progress and the receiver's view;
+# at the end it compares the receiver's study (GET /api/v1/studies/{id})
+# with the fake's final result and prints MATCH, or MISMATCH and exits 1.
+# Processes are stopped on exit and on Ctrl-C; the work directory (SQLite
+# store, logs) is removed unless DEMO_KEEP=1.
+#
+# Environment: DEMO_PLACES (300), DEMO_SECONDS (60), DEMO_KEEP (unset).
+# Needs curl and jq. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+PLACES=${DEMO_PLACES:-300}
+SIM_SECONDS=${DEMO_SECONDS:-60}
+# A study of SIM_SECONDS minutes, run SCALE times faster: the fake divides
+# the simulated duration and its retry back-off by the time scale.
+SCALE=60
+TOKEN=demo-token-not-secret
+WORKSPACE=00000000000000000000dem0
+EVENT_TYPES=study.status.change,study.progress.change,submission.status.change,study.has_high_return_rate
+
+command -v jq >/dev/null || die "jq is required"
+command -v curl >/dev/null || die "curl is required"
+
+WORK=$(mktemp -d)
+cleanup() {
+  stop_all
+  if [ -n "${DEMO_KEEP:-}" ]; then log "kept logs and store in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ -x bin/receiver ] || { log "building bin/receiver"; make -s build; }
+log "building bin/fake-prolific"
+go build -o bin/fake-prolific ./cmd/fake-prolific
+
+FAKE_ADDR=127.0.0.1:$(free_port)
+PUBLIC_ADDR=127.0.0.1:$(free_port)
+ADMIN_ADDR=127.0.0.1:$(free_port)
+FAKE_URL=http://$FAKE_ADDR
+ADMIN_URL=http://$ADMIN_ADDR
+FAKE_LOG=$WORK/fake-prolific.log
+RECEIVER_LOG=$WORK/receiver.log
+
+log "starting the fake Prolific on $FAKE_URL (study of $PLACES places over ~${SIM_SECONDS}s)"
+bin/fake-prolific -addr "$FAKE_ADDR" -token "$TOKEN" -workspace "$WORKSPACE" -allow-http-targets \
+  -time-scale "$SCALE" -simulate "$PLACES" -duration "${SIM_SECONDS}m" >"$FAKE_LOG" 2>&1 &
+PIDS+=("$!")
+FAKE_PID=$!
+fake_api() { curl -fsS --max-time 5 -H "Authorization: Token $TOKEN" "$FAKE_URL$1"; }
+for _ in $(seq 1 100); do
+  fake_api /api/v1/hooks/event-types/ >/dev/null 2>&1 && break
+  kill -0 "$FAKE_PID" 2>/dev/null || { cat "$FAKE_LOG" >&2; die "the fake Prolific exited"; }
+  sleep 0.1
+done
+fake_api /api/v1/hooks/event-types/ >/dev/null || die "the fake Prolific did not start (log: $FAKE_LOG)"
+
+log "starting the receiver: webhooks on http://$PUBLIC_ADDR/hooks/prolific, admin on $ADMIN_URL/"
+env -u PROLIFIC_WEBHOOK_SECRET -u PROLIFIC_WEBHOOK_SECRET_FILE -u PROLIFIC_WEBHOOK_PREVIOUS_SECRETS \
+  -u PROLIFIC_API_TOKEN_FILE -u RECEIVER_ADMIN_TOKEN -u RECEIVER_ADMIN_TOKEN_FILE \
+  -u RECEIVER_TLS_CERT_FILE -u RECEIVER_TLS_KEY_FILE \
+  PROLIFIC_API_URL="$FAKE_URL" PROLIFIC_API_TOKEN="$TOKEN" PROLIFIC_WORKSPACE_ID="$WORKSPACE" \
+  RECEIVER_PUBLIC_URL="http://$PUBLIC_ADDR/hooks/prolific" RECEIVER_ALLOW_INSECURE_PUBLIC_URL=true \
+  RECEIVER_LISTEN_ADDR="$PUBLIC_ADDR" RECEIVER_ADMIN_ADDR="$ADMIN_ADDR" RECEIVER_STORE="sqlite:$WORK/receiver.db" \
+  RECEIVER_EVENT_TYPES="$EVENT_TYPES" RECEIVER_BOOTSTRAP=true RECEIVER_LOG_FORMAT=console \
+  RECEIVER_ENRICH_DEBOUNCE=500ms RECEIVER_PROLIFIC_RATE_LIMIT=20 \
+  bin/receiver serve >"$RECEIVER_LOG" 2>&1 &
+RECEIVER_PID=$!
+PIDS+=("$RECEIVER_PID")
+if ! wait_ready "$ADMIN_URL/readyz" 30; then
+  tail -n 20 "$RECEIVER_LOG" >&2
+  die "the receiver did not become ready (log: $RECEIVER_LOG)"
+fi
+subs=$(fake_api "/api/v1/hooks/subscriptions/?workspace_id=$WORKSPACE" | jq -r '[.results[].event_type] | join(", ")')
+log "bootstrap registered and confirmed: $subs"
+log "dashboard: $ADMIN_URL/   (also $ADMIN_URL/metrics, $ADMIN_URL/api/v1/studies)"
+log "receiver log: $RECEIVER_LOG"
+
+# Progress until the fake prints its final JSON line (deliveries done).
+deadline=$(( $(date +%s) + SIM_SECONDS + 180 ))
+final=""
+while :; do
+  final=$(grep '^{' "$FAKE_LOG" | tail -n 1 || true)
+  [ -n "$final" ] && break
+  kill -0 "$FAKE_PID" 2>/dev/null || { tail -n 5 "$FAKE_LOG" >&2; die "the fake Prolific exited early"; }
+  kill -0 "$RECEIVER_PID" 2>/dev/null || { tail -n 20 "$RECEIVER_LOG" >&2; die "the receiver exited"; }
+  [ "$(date +%s)" -lt "$deadline" ] || die "the simulation did not finish in time (log: $FAKE_LOG)"
+  progress=$(grep '^progress:' "$FAKE_LOG" | tail -n 1 | sed 's/^progress: //' || true)
+  [ -n "$progress" ] && log "prolific: $progress"
+  { bin/receiver studies -admin-url "$ADMIN_URL" 2>/dev/null || true; } | tail -n +2 | while IFS= read -r row; do log "receiver: $row"; done
+  sleep 5
+done
+study=$(jq -r .StudyID <<<"$final")
+log "prolific: study $study completed and every webhook delivered: $(jq -c .Deliveries <<<"$final")"
+
+# The two views, normalised: status, places and non-zero counts by status.
+prolific_view() {
+  local api; api=$(fake_api "/api/v1/studies/$study/")
+  jq -cS --argjson api "$api" '{status: $api.status, places_taken: .PlacesTaken, places_total: .PlacesTotal,
+    submissions: (.Submissions | with_entries(select(.value > 0)))}' <<<"$final"
+}
+receiver_view() {
+  curl -fsS --max-time 5 "$ADMIN_URL/api/v1/studies" | jq -cS --arg id "$study" \
+    '.studies[] | select(.id == $id) | {status, places_taken, places_total,
+      submissions: (.submission_counts | with_entries(select(.value > 0)))}'
+}
+want=$(prolific_view) || die "could not read study $study from the fake Prolific"
+got=""
+# Enrichment runs a little behind the webhooks: give it up to 30 s.
+for _ in $(seq 1 60); do
+  got=$(receiver_view || true)
+  [ "$got" = "$want" ] && break
+  sleep 0.5
+done
+
+printf '\n%-22s %12s %12s\n' "" prolific receiver
+row() { printf '%-22s %12s %12s\n' "$1" "$(jq -r "$2 // \"-\"" <<<"$want")" "$(jq -r "$2 // \"-\"" <<<"${got:-null}")"; }
+row status .status
+row "places taken" .places_taken
+row "places total" .places_total
+while IFS= read -r s; do
+  row "$s" ".submissions[\"$s\"]"
+done < <(jq -rn --argjson a "$want" --argjson b "${got:-null}" \
+  '[($a.submissions // {} | keys[]), ($b.submissions // {} | keys[])] | unique[]')
+# Informational: deliveries Prolific saw answered 2xx, and the receiver's 2xx
+# answers (stored + duplicate: equal signed content counts as a duplicate).
+accepted=$(curl -fsS --max-time 5 "$ADMIN_URL/metrics" | awk '/^receiver_webhooks_total\{/ && /outcome="(stored|duplicate)"/ { n += $NF } END { print n + 0 }')
+printf '%-22s %12s %12s\n\n' "webhooks answered 2xx" "$(jq -r .Deliveries.Successes <<<"$final")" "$accepted"
+if [ "$got" = "$want" ]; then
+  log "MATCH: the receiver's view of study $study equals Prolific's"
+  exit 0
+fi
+log "MISMATCH: prolific $want"
+log "MISMATCH: receiver ${got:-(study not found)}"
+exit 1
