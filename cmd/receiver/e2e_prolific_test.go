@@ -117,8 +117,8 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 
 	// (d) Every delivered event is stored exactly once.
 	deliveries := deliveryLog(t, ctx, client, subs)
-	if len(deliveries) < res.EventsEmitted {
-		t.Fatalf("delivery log has %d entries, want at least the %d events emitted", len(deliveries), res.EventsEmitted)
+	if len(deliveries) != res.EventsEmitted {
+		t.Fatalf("delivery log has %d entries, want one per event emitted: %d", len(deliveries), res.EventsEmitted)
 	}
 	checkStoredOnce(t, adminURL, deliveries)
 
@@ -132,6 +132,9 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 		if d.EventType == prolific.EventStudyHighReturnRate {
 			highReturn++
 		}
+	}
+	if highReturn != 1 {
+		t.Fatalf("%d study.has_high_return_rate deliveries, want 1 (return rate 0.25 is above the 0.2 threshold)", highReturn)
 	}
 	waitStudyMatches(t, adminURL, want, highReturn, 20*time.Second)
 	checkSubmissions(t, adminURL, want.Submissions)
