@@ -38,6 +38,8 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: takes over 30 s (waits out the secret monitor's 30 s nudge throttle)")
 	}
+	// Mostly waiting: let the package's other long test run meanwhile.
+	t.Parallel()
 	const token, workspace = "e2e-api-token-not-real", "0000000000000000000000e2"
 	flaky := &flakyDelivery{next: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}, attempts: map[string]int{}}
 	fake := prolifictest.New(prolifictest.Options{

@@ -80,6 +80,7 @@ func stopReplicas(t *testing.T, cancel context.CancelFunc, rs []replica) {
 // stage). Then it races one event to all three replicas at once, twenty
 // times: exactly one replica may answer "stored".
 func TestReplicasShareOnePostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	const secret = "replicas-shared-secret-not-real"
 	ctx, cancel := context.WithCancel(context.Background())
