@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 )
 
@@ -135,7 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // study while printing progress, waits for its webhooks and prints the
 // result as JSON.
 func simulate(ctx context.Context, f *prolifictest.Fake, c config, out *lockedWriter) error {
-	out.printf("waiting for an enabled subscription in workspace %s\n", c.workspace)
+	out.printf("waiting for enabled subscriptions to %s in workspace %s\n", strings.Join(prolific.DefaultEventTypes, ", "), c.workspace)
 	for !hasEnabled(f, c.workspace) {
 		select {
 		case <-ctx.Done():
@@ -190,13 +191,22 @@ func simulate(ctx context.Context, f *prolifictest.Fake, c config, out *lockedWr
 	return nil
 }
 
+// hasEnabled reports whether every default event type has an enabled
+// subscription in workspace, so no event of the simulation goes undelivered
+// because a receiver was still confirming its subscriptions.
 func hasEnabled(f *prolifictest.Fake, workspace string) bool {
+	enabled := map[string]bool{}
 	for _, s := range f.Subscriptions() {
 		if s.Enabled && s.WorkspaceID == workspace {
-			return true
+			enabled[s.EventType] = true
 		}
 	}
-	return false
+	for _, t := range prolific.DefaultEventTypes {
+		if !enabled[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // lockedWriter serialises lines written by several goroutines.

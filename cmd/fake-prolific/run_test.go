@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
@@ -66,14 +67,17 @@ func TestRunSimulates(t *testing.T) {
 		rb, _ := io.ReadAll(resp.Body)
 		return resp, rb
 	}
-	resp, b := api("POST", "/api/v1/hooks/subscriptions/", map[string]string{"workspace_id": ws, "event_type": "submission.status.change", "target_url": tg.URL})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create subscription: %d %s", resp.StatusCode, b)
-	}
-	var sub struct{ ID string }
-	_ = json.Unmarshal(b, &sub)
-	if resp, b := api("POST", "/api/v1/hooks/subscriptions/"+sub.ID+"/", map[string]string{"secret": resp.Header.Get("X-Hook-Secret")}); resp.StatusCode != http.StatusOK {
-		t.Fatalf("confirm: %d %s", resp.StatusCode, b)
+	// The simulation starts once every default event type is subscribed.
+	for _, et := range prolific.DefaultEventTypes {
+		resp, b := api("POST", "/api/v1/hooks/subscriptions/", map[string]string{"workspace_id": ws, "event_type": et, "target_url": tg.URL})
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create subscription: %d %s", resp.StatusCode, b)
+		}
+		var sub struct{ ID string }
+		_ = json.Unmarshal(b, &sub)
+		if resp, b := api("POST", "/api/v1/hooks/subscriptions/"+sub.ID+"/", map[string]string{"secret": resp.Header.Get("X-Hook-Secret")}); resp.StatusCode != http.StatusOK {
+			t.Fatalf("confirm: %d %s", resp.StatusCode, b)
+		}
 	}
 
 	var last string
