@@ -478,6 +478,7 @@ func checkStudyMetrics(t *testing.T, adminURL string, want prolifictest.StudySta
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
+	promtoolCheckMetrics(t, adminURL)
 }
 
 // rotateAndEmit rotates the workspace's secret in the fake, emits one event

@@ -131,6 +131,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("study = %+v, want ACTIVE with 1 high-return-rate event", study)
 	}
 
+	promtoolCheckMetrics(t, adminURL)
+
 	cancel()
 	select {
 	case err := <-errc:
