@@ -38,8 +38,10 @@ const (
 // events can carry identical signed bytes (two progress changes of one study
 // in one second); the second is answered as a duplicate, and its ID is kept
 // as an alias so every acknowledged X-Event-ID can be found. The cap bounds
-// what a replay of one captured request with ever new unsigned IDs can add.
-const MaxAliases = 100
+// what a replay of one captured request with ever new unsigned IDs can add
+// (1,000 rows), while leaving room for a busy study's bursts of identical
+// progress pings within one second.
+const MaxAliases = 1000
 
 // String returns "stored" or "duplicate" (metric label values).
 func (o Outcome) String() string {
