@@ -11,9 +11,9 @@ import (
 // Statements of the duplicate path (docs/store.md "Save"), prepared with the
 // others on the write connection.
 const (
-	sqlAliasKnown  = `SELECT count(*) FROM event_aliases WHERE id = ?`
-	sqlEventByID   = `SELECT count(*) FROM events WHERE id = ?`
-	sqlEventByHash = `SELECT id FROM events WHERE content_hash = ?`
+	sqlAliasesKnown = `SELECT id FROM event_aliases WHERE id IN (SELECT value FROM json_each(?))`
+	sqlEventByID    = `SELECT count(*) FROM events WHERE id = ?`
+	sqlEventByHash  = `SELECT id FROM events WHERE content_hash = ?`
 
 	// sqlInsertAlias records ?1 as an alias of event ?2 unless that event
 	// already has ?4 aliases. The single writer makes count-then-insert safe.
@@ -46,8 +46,12 @@ func (w *txWriter) duplicate(e *store.Event) (store.Outcome, error) {
 	if err != nil {
 		return 0, fmt.Errorf("look up duplicate content: %w", err)
 	}
-	if _, err := w.insertAlias.ExecContext(w.ctx, e.ID, target, micros(e.ReceivedAt), w.opts.AliasLimit()); err != nil {
+	res, err := w.insertAlias.ExecContext(w.ctx, e.ID, target, micros(e.ReceivedAt), w.opts.AliasLimit())
+	if err != nil {
 		return 0, fmt.Errorf("insert alias: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		w.aliases[e.ID] = true
 	}
 	return store.Duplicate, nil
 }

@@ -33,6 +33,7 @@ type DB struct {
 	read  *sql.DB // query_only pool
 	batch *store.Batcher
 	stmts *statements
+	ckpt  *checkpointer
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -66,6 +67,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 	}
 	w.Set("_journal_mode", "WAL")
 	w.Set("_txlock", "immediate")
+	w.Add("_pragma", "wal_autocheckpoint=0") // the checkpointer does it off the hot path
 	write, err := sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -119,7 +121,31 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	if err != nil {
 		return err
 	}
+	ck, err := sql.Open("sqlite", db.path+"?"+checkpointDSN(common))
+	if err != nil {
+		return fmt.Errorf("open checkpoint connection: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxIdleTime(0)
+	if err := ck.PingContext(ctx); err != nil {
+		ck.Close()
+		return fmt.Errorf("connect checkpoint connection: %w", err)
+	}
+	db.ckpt = newCheckpointer(ck, checkpointInterval)
 	return nil
+}
+
+// checkpointDSN is the checkpoint connection's parameters: the common ones
+// without query_only (a checkpoint writes the database file).
+func checkpointDSN(common url.Values) string {
+	c := url.Values{}
+	for k, v := range common {
+		if k != "_query_only" {
+			c[k] = v
+		}
+	}
+	return c.Encode()
 }
 
 // Path returns the database file's path.
@@ -163,10 +189,11 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.closed.Store(true)
 		db.batch.Close()
+		cerr := db.ckpt.close()
 		db.stmts.close()
 		rerr := db.read.Close()
 		werr := db.write.Close()
-		if err := errors.Join(werr, rerr); err != nil {
+		if err := errors.Join(werr, rerr, cerr); err != nil {
 			db.closeErr = fmt.Errorf("close sqlite: %w", err)
 		}
 	})

@@ -10,10 +10,12 @@ import (
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
-// Statements the commit path runs for every event, prepared once on the
-// single write connection.
+// Statements the commit path runs, prepared once on the single write
+// connection. The two look-ups run once per batch, for all its events (a
+// JSON array of IDs), rather than once per event.
 const (
-	sqlSubmissionStudy = `SELECT study_id FROM submissions WHERE id = ?`
+	sqlSubmissionStudies = `SELECT id, study_id FROM submissions
+		WHERE id IN (SELECT value FROM json_each(?)) AND study_id <> ''`
 
 	sqlInsertEvent = `INSERT INTO events
 		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body)
@@ -63,8 +65,8 @@ const (
 )
 
 type statements struct {
-	submissionStudy, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
-	aliasKnown, eventByID, eventByHash, insertAlias                      *sql.Stmt
+	submissionStudies, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
+	aliasesKnown, eventByID, eventByHash, insertAlias                      *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
@@ -73,12 +75,12 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&s.submissionStudy, sqlSubmissionStudy},
+		{&s.submissionStudies, sqlSubmissionStudies},
 		{&s.insertEvent, sqlInsertEvent},
 		{&s.upsertStudy, sqlUpsertStudy},
 		{&s.upsertSubmission, sqlUpsertSubmission},
 		{&s.enqueue, sqlEnqueue},
-		{&s.aliasKnown, sqlAliasKnown},
+		{&s.aliasesKnown, sqlAliasesKnown},
 		{&s.eventByID, sqlEventByID},
 		{&s.eventByHash, sqlEventByHash},
 		{&s.insertAlias, sqlInsertAlias},
@@ -97,8 +99,8 @@ func (s *statements) close() {
 	if s == nil {
 		return
 	}
-	for _, st := range []*sql.Stmt{s.submissionStudy, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue,
-		s.aliasKnown, s.eventByID, s.eventByHash, s.insertAlias} {
+	for _, st := range []*sql.Stmt{s.submissionStudies, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue,
+		s.aliasesKnown, s.eventByID, s.eventByHash, s.insertAlias} {
 		if st != nil {
 			st.Close()
 		}
@@ -134,15 +136,16 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		ctx:              ctx,
 		now:              db.opts.Now(),
 		opts:             db.opts,
-		submissionStudy:  tx.StmtContext(ctx, db.stmts.submissionStudy),
 		insertEvent:      tx.StmtContext(ctx, db.stmts.insertEvent),
 		upsertStudy:      tx.StmtContext(ctx, db.stmts.upsertStudy),
 		upsertSubmission: tx.StmtContext(ctx, db.stmts.upsertSubmission),
 		enqueue:          tx.StmtContext(ctx, db.stmts.enqueue),
-		aliasKnown:       tx.StmtContext(ctx, db.stmts.aliasKnown),
 		eventByID:        tx.StmtContext(ctx, db.stmts.eventByID),
 		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
 		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
+	}
+	if err := w.prefetch(tx.StmtContext(ctx, db.stmts.aliasesKnown), tx.StmtContext(ctx, db.stmts.submissionStudies), events); err != nil {
+		return nil, err
 	}
 	out := make([]store.Outcome, len(events))
 	for i, e := range events {
@@ -153,6 +156,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	db.ckpt.committed()
 	return out, nil
 }
 
@@ -162,28 +166,27 @@ type txWriter struct {
 	now  time.Time
 	opts store.Options
 
-	submissionStudy, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
-	aliasKnown, eventByID, eventByHash, insertAlias                      *sql.Stmt
+	insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
+	eventByID, eventByHash, insertAlias                 *sql.Stmt
+
+	// What the database holds for the batch's IDs, read once before the
+	// first event and kept current as the batch writes: the event IDs that
+	// are aliases, and the known study of each submission.
+	aliases    map[string]bool
+	subStudies map[string]string
 }
 
 func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	// An ID already recorded as an alias is a redelivery of that alias,
 	// whatever its content now (a retry may carry a new request timestamp).
-	var known int
-	if err := w.aliasKnown.QueryRowContext(w.ctx, e.ID).Scan(&known); err != nil {
-		return 0, fmt.Errorf("look up alias: %w", err)
-	}
-	if known > 0 {
+	if w.aliases[e.ID] {
 		return store.Duplicate, nil
 	}
 	switch {
 	case store.IsStudyEvent(e.Type) && e.StudyID == "":
 		e.StudyID = e.ResourceID
 	case store.IsSubmissionEvent(e.Type) && e.StudyID == "":
-		err := w.submissionStudy.QueryRowContext(w.ctx, e.ResourceID).Scan(&e.StudyID)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("look up submission study: %w", err)
-		}
+		e.StudyID = w.subStudies[e.ResourceID]
 	}
 	body := e.Body
 	if body == nil {
@@ -241,6 +244,9 @@ func (w *txWriter) applySubmission(e *store.Event) error {
 	if err := w.upsertSubmission.QueryRowContext(w.ctx, e.ResourceID, e.StudyID, e.ParticipantID, e.Status,
 		store.StatusRank(e.Type, e.Status), nullMicros(e.EventTime), micros(w.now)).Scan(&studyID); err != nil {
 		return fmt.Errorf("apply to submission: %w", err)
+	}
+	if studyID != "" {
+		w.subStudies[e.ResourceID] = studyID
 	}
 	if studyID == "" {
 		return w.queue(store.JobLookupSubmission, e.ResourceID)

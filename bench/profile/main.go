@@ -1,0 +1,148 @@
+// Command profile serves the receiver's real webhook handler (verification,
+// decoding, group-committed store) on a loopback port and writes CPU, mutex
+// and block profiles of it while an external `receiver loadgen` drives it.
+// It exists so the hot path can be profiled without a pprof endpoint in the
+// receiver itself; bench/profile.sh runs it.
+//
+// Usage: profile -store sqlite:PATH|postgres://... -secret-file FILE
+// -duration 10s -out DIR. It prints the listen address on the first line,
+// profiles for -duration once the first request arrived, then exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/postgres"
+	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/verify"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("profile", flag.ContinueOnError)
+	dsn := fs.String("store", "", "sqlite:PATH or a postgres:// URL")
+	secretFile := fs.String("secret-file", "", "file holding the webhook secret")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
+	dur := fs.Duration("duration", 10*time.Second, "how long to profile after the first request")
+	out := fs.String("out", ".", "directory for cpu.pprof, mutex.pprof and block.pprof")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	secret, err := os.ReadFile(*secretFile)
+	if err != nil {
+		return fmt.Errorf("read secret: %w", err)
+	}
+	st, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	first := make(chan struct{})
+	var once sync.Once
+	deps := handlers.Deps{
+		Log:          zerolog.Nop(),
+		Saver:        st,
+		Reader:       st,
+		Pinger:       st,
+		Keyring:      verify.NewKeyring(strings.TrimSpace(string(secret)), nil),
+		Tolerance:    verify.DefaultTolerance,
+		MaxBodyBytes: 1 << 20,
+		Metrics:      handlers.NewMetrics(prometheus.NewRegistry(), "profile"),
+	}
+	h := handlers.NewPublic(deps)
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Println(l.Addr().String())
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			once.Do(func() { close(first) })
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+
+	select {
+	case <-first:
+	case <-ctx.Done():
+		return nil
+	case <-time.After(time.Minute):
+		return errors.New("no request within a minute")
+	}
+	return profileFor(ctx, *dur, *out)
+}
+
+// profileFor records a CPU profile for d, then writes the mutex and block
+// profiles accumulated over the same span.
+func profileFor(ctx context.Context, d time.Duration, dir string) error {
+	runtime.SetMutexProfileFraction(5)
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err != nil {
+		return fmt.Errorf("create cpu profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return fmt.Errorf("start cpu profile: %w", err)
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	pprof.StopCPUProfile()
+	for _, name := range []string{"mutex", "block"} {
+		pf, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err != nil {
+			return fmt.Errorf("create %s profile: %w", name, err)
+		}
+		werr := pprof.Lookup(name).WriteTo(pf, 0)
+		if cerr := pf.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("write %s profile: %w", name, werr)
+		}
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, dsn string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return sqlite.Open(strings.TrimPrefix(dsn, "sqlite:"), store.Options{})
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return postgres.Open(ctx, dsn, store.Options{})
+	}
+	return nil, errors.New("-store must be sqlite:PATH or a postgres:// URL")
+}
