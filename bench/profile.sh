@@ -2,7 +2,7 @@
 # bench/profile.sh [sqlite|postgres]: profiles the real webhook handler and
 # store (bench/profile) under closed-loop load from `receiver loadgen` and
 # prints the top CPU, mutex and block entries. Profiles stay in
-# $PROFILE_OUT (default bench/profiles/<store>). Loopback only, bounded.
+# $PROFILE_OUT (default $TMPDIR/receiver-profiles/<store>). Loopback only, bounded.
 #
 # Environment: PROFILE_DURATION (10s), BENCH_CONNECTIONS (64),
 # RECEIVER_TEST_POSTGRES_DSN for postgres.
@@ -13,7 +13,7 @@ source bench/lib.sh
 KIND=${1:-sqlite}
 DURATION=${PROFILE_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
-OUT=${PROFILE_OUT:-bench/profiles/$KIND}
+OUT=${PROFILE_OUT:-${TMPDIR:-/tmp}/receiver-profiles/$KIND}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 SCHEMA=""

@@ -4,7 +4,9 @@
 # ceiling), (b) the receiver on SQLite and (c) the receiver on PostgreSQL when
 # one is reachable. For each: closed-loop throughput (BENCH_CONNECTIONS
 # connections for BENCH_DURATION), p99 at a fixed open-loop rate (BENCH_RATE
-# events/s for BENCH_DURATION), idle RSS after start and peak RSS (VmHWM).
+# events/s for BENCH_DURATION), idle RSS after start and peak RSS (VmHWM),
+# and the CPU time the server and the load generator each spent per request
+# in the closed loop (steadier than throughput on a shared machine).
 # Prints a markdown table and writes bench/results.md. Loopback only; every
 # run is bounded by its duration.
 #
@@ -47,6 +49,12 @@ export PROLIFIC_WEBHOOK_SECRET=$SECRET # read by loadgen; never printed
 
 ROWS=()
 CEILING_RPS=""
+declare -A RATIO OPEN_P99 IDLE_MIB
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_ticks PID prints the user+system CPU time of PID in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # measure NAME URL PID: idle RSS, closed loop, open loop, peak RSS; appends a row.
 measure() {
@@ -54,7 +62,10 @@ measure() {
   sleep 1
   local idle; idle=$(rss_kb "$pid" VmRSS)
   log "$name: closed loop, $CONNECTIONS connections, $DURATION"
-  "${LG[@]}" -url "$url" -connections "$CONNECTIONS" -duration "$DURATION" -json >"$WORK/$name-closed.json"
+  local t0; t0=$(cpu_ticks "$pid")
+  local TIMEFORMAT='%U %S'
+  { time "${LG[@]}" -url "$url" -connections "$CONNECTIONS" -duration "$DURATION" -json >"$WORK/$name-closed.json" 2>"$WORK/$name-closed.err"; } 2>"$WORK/$name-lgtime"
+  local t1; t1=$(cpu_ticks "$pid")
   sleep 1
   log "$name: open loop at $RATE/s, $DURATION"
   "${LG[@]}" -url "$url" -connections "$CONNECTIONS" -rate "$RATE" -duration "$DURATION" -json >"$WORK/$name-open.json"
@@ -65,8 +76,15 @@ measure() {
   local ratio; ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f %%", (b > 0 ? 100 * a / b : 0) }')
   local fails; fails=$(jq -r '.requests - .ok' "$c")
   local ofails; ofails=$(jq -r '.requests - .ok' "$o")
-  ROWS+=("| $name | $rps | $ratio | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
-  log "$name: ${rps}/s (${ratio} of ceiling), open-loop p99 $(jq -r '.latency.p99_ms' "$o") ms, idle $(( idle / 1024 )) MiB, peak $(( peak / 1024 )) MiB"
+  local reqs; reqs=$(jq -r '.requests' "$c")
+  local scpu; scpu=$(awk -v t=$(( t1 - t0 )) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.0f", (n > 0 ? t / hz * 1e6 / n : 0) }')
+  local lcpu; lcpu=$(awk -v n="$reqs" '{ printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$WORK/$name-lgtime")
+  ROWS+=("| $name | $rps | $ratio | $scpu | $lcpu | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
+  # For the targets section: ratio in percent, open-loop p99, idle RSS in MiB.
+  RATIO[$name]=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')
+  OPEN_P99[$name]=$(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f')
+  IDLE_MIB[$name]=$(( idle / 1024 ))
+  log "$name: ${rps}/s (${ratio} of ceiling), server ${scpu} µs CPU/request, open-loop p99 $(jq -r '.latency.p99_ms' "$o") ms, idle $(( idle / 1024 )) MiB, peak $(( peak / 1024 )) MiB"
 }
 
 # (a) ceiling
@@ -93,12 +111,25 @@ if [ -n "$PG_BASE" ]; then
     measure "receiver postgres" "http://$listen/hooks/prolific" "$RECEIVER_PID"
     stop_pid "$RECEIVER_PID"
   else
-    ROWS+=("| receiver postgres | did not start | | | | | | | | | | |")
+    ROWS+=("| receiver postgres | did not start | | | | | | | | | | | | |")
   fi
 else
   log "PostgreSQL: none reachable (set RECEIVER_TEST_POSTGRES_DSN): skipped"
-  ROWS+=("| receiver postgres | skipped: no PostgreSQL reachable | | | | | | | | | | |")
+  ROWS+=("| receiver postgres | skipped: no PostgreSQL reachable | | | | | | | | | | | | |")
 fi
+
+# Go micro-benchmarks: verification (internal/verify) and decoding (internal/prolific).
+log "go test -bench: verification and decoding"
+go test -run '^$' -bench . -benchmem -benchtime "${BENCH_GO_TIME:-1s}" ./internal/verify ./internal/prolific >"$WORK/gobench.txt" 2>&1 || die "go benchmarks failed: $(tail -n 20 "$WORK/gobench.txt")"
+VERIFY_NS=$(awk '$1 ~ /^BenchmarkVerifyRaw1KiB/ { print $3 }' "$WORK/gobench.txt")
+
+# check LABEL VALUE OP LIMIT UNIT: one row of the targets table.
+check() {
+  local verdict="not met"
+  if [ -z "$2" ]; then verdict="not measured"
+  elif awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !((op == ">=" && v >= l) || (op == "<" && v < l)) }'; then verdict="met"; fi
+  echo "| $1 | ${2:-–} $5 | $3 $4 $5 | $verdict |"
+}
 
 # Report.
 mem_gib=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
@@ -115,12 +146,38 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "  (latency measured from the scheduled send time, so queueing is not hidden)."
   echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling)."
   echo "  Throughput counts 2xx answers per second; \"vs ceiling\" is that divided by the ceiling's."
+  echo "- Server / loadgen CPU = user+system CPU time each process spent per closed-loop request, in µs."
+  echo "  With both on the same 2 CPUs, throughput vs ceiling is roughly (loadgen + ceiling CPU) / (loadgen + server CPU)."
   echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
   echo "- Compare rows of one run, not runs: on a shared machine the absolute numbers move from run to run."
   echo
-  echo "| target | closed 2xx/s | vs ceiling | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | idle RSS | peak RSS |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| target | closed 2xx/s | vs ceiling | server CPU µs/req | loadgen CPU µs/req | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | idle RSS | peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "## Targets (ratios from this run)"
+  echo
+  echo "| target | measured | wanted | verdict |"
+  echo "|---|---:|---:|---|"
+  check "SQLite throughput vs ceiling" "${RATIO[receiver sqlite]:-}" ">=" 50 "%"
+  check "PostgreSQL throughput vs ceiling" "${RATIO[receiver postgres]:-}" ">=" 25 "%"
+  check "SQLite p99 at $RATE events/s" "${OPEN_P99[receiver sqlite]:-}" "<" 10 "ms"
+  check "PostgreSQL p99 at $RATE events/s" "${OPEN_P99[receiver postgres]:-}" "<" 10 "ms"
+  check "idle RSS (SQLite)" "${IDLE_MIB[receiver sqlite]:-}" "<" 40 "MiB"
+  check "idle RSS (PostgreSQL)" "${IDLE_MIB[receiver postgres]:-}" "<" 40 "MiB"
+  check "verification, 1 KiB body (raw form)" "$(awk -v n="$VERIFY_NS" 'BEGIN { if (n != "") printf "%.2f", n / 1000 }')" "<" 5 "µs"
+  echo
+  echo "Load average at the start: $LOAD_START."
+  echo
+  echo "## Go benchmarks (\`go test -bench . -benchmem ./internal/verify ./internal/prolific\`)"
+  echo
+  echo '```'
+  grep -E '^(Benchmark|cpu:)' "$WORK/gobench.txt"
+  echo '```'
+  if [ -f bench/profiling.md ]; then
+    echo
+    cat bench/profiling.md
+  fi
 } >"$WORK/results.md"
 cp "$WORK/results.md" "$OUT"
 cat "$OUT"
