@@ -60,8 +60,10 @@ failed=()
 for target in "${TARGETS[@]}"; do
 	read -r pkg name <<<"$target"
 	echo "=== $name ($pkg)"
+	# -fuzzminimizetime: minimising a new deep input can take the default
+	# minute, which would leave a short run with nothing fuzzed.
 	if ! timeout --kill-after=10s "$BOUND" \
-		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$DURATION" -parallel "$PARALLEL" "$pkg"; then
+		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$DURATION" -fuzzminimizetime 5s -parallel "$PARALLEL" "$pkg"; then
 		failed+=("$name ($pkg)")
 	fi
 done
