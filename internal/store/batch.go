@@ -16,6 +16,12 @@ type CommitFunc func(ctx context.Context, events []*Event) ([]Outcome, error)
 // to maxBatch) without sleeping, calls commit once and answers every caller
 // with its own outcome. Both backends use it.
 //
+// Poison isolation: with WithIsolate, a failed batch of several events whose
+// error the backend classifies as caused by the data (one event the database
+// refuses) is committed again one event per commit, so only the offending
+// caller gets an error. Other failures (database down, store closed) answer
+// every caller with the batch's error after the one attempt.
+//
 // Cancellation: a caller whose context ends while its event still waits in the
 // queue gets ctx.Err() and the event is never committed. Once the event has
 // been handed to commit, the caller waits for the true result even if its
@@ -25,6 +31,7 @@ type CommitFunc func(ctx context.Context, events []*Event) ([]Outcome, error)
 type Batcher struct {
 	commit   CommitFunc
 	maxBatch int
+	isolate  func(error) bool
 
 	mu     sync.Mutex
 	queue  []*request
@@ -39,13 +46,28 @@ type Batcher struct {
 // BatcherOption tunes a Batcher.
 type BatcherOption func(*batcherConfig)
 
-type batcherConfig struct{ committers int }
+type batcherConfig struct {
+	committers int
+	isolate    func(error) bool
+}
 
 // WithCommitters runs n committer goroutines (default 1). Use more than one
 // only with a database that allows concurrent write transactions
 // (PostgreSQL); each committer still commits one batch at a time.
 func WithCommitters(n int) BatcherOption {
 	return func(c *batcherConfig) { c.committers = n }
+}
+
+// WithIsolate makes the Batcher retry a failed batch of more than one event
+// one event per commit when isolate(err) reports that the batch's error may
+// come from one event's data (a constraint or data error) rather than from
+// the database or the connection. isolate must answer false for
+// connectivity, timeout and closed-store errors, or an outage would cost one
+// failed commit per event instead of one per batch. During isolation, the
+// first single-event failure that isolate does not accept ends it: the rest
+// of the batch gets that error without further attempts.
+func WithIsolate(isolate func(error) bool) BatcherOption {
+	return func(c *batcherConfig) { c.isolate = isolate }
 }
 
 type request struct {
@@ -84,6 +106,7 @@ func NewBatcher(commit CommitFunc, maxBatch int, opts ...BatcherOption) *Batcher
 	b := &Batcher{
 		commit:   commit,
 		maxBatch: maxBatch,
+		isolate:  cfg.isolate,
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
@@ -185,10 +208,10 @@ func (b *Batcher) flush(batch []*request) {
 	for i, r := range batch {
 		events[i] = r.e
 	}
-	// The batch serves many callers, so no single caller's context may cancel it.
-	outcomes, err := b.commit(context.Background(), events)
-	if err == nil && len(outcomes) != len(events) {
-		err = fmt.Errorf("commit returned %d outcomes for %d events", len(outcomes), len(events))
+	outcomes, err := b.commitEvents(events)
+	if err != nil && len(batch) > 1 && b.isolate != nil && b.isolate(err) {
+		b.flushEach(batch)
+		return
 	}
 	for i, r := range batch {
 		if err != nil {
@@ -197,4 +220,38 @@ func (b *Batcher) flush(batch []*request) {
 		}
 		r.done <- result{outcome: outcomes[i]}
 	}
+}
+
+// flushEach commits the events of a failed batch one per commit, in queue
+// order, answering each caller with its own result. A failure that isolate
+// does not accept (the database went away meanwhile) is given to the
+// remaining callers without trying their events, so an outage costs at most
+// one more failed commit.
+func (b *Batcher) flushEach(batch []*request) {
+	var fatal error
+	for _, r := range batch {
+		if fatal != nil {
+			r.done <- result{err: fatal}
+			continue
+		}
+		outcomes, err := b.commitEvents([]*Event{r.e})
+		if err != nil {
+			if !b.isolate(err) {
+				fatal = err
+			}
+			r.done <- result{err: err}
+			continue
+		}
+		r.done <- result{outcome: outcomes[0]}
+	}
+}
+
+// commitEvents calls commit and checks it returned one outcome per event.
+func (b *Batcher) commitEvents(events []*Event) ([]Outcome, error) {
+	// The batch serves many callers, so no single caller's context may cancel it.
+	outcomes, err := b.commit(context.Background(), events)
+	if err == nil && len(outcomes) != len(events) {
+		err = fmt.Errorf("commit returned %d outcomes for %d events", len(outcomes), len(events))
+	}
+	return outcomes, err
 }

@@ -254,3 +254,145 @@ func waitQueued(t *testing.T, b *Batcher, n int) {
 	}
 	t.Fatalf("queue never reached %d requests", n)
 }
+
+var (
+	errPoison = errors.New("value refused by the database")
+	errDown   = errors.New("connection refused")
+)
+
+// isPoison is the isolation classifier the tests give the Batcher.
+func isPoison(err error) bool { return errors.Is(err, errPoison) }
+
+// poisonCommit wraps fakeCommit: a batch holding the ID poison fails with
+// errPoison; from the downAfter-th call on (when > 0) every call fails with
+// errDown, as when the database goes away.
+type poisonCommit struct {
+	fakeCommit
+	poison    string
+	downAfter int
+}
+
+func (p *poisonCommit) commit(ctx context.Context, events []*Event) ([]Outcome, error) {
+	p.mu.Lock()
+	n := len(p.batches) + 1
+	down := p.downAfter > 0 && n >= p.downAfter
+	if down {
+		p.fail = errDown
+	}
+	p.mu.Unlock()
+	if !down {
+		for _, e := range events {
+			if e.ID == p.poison {
+				p.mu.Lock()
+				p.batches = append(p.batches, []string{"refused"})
+				p.mu.Unlock()
+				return nil, fmt.Errorf("insert %q: %w", e.ID, errPoison)
+			}
+		}
+	}
+	return p.fakeCommit.commit(ctx, events)
+}
+
+func TestBatcherPoisonIsolation(t *testing.T) {
+	tests := []struct {
+		name      string
+		isolate   bool
+		poison    string
+		downAfter int
+		fail      error
+		wantErr   map[string]error // by event ID; absent means Stored
+		wantCalls int              // after the held first batch
+	}{
+		{
+			name:      "poison fails alone",
+			isolate:   true,
+			poison:    "e3",
+			wantErr:   map[string]error{"e3": errPoison},
+			wantCalls: 1 + 5,
+		},
+		{
+			name:      "without WithIsolate the whole batch fails",
+			poison:    "e3",
+			wantErr:   map[string]error{"e0": errPoison, "e1": errPoison, "e2": errPoison, "e3": errPoison, "e4": errPoison},
+			wantCalls: 1,
+		},
+		{
+			name:      "connectivity error: no isolation, one commit",
+			isolate:   true,
+			fail:      errDown,
+			wantErr:   map[string]error{"e0": errDown, "e1": errDown, "e2": errDown, "e3": errDown, "e4": errDown},
+			wantCalls: 1,
+		},
+		{
+			// Calls: 1 held, 2 the batch (refused), 3 e0 alone, 4 e1 alone: down.
+			name:      "database lost during isolation stops it",
+			isolate:   true,
+			poison:    "e3",
+			downAfter: 4,
+			wantErr:   map[string]error{"e1": errDown, "e2": errDown, "e3": errDown, "e4": errDown},
+			wantCalls: 3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &poisonCommit{poison: tt.poison, downAfter: tt.downAfter}
+			p.entered = make(chan struct{}, 100)
+			p.release = make(chan struct{})
+			var opts []BatcherOption
+			if tt.isolate {
+				opts = append(opts, WithIsolate(isPoison))
+			}
+			b := NewBatcher(p.commit, 100, opts...)
+			defer b.Close()
+
+			// Hold the committer in a first batch so the next five queue up together.
+			first := make(chan error, 1)
+			go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+			<-p.entered
+			if tt.fail != nil {
+				p.mu.Lock()
+				p.fail = tt.fail
+				p.mu.Unlock()
+			}
+			type answer struct {
+				id  string
+				o   Outcome
+				err error
+			}
+			answers := make(chan answer, 5)
+			for i := range 5 {
+				id := fmt.Sprint("e", i)
+				// Queue in a fixed order, so "database lost" knows which go first.
+				go func() { o, err := b.Save(context.Background(), &Event{ID: id}); answers <- answer{id, o, err} }()
+				waitQueued(t, b, i+1)
+			}
+			close(p.release)
+			<-first
+			for range 5 {
+				a := <-answers
+				want := tt.wantErr[a.id]
+				switch {
+				case want == nil && (a.err != nil || a.o != Stored):
+					t.Errorf("Save(%s) = (%v, %v), want (stored, nil)", a.id, a.o, a.err)
+				case want != nil && !errors.Is(a.err, want):
+					t.Errorf("Save(%s) error = %v, want %v", a.id, a.err, want)
+				}
+			}
+			if got := p.calls() - 1; got != tt.wantCalls {
+				t.Errorf("commit calls after the first batch = %d, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestBatcherSingleEventBatchNotRetried(t *testing.T) {
+	p := &poisonCommit{poison: "bad"}
+	b := NewBatcher(p.commit, 10, WithIsolate(isPoison))
+	defer b.Close()
+	if _, err := b.Save(context.Background(), &Event{ID: "bad"}); !errors.Is(err, errPoison) {
+		t.Errorf("Save(bad) error = %v, want %v", err, errPoison)
+	}
+	if got := p.calls(); got != 1 {
+		t.Errorf("commit calls = %d, want 1", got)
+	}
+}

@@ -87,7 +87,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	db.batch = store.NewBatcher(db.commit, opts.MaxBatch)
+	db.batch = store.NewBatcher(db.commit, opts.MaxBatch, store.WithIsolate(isolatable))
 	return db, nil
 }
 
