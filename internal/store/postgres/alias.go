@@ -29,27 +29,10 @@ const insertAliasSQL = `INSERT INTO event_aliases (id, event_id, received_at)
 	SELECT $1, $2, $3 WHERE (SELECT count(*) FROM event_aliases WHERE event_id = $2) < $4
 	ON CONFLICT (id) DO NOTHING`
 
-// knownAliases returns which of the events' IDs are already recorded as
-// aliases: redeliveries of those IDs are duplicates whatever their content
-// (a retry may carry a new request timestamp).
-func knownAliases(ctx context.Context, tx pgx.Tx, events []*store.Event) (map[string]bool, error) {
-	ids := make([]string, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
-	}
-	rows, err := tx.Query(ctx, `SELECT id FROM event_aliases WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("look up aliases: %w", err)
-	}
-	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("look up aliases: %w", err)
-	}
-	out := make(map[string]bool, len(known))
-	for _, id := range known {
-		out[id] = true
-	}
-	return out, nil
+// batchSender is a transaction or a connection inside one: what sends a
+// pipeline of statements.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // alias is one delivery to record as an alias of a stored event.
@@ -62,7 +45,7 @@ type alias struct {
 // an existing key: an ID already stored is a plain duplicate; a new ID
 // whose content matches a stored event (committed, or earlier in this
 // transaction) becomes an alias of it, within limit aliases per event.
-func recordAliases(ctx context.Context, tx pgx.Tx, events []*store.Event, conflicts []int, limit int) error {
+func recordAliases(ctx context.Context, tx batchSender, events []*store.Event, conflicts []int, limit int) error {
 	if len(conflicts) == 0 {
 		return nil
 	}

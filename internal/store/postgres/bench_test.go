@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,4 +35,53 @@ func BenchmarkSaveParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkSaveLatency saves from 4 callers, each pacing itself to about
+// 250 events/s (≈ 1,000 events/s in all, the bench's open-loop rate), and
+// reports the p50 and p99 latency of Save: with little batching, its cost
+// is mostly the transaction's round trips.
+func BenchmarkSaveLatency(b *testing.B) {
+	db := open(b, pgtest.DSN(b), store.Options{Enrich: true, Debounce: time.Second})
+	ctx := ctxT(b)
+	const callers = 4
+	const every = callers * time.Millisecond
+	lat := make([][]time.Duration, callers)
+	var n atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			next := time.Now()
+			for {
+				i := n.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				time.Sleep(time.Until(next))
+				next = next.Add(every)
+				e := event(submissionStatus, fmt.Sprintf("sub-%d", i%500), "ACTIVE", t0.Add(time.Duration(i)*time.Millisecond))
+				if i%2 == 0 {
+					e = event(studyProgress, fmt.Sprintf("study-%d", i%50), "", t0.Add(time.Duration(i)*time.Millisecond))
+				}
+				start := time.Now()
+				if _, err := db.Save(ctx, e); err != nil {
+					b.Errorf("Save: %v", err)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(start))
+			}
+		})
+	}
+	wg.Wait()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 }

@@ -1,8 +1,6 @@
 package postgres
 
 import (
-	"context"
-	"fmt"
 	"sort"
 	"time"
 
@@ -152,11 +150,11 @@ func (p *projection) add(e *store.Event, studyID string) {
 	}
 }
 
-// write applies the projection in one round trip. Tables are written in
-// one order (submissions, studies, jobs, as SetSubmissionStudy does) and
-// rows in key order, so transactions writing overlapping rows lock them in
-// the same order instead of deadlocking.
-func (p *projection) write(ctx context.Context, tx pgx.Tx, now, due time.Time) error {
+// batch returns the statements applying the projection, for one round
+// trip. Tables are written in one order (submissions, studies, jobs, as
+// SetSubmissionStudy does) and rows in key order, so transactions writing
+// overlapping rows lock them in the same order instead of deadlocking.
+func (p *projection) batch(now, due time.Time) *pgx.Batch {
 	b := &pgx.Batch{}
 	for _, id := range sortedKeys(p.submissions) {
 		s := p.submissions[id]
@@ -181,13 +179,7 @@ func (p *projection) write(ctx context.Context, tx pgx.Tx, now, due time.Time) e
 	for _, k := range jobs {
 		b.Queue(enqueueSQL, k.kind, k.key, due, now)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("apply projection: %w", err)
-	}
-	return nil
+	return b
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -21,6 +21,8 @@ const (
 	// commitTimeout bounds one batch transaction, so a database that stops
 	// answering turns into an error (and a 503) rather than a hung request.
 	commitTimeout = 15 * time.Second
+	// rollbackTimeout bounds the ROLLBACK after a failed attempt.
+	rollbackTimeout = 5 * time.Second
 )
 
 // commit stores a batch of events in one transaction and returns each
@@ -75,130 +77,132 @@ type batchResult struct {
 	studyIDs []string
 }
 
+// insertEventSQL inserts one event unless its ID or content is stored
+// already or its ID is a recorded alias (then no row comes back and the
+// caller resolves the conflict). The event's study is $7 when given; for a
+// submission event without one ($12) it is the submission's known study,
+// else the one learnt from another event of the batch ($13). Looking the
+// study and the alias up inside the insert saves two round trips per batch.
 const insertEventSQL = `INSERT INTO events
 	(id, content_hash, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, body)
-	VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	SELECT $1::text, NULLIF($2::text, ''), $3::text, $4::text, $5::text, $6::text,
+		CASE WHEN $12::boolean
+			THEN COALESCE((SELECT s.study_id FROM submissions s WHERE s.id = $4::text AND s.study_id <> ''), $13::text)
+			ELSE $7::text END,
+		$8::timestamptz, $9::timestamptz, $10::text, $11::bytea
+	WHERE NOT EXISTS (SELECT 1 FROM event_aliases a WHERE a.id = $1::text)
 	ON CONFLICT DO NOTHING
-	RETURNING seq`
+	RETURNING seq, study_id`
 
-// commitOnce runs one attempt of the batch transaction.
-func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (*batchResult, error) {
+// commitOnce runs one attempt of the batch transaction in as few round trips
+// as it can: BEGIN and the inserts in one pipeline, then, only when some
+// insert conflicted, the alias look-ups and inserts, then the projection
+// and COMMIT in one pipeline. A statement that fails in a pipeline skips
+// the rest of it, COMMIT included; the transaction is then rolled back (or
+// the connection discarded by the pool, which never reuses one that is
+// inside a transaction).
+func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchResult, err error) {
 	now := d.clock()
 	res := &batchResult{
 		outcomes: make([]store.Outcome, len(events)),
 		seqs:     make([]int64, len(events)),
 		studyIDs: make([]string, len(events)),
 	}
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		subStudy, err := knownStudies(ctx, tx, events)
-		if err != nil {
-			return err
-		}
-		aliased, err := knownAliases(ctx, tx, events)
-		if err != nil {
-			return err
-		}
-		// Insert in ID order: replicas holding overlapping batches then take
-		// the unique-index locks in the same order and rarely deadlock.
-		order := make([]int, len(events))
-		for i := range order {
-			order[i] = i
-		}
-		sort.SliceStable(order, func(a, b int) bool { return events[order[a]].ID < events[order[b]].ID })
-
-		b := &pgx.Batch{}
-		var inserted []int
-		for _, i := range order {
-			e := events[i]
-			if aliased[e.ID] {
-				res.outcomes[i] = store.Duplicate
-				continue
-			}
-			inserted = append(inserted, i)
-			studyID := e.StudyID
-			switch {
-			case studyID != "":
-			case store.IsStudyEvent(e.Type):
-				studyID = e.ResourceID
-			case store.IsSubmissionEvent(e.Type):
-				studyID = subStudy[e.ResourceID]
-			}
-			res.studyIDs[i] = studyID
-			body := e.Body
-			if body == nil {
-				body = []byte{}
-			}
-			b.Queue(insertEventSQL, e.ID, e.ContentHash, e.Type, e.ResourceID, e.Status, e.ParticipantID,
-				studyID, e.EventTime, e.ReceivedAt, e.SignatureForm, body)
-		}
-		br := tx.SendBatch(ctx, b)
-		var conflicts []int
-		for _, i := range inserted {
-			err := br.QueryRow().Scan(&res.seqs[i])
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				res.outcomes[i] = store.Duplicate
-				conflicts = append(conflicts, i)
-			case err != nil:
-				br.Close()
-				return fmt.Errorf("insert event: %w", err)
-			default:
-				res.outcomes[i] = store.Stored
-			}
-		}
-		if err := br.Close(); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		if err := recordAliases(ctx, tx, events, conflicts, d.opts.AliasLimit()); err != nil {
-			return err
-		}
-
-		p := newProjection(d.opts.Enrich)
-		for i, e := range events {
-			if res.outcomes[i] == store.Stored {
-				p.add(e, res.studyIDs[i])
-			}
-		}
-		return p.write(ctx, tx, now, now.Add(d.opts.Debounce))
-	})
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	defer func() {
+		if err != nil && !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			defer cancel()
+			_, _ = conn.Exec(rctx, "ROLLBACK") // on failure Release discards the connection
+		}
+	}()
+
+	batchStudy := studiesInBatch(events)
+	// Insert in ID order: replicas holding overlapping batches then take
+	// the unique-index locks in the same order and rarely deadlock.
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return events[order[a]].ID < events[order[b]].ID })
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, i := range order {
+		e := events[i]
+		studyID := e.StudyID
+		if studyID == "" && store.IsStudyEvent(e.Type) {
+			studyID = e.ResourceID
+		}
+		lookUp := studyID == "" && store.IsSubmissionEvent(e.Type)
+		body := e.Body
+		if body == nil {
+			body = []byte{}
+		}
+		b.Queue(insertEventSQL, e.ID, e.ContentHash, e.Type, e.ResourceID, e.Status, e.ParticipantID,
+			studyID, e.EventTime, e.ReceivedAt, e.SignatureForm, body, lookUp, batchStudy[e.ResourceID])
+	}
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	var conflicts []int
+	for _, i := range order {
+		err := br.QueryRow().Scan(&res.seqs[i], &res.studyIDs[i])
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			res.outcomes[i] = store.Duplicate
+			conflicts = append(conflicts, i)
+		case err != nil:
+			br.Close()
+			return nil, fmt.Errorf("insert event: %w", err)
+		default:
+			res.outcomes[i] = store.Stored
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
+		// Never run the rest outside the transaction BEGIN opened.
+		return nil, fmt.Errorf("insert events: transaction status %q after BEGIN, want in transaction", st)
+	}
+	if err := recordAliases(ctx, conn, events, conflicts, d.opts.AliasLimit()); err != nil {
 		return nil, err
+	}
+
+	p := newProjection(d.opts.Enrich)
+	for i, e := range events {
+		if res.outcomes[i] == store.Stored {
+			p.add(e, res.studyIDs[i])
+		}
+	}
+	b = p.batch(now, now.Add(d.opts.Debounce))
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("apply projection and commit: %w", err)
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		// COMMIT of a failed transaction answers ROLLBACK without an error.
+		return nil, fmt.Errorf("commit: transaction status %q after COMMIT", st)
 	}
 	return res, nil
 }
 
-// knownStudies returns the study of every submission in the batch whose
-// study is known, from the table and from the events themselves.
-func knownStudies(ctx context.Context, tx pgx.Tx, events []*store.Event) (map[string]string, error) {
+// studiesInBatch returns, per submission, the study given by one of the
+// batch's events (the first that names one), for the batch's other events
+// about that submission whose study the table does not know.
+func studiesInBatch(events []*store.Event) map[string]string {
 	known := map[string]string{}
-	var ids []string
-	for _, e := range events {
-		if store.IsSubmissionEvent(e.Type) {
-			ids = append(ids, e.ResourceID)
-		}
-	}
-	if len(ids) == 0 {
-		return known, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT id, study_id FROM submissions WHERE id = ANY($1) AND study_id <> ''`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("look up submissions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, study string
-		if err := rows.Scan(&id, &study); err != nil {
-			return nil, fmt.Errorf("look up submissions: %w", err)
-		}
-		known[id] = study
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up submissions: %w", err)
-	}
 	for _, e := range events {
 		if store.IsSubmissionEvent(e.Type) && e.StudyID != "" && known[e.ResourceID] == "" {
 			known[e.ResourceID] = e.StudyID
 		}
 	}
-	return known, nil
+	return known
 }
