@@ -88,3 +88,39 @@ start_receiver() {
     return 1
   fi
 }
+
+# setup WHAT PKG...: the start both bench/run.sh and scripts/crash-test.sh
+# share. It makes $WORK (removed on exit, with every started process and the
+# PostgreSQL schema in $SCHEMA), builds the receiver and each PKG (e.g.
+# ./bench/ceiling) into $WORK, picks the load generator ($LOADGEN or
+# `receiver loadgen`) into the array LG, and exports a fresh signing secret.
+setup() {
+  WORK=$(mktemp -d)
+  SCHEMA=""
+  PG_BASE=""
+  trap _cleanup EXIT
+  trap 'exit 130' INT TERM
+  command -v jq >/dev/null || die "jq is required"
+  log "building $1"
+  shift
+  go build -o "$WORK/receiver" ./cmd/receiver
+  local pkg
+  for pkg in "$@"; do
+    go build -o "$WORK/$(basename "$pkg")" "$pkg"
+  done
+  RECEIVER=$WORK/receiver
+  if [ -n "${LOADGEN:-}" ]; then
+    read -r -a LG <<<"$LOADGEN"
+  else
+    LG=("$RECEIVER" loadgen)
+  fi
+  "${LG[@]}" -h >/dev/null 2>&1 || die "'${LG[*]}' does not run: is the loadgen subcommand wired?"
+  SECRET=$(new_secret)
+  export PROLIFIC_WEBHOOK_SECRET=$SECRET # read by loadgen; never printed
+}
+
+_cleanup() {
+  stop_all
+  if [ -n "$SCHEMA" ]; then psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}

@@ -15,21 +15,8 @@ DURATION=${PROFILE_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 OUT=${PROFILE_OUT:-${TMPDIR:-/tmp}/receiver-profiles/$KIND}
 mkdir -p "$OUT"
-WORK=$(mktemp -d)
-SCHEMA=""
-PG_BASE=""
-cleanup() {
-  stop_all
-  if [ -n "$SCHEMA" ]; then psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-go build -o "$WORK/receiver" ./cmd/receiver
-go build -o "$WORK/profile" ./bench/profile
-(umask 077; new_secret >"$WORK/secret")
-export PROLIFIC_WEBHOOK_SECRET; PROLIFIC_WEBHOOK_SECRET=$(cat "$WORK/secret")
+setup "receiver and the profiling harness" ./bench/profile
+(umask 077; printf '%s' "$SECRET" >"$WORK/secret")
 
 case $KIND in
   sqlite) DSN="sqlite:$WORK/profile.db" ;;
@@ -48,7 +35,7 @@ for _ in $(seq 1 100); do [ -s "$WORK/addr" ] && break; sleep 0.1; done
 [ -s "$WORK/addr" ] || die "profile harness did not start: $(cat "$WORK/profile.log")"
 addr=$(head -n1 "$WORK/addr")
 log "profiling $KIND for $DURATION under $CONNECTIONS connections"
-"$WORK/receiver" loadgen -url "http://$addr/hooks/prolific" -connections "$CONNECTIONS" \
+"${LG[@]}" -url "http://$addr/hooks/prolific" -connections "$CONNECTIONS" \
   -duration "$(( ${DURATION%s} + 2 ))s" -json >"$OUT/loadgen.json"
 wait "$ppid" || die "profile harness failed: $(cat "$WORK/profile.log")"
 forget_pid "$ppid"

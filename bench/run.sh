@@ -22,30 +22,7 @@ CONNECTIONS=${BENCH_CONNECTIONS:-64}
 RATE=${BENCH_RATE:-1000}
 OUT=${BENCH_OUT:-bench/results.md}
 
-WORK=$(mktemp -d)
-SCHEMA=""
-PG_BASE=""
-cleanup() {
-  stop_all
-  if [ -n "$SCHEMA" ]; then psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-command -v jq >/dev/null || die "jq is required"
-log "building receiver and ceiling"
-go build -o "$WORK/receiver" ./cmd/receiver
-go build -o "$WORK/ceiling" ./bench/ceiling
-RECEIVER=$WORK/receiver
-if [ -n "${LOADGEN:-}" ]; then
-  read -r -a LG <<<"$LOADGEN"
-else
-  LG=("$RECEIVER" loadgen)
-fi
-"${LG[@]}" -h >/dev/null 2>&1 || die "'${LG[*]}' does not run: is the loadgen subcommand wired?"
-SECRET=$(new_secret)
-export PROLIFIC_WEBHOOK_SECRET=$SECRET # read by loadgen; never printed
+setup "receiver and ceiling" ./bench/ceiling
 
 ROWS=()
 CEILING_RPS=""

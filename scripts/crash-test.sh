@@ -25,30 +25,7 @@ SECONDS_MAX=${CRASH_SECONDS:-3}
 RATE=${CRASH_RATE:-500}
 DUPLICATES=${CRASH_DUPLICATES:-0.05}
 
-WORK=$(mktemp -d)
-SCHEMA=""
-PG_BASE=""
-cleanup() {
-  stop_all
-  if [ -n "$SCHEMA" ]; then psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-command -v jq >/dev/null || die "jq is required"
-log "building receiver"
-go build -o "$WORK/receiver" ./cmd/receiver
-go build -o "$WORK/tcpproxy" ./bench/tcpproxy
-RECEIVER=$WORK/receiver
-if [ -n "${LOADGEN:-}" ]; then
-  read -r -a LG <<<"$LOADGEN"
-else
-  LG=("$RECEIVER" loadgen)
-fi
-"${LG[@]}" -h >/dev/null 2>&1 || die "'${LG[*]}' does not run: is the loadgen subcommand wired?"
-SECRET=$(new_secret)
-export PROLIFIC_WEBHOOK_SECRET=$SECRET # read by loadgen; never printed
+setup "receiver" ./bench/tcpproxy
 
 # crash_rounds NAME STORE [PROXY_PID]: the whole test against one store; with
 # a proxy PID, even rounds cut the database connection instead of killing.
