@@ -46,6 +46,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration `envconfig:"RECEIVER_SHUTDOWN_TIMEOUT" default:"25s"`
 	EnrichDebounce   time.Duration `envconfig:"RECEIVER_ENRICH_DEBOUNCE" default:"2s"`
 	APIRateLimit     float64       `envconfig:"RECEIVER_PROLIFIC_RATE_LIMIT" default:"5"`
+	SweepInterval    time.Duration `envconfig:"RECEIVER_SWEEP_INTERVAL" default:"10m"`
 }
 
 // loadConfig reads and validates the configuration.
@@ -115,6 +116,9 @@ func (c Config) validate() error {
 	}
 	if c.APIRateLimit <= 0 || c.EnrichDebounce < 0 {
 		errs = append(errs, errors.New("RECEIVER_PROLIFIC_RATE_LIMIT must be positive and RECEIVER_ENRICH_DEBOUNCE not negative"))
+	}
+	if c.SweepInterval < 0 {
+		errs = append(errs, errors.New("RECEIVER_SWEEP_INTERVAL must not be negative (0 disables the polling sweep)"))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, errors.New("RECEIVER_LOG_FORMAT must be json or console"))

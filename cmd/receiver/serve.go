@@ -102,6 +102,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		worker := enrich.New(st, client, enrich.Options{Metrics: em, RatePerSecond: cfg.APIRateLimit,
 			Burst: max(1, int(cfg.APIRateLimit)), Log: log.With().Str("component", "enrich").Logger()})
 		background = append(background, monitor.Run, func(ctx context.Context) { _ = worker.Run(ctx) })
+		if cfg.SweepInterval > 0 { // backstop for missed webhooks (docs/enrichment.md)
+			background = append(background, func(ctx context.Context) {
+				_ = worker.Sweep(ctx, st, cfg.SweepInterval, cfg.StudyRetention)
+			})
+		}
 	} else {
 		log.Info().Msg("PROLIFIC_API_TOKEN not set: working from webhooks alone (no enrichment from Prolific's API, no subscription checks)")
 	}

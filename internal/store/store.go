@@ -213,6 +213,15 @@ type Store interface {
 	// Enrich, queues a refresh of that study.
 	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
 	QueueStats(ctx context.Context) (QueueStats, error)
+	// EnqueueStudyRefreshes queues a study refresh (JobRefreshStudy), due
+	// now, for every study whose status is in statuses ("" matches a study
+	// whose status is still unknown) and whose LastEventAt or UpdatedAt is at
+	// or after seenSince (zero for all), in one statement. It debounces like
+	// Save: a pending job is left alone (its due time neither pushed back nor
+	// brought forward), a leased one is marked to run once more. It queues
+	// whether or not Options.Enrich is set: it is an explicit request. It
+	// returns how many jobs were newly queued or newly marked.
+	EnqueueStudyRefreshes(ctx context.Context, statuses []string, seenSince time.Time) (int, error)
 
 	// Ping reports whether the database is reachable (readiness).
 	Ping(ctx context.Context) error
