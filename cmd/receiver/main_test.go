@@ -183,6 +183,8 @@ func TestConfigFromFilesAndValidation(t *testing.T) {
 		{"RECEIVER_LOG_FORMAT", "xml", "RECEIVER_LOG_FORMAT"},
 		{"RECEIVER_TLS_CERT_FILE", "/x.pem", "RECEIVER_TLS_KEY_FILE"},
 		{"RECEIVER_MAX_BODY_BYTES", "10", "RECEIVER_MAX_BODY_BYTES"},
+		{"RECEIVER_SWEEP_INTERVAL", "-1m", "RECEIVER_SWEEP_INTERVAL"},
+		{"RECEIVER_PROLIFIC_RATE_LIMIT", "0", "RECEIVER_PROLIFIC_RATE_LIMIT"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
