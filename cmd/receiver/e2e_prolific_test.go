@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/bootstrap"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 )
@@ -22,10 +23,10 @@ import (
 const e2eTimeScale = 600
 
 // nudgeThrottle is how long after the monitor's last secret refresh a
-// bad-signature nudge may refresh again (bootstrap.Monitor: 30 s). The
-// rotation step waits it out so that the first delivery signed with the new
-// secret is the one that makes the receiver fetch it.
-const nudgeThrottle = 30 * time.Second
+// bad-signature nudge may refresh again. The rotation step waits it out so
+// that the first delivery signed with the new secret is the one that makes
+// the receiver fetch it.
+const nudgeThrottle = bootstrap.NudgeThrottle
 
 // TestE2EProlificSimulatedStudy runs the receiver against the fake Prolific
 // from start-up to a completed study: bootstrap fetches the signing secret

@@ -72,9 +72,15 @@ func NewMonitor(c *prolific.Client, cfg Config, o MonitorOptions) *Monitor {
 	return m
 }
 
+// NudgeThrottle is how soon after the previous secret refresh a nudge may
+// refresh again: short enough that deliveries signed with a just-rotated
+// secret fail only briefly (Prolific retries them), long enough that forged
+// requests cannot make the receiver hammer Prolific's API.
+const NudgeThrottle = 10 * time.Second
+
 // Nudge asks for an early secret refresh, e.g. after a delivery failed
 // verification (the secret may just have been rotated). It never blocks;
-// refreshes caused by nudges happen at most every 30 seconds.
+// refreshes caused by nudges happen at most every NudgeThrottle.
 func (m *Monitor) Nudge() {
 	select {
 	case m.nudge <- struct{}{}:
@@ -95,7 +101,7 @@ func (m *Monitor) Run(ctx context.Context) {
 			m.Check(ctx)
 		case <-m.nudge:
 			m.mu.Lock()
-			due := m.now().Sub(m.lastRefresh) >= 30*time.Second
+			due := m.now().Sub(m.lastRefresh) >= NudgeThrottle
 			m.mu.Unlock()
 			if due {
 				m.RefreshSecret(ctx)
