@@ -6,6 +6,8 @@ GO ?= go
 BIN := bin/receiver
 # TEST_TIMEOUT bounds one package's tests.
 TEST_TIMEOUT ?= 15m
+# The browser test saves its dashboard screenshots here.
+export TEST_ARTIFACTS_DIR ?= $(CURDIR)/test-artifacts
 
 .PHONY: help build run test test-short lint bench crash-test demo fuzz docker clean
 
