@@ -47,7 +47,13 @@ type Config struct {
 	EnrichDebounce   time.Duration `envconfig:"RECEIVER_ENRICH_DEBOUNCE" default:"2s"`
 	APIRateLimit     float64       `envconfig:"RECEIVER_PROLIFIC_RATE_LIMIT" default:"5"`
 	SweepInterval    time.Duration `envconfig:"RECEIVER_SWEEP_INTERVAL" default:"10m"`
+	EventRetention   time.Duration `envconfig:"RECEIVER_EVENT_RETENTION" default:"0"`
 }
+
+// minEventRetention is the shortest RECEIVER_EVENT_RETENTION accepted: a
+// pruned event delivered again is stored again, so events must be kept far
+// beyond Prolific's retry window (about 24 h).
+const minEventRetention = 7 * 24 * time.Hour
 
 // loadConfig reads and validates the configuration.
 func loadConfig() (Config, error) {
@@ -119,6 +125,9 @@ func (c Config) validate() error {
 	}
 	if c.SweepInterval < 0 {
 		errs = append(errs, errors.New("RECEIVER_SWEEP_INTERVAL must not be negative (0 disables the polling sweep)"))
+	}
+	if c.EventRetention != 0 && c.EventRetention < minEventRetention {
+		errs = append(errs, errors.New("RECEIVER_EVENT_RETENTION must be 0 (keep events forever) or at least 168h: deduplication by X-Event-ID must outlive Prolific's retries (about 24 h) by far"))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		errs = append(errs, errors.New("RECEIVER_LOG_FORMAT must be json or console"))

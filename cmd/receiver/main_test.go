@@ -185,6 +185,8 @@ func TestConfigFromFilesAndValidation(t *testing.T) {
 		{"RECEIVER_MAX_BODY_BYTES", "10", "RECEIVER_MAX_BODY_BYTES"},
 		{"RECEIVER_SWEEP_INTERVAL", "-1m", "RECEIVER_SWEEP_INTERVAL"},
 		{"RECEIVER_PROLIFIC_RATE_LIMIT", "0", "RECEIVER_PROLIFIC_RATE_LIMIT"},
+		{"RECEIVER_EVENT_RETENTION", "24h", "RECEIVER_EVENT_RETENTION"},
+		{"RECEIVER_EVENT_RETENTION", "-1h", "RECEIVER_EVENT_RETENTION"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)

@@ -91,6 +91,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	// Background work; it stops when ctx is cancelled and is waited for
 	// before the store is closed.
 	var background []func(context.Context)
+	if cfg.EventRetention > 0 { // deletes old events and their aliases (docs/store.md)
+		background = append(background, func(ctx context.Context) {
+			store.RunPruner(ctx, st, cfg.EventRetention, time.Hour, log.With().Str("component", "retention").Logger())
+		})
+	}
 	if cfg.enrichmentEnabled() {
 		em := enrich.NewMetrics(reg, st, log)
 		client := newProlificClient(cfg, em.ObserveAPI)

@@ -222,6 +222,13 @@ type Store interface {
 	// whether or not Options.Enrich is set: it is an explicit request. It
 	// returns how many jobs were newly queued or newly marked.
 	EnqueueStudyRefreshes(ctx context.Context, statuses []string, seenSince time.Time) (int, error)
+	// PruneEvents deletes up to limit stored events whose ReceivedAt is
+	// before before, oldest first, together with their aliases, in one
+	// transaction, and returns how many events it deleted (limit <= 0
+	// deletes none). Projections and jobs are left as they are. A pruned
+	// event's X-Event-ID and content are no longer duplicates: delivered
+	// again, the event would be stored again (see RunPruner).
+	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// Ping reports whether the database is reachable (readiness).
 	Ping(ctx context.Context) error

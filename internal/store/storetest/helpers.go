@@ -15,7 +15,7 @@
 // aliases and their cap, tested with Options.MaxAliases = 3),
 // SetSubmissionStudy, stale snapshots, list ordering and limits, and the
 // job lease calls (RetryJob clearing requeue included) and the polling
-// sweep's EnqueueStudyRefreshes. It does not check
+// sweep's EnqueueStudyRefreshes and retention's PruneEvents. It does not check
 // that CompleteJob of a requeued job clears last_error and resets
 // created_at; the cap's default is checked in package store.
 package storetest

@@ -1,0 +1,41 @@
+package postgres
+
+import (
+	"context"
+	"time"
+)
+
+// pruneSQL deletes up to $2 events received before $1, oldest first, and
+// their aliases, in one statement. FOR UPDATE SKIP LOCKED lets replicas
+// prune at once without waiting for each other or deleting the same rows,
+// and skips an event whose alias a concurrent Save is inserting (its
+// foreign-key check holds a lock on the event). The foreign key from
+// event_aliases is checked at the end of the statement, after the aliases
+// went.
+const pruneSQL = `WITH doomed AS (
+		SELECT seq, id FROM events
+		WHERE received_at < $1
+		ORDER BY received_at, seq
+		LIMIT $2
+		FOR UPDATE SKIP LOCKED
+	), aliases AS (
+		DELETE FROM event_aliases WHERE event_id IN (SELECT id FROM doomed)
+	)
+	DELETE FROM events WHERE seq IN (SELECT seq FROM doomed)`
+
+// PruneEvents deletes up to limit events received before before, oldest
+// first, with their aliases, and returns how many events it deleted (see
+// store.Store). Projections and jobs are not touched.
+func (d *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := d.check(); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return 0, nil
+	}
+	tag, err := d.pool.Exec(ctx, pruneSQL, pgTime(before), limit)
+	if err != nil {
+		return 0, d.wrap("prune events", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
