@@ -187,6 +187,7 @@ type flakyDelivery struct {
 
 func (f *flakyDelivery) RoundTrip(req *http.Request) (*http.Response, error) {
 	id := ""
+	//lint:ignore SA1008 the fake sets Prolific's exact spelling, X-Event-ID, not the canonical X-Event-Id
 	if v := req.Header[prolific.HeaderEventID]; len(v) > 0 {
 		id = v[0]
 	}
