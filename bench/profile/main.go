@@ -31,8 +31,7 @@ import (
 
 	"github.com/prolific-receiver/receiver/internal/handlers"
 	"github.com/prolific-receiver/receiver/internal/store"
-	"github.com/prolific-receiver/receiver/internal/store/postgres"
-	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/store/storeopen"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
@@ -59,7 +58,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read secret: %w", err)
 	}
-	st, err := openStore(ctx, *dsn)
+	st, err := storeopen.Open(ctx, *dsn, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -135,14 +134,4 @@ func profileFor(ctx context.Context, d time.Duration, dir string) error {
 		}
 	}
 	return nil
-}
-
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
-	switch {
-	case strings.HasPrefix(dsn, "sqlite:"):
-		return sqlite.Open(strings.TrimPrefix(dsn, "sqlite:"), store.Options{})
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return postgres.Open(ctx, dsn, store.Options{})
-	}
-	return nil, errors.New("-store must be sqlite:PATH or a postgres:// URL")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/handlers"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/storeopen"
 	"github.com/prolific-receiver/receiver/internal/studymetrics"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
@@ -53,12 +54,12 @@ type listening func(public, admin net.Addr)
 // fails, the listeners stop accepting, in-flight requests finish within
 // ShutdownTimeout, background work stops and the store is closed.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listening) error {
-	st, err := openStore(ctx, cfg.Store, store.Options{
+	st, err := storeopen.Open(ctx, cfg.Store, store.Options{
 		Enrich:   cfg.enrichmentEnabled(),
 		Debounce: cfg.EnrichDebounce,
 	})
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return fmt.Errorf("open store (RECEIVER_STORE): %w", err)
 	}
 	defer func() {
 		if err := st.Close(); err != nil {
@@ -143,7 +144,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		pubLn = tls.NewListener(pubLn, public.TLSConfig)
 	}
 	log.Info().Str("public", pubLn.Addr().String()).Str("admin", admLn.Addr().String()).
-		Bool("tls", public.TLSConfig != nil).Str("store", storeKind(cfg.Store)).Str("version", version).
+		Bool("tls", public.TLSConfig != nil).Str("store", storeopen.Kind(cfg.Store)).Str("version", version).
 		Msg("receiver listening")
 	if onListen != nil {
 		onListen(pubLn.Addr(), admLn.Addr())
@@ -191,13 +192,6 @@ func newHTTPServer(h http.Handler, log zerolog.Logger) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zerologStd(log),
 	}
-}
-
-func storeKind(dsn string) string {
-	if len(dsn) >= 7 && dsn[:7] == "sqlite:" {
-		return "sqlite"
-	}
-	return "postgres"
 }
 
 // startProlific runs bootstrap when RECEIVER_PUBLIC_URL is set (unless

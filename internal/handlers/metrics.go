@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
 // Metrics are the receiver's own Prometheus metrics, registered on an
@@ -22,10 +24,10 @@ type Metrics struct {
 
 // knownEventTypes bounds the event_type label; anything else is "other".
 var knownEventTypes = map[string]bool{
-	"submission.status.change":   true,
-	"study.status.change":        true,
-	"study.progress.change":      true,
-	"study.has_high_return_rate": true,
+	prolific.EventSubmissionStatusChange: true,
+	prolific.EventStudyStatusChange:      true,
+	prolific.EventStudyProgressChange:    true,
+	prolific.EventStudyHighReturnRate:    true,
 }
 
 // eventTypeLabel keeps the event_type label bounded whatever a sender posts.

@@ -3,11 +3,10 @@ package loadgen
 import (
 	"encoding/hex"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/delivery"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
@@ -122,16 +121,16 @@ func (g *generator) Next() Event {
 	case x < 91:
 		s := &g.studies[g.rng.IntN(len(g.studies))]
 		ev.Type = prolific.EventStudyProgressChange
-		body = pyObject("resource_id", s.id, "event_type", ev.Type)
+		body = string(delivery.Sample(ev.Type, s.id, "", ""))
 	case x < 99:
 		s := &g.studies[g.rng.IntN(len(g.studies))]
 		s.state = (s.state + 1) % len(studyCycle)
 		ev.Type = prolific.EventStudyStatusChange
-		body = pyObject("resource_id", s.id, "event_type", ev.Type, "metadata", "{}", "status", studyCycle[s.state])
+		body = string(delivery.Sample(ev.Type, s.id, studyCycle[s.state], ""))
 	default:
 		s := &g.studies[g.rng.IntN(len(g.studies))]
 		ev.Type = prolific.EventStudyHighReturnRate
-		body = pyObject("resource_id", s.id, "event_type", ev.Type, "metadata", "{}")
+		body = string(delivery.Sample(ev.Type, s.id, "", ""))
 	}
 	if body != "" {
 		if _, dup := g.seen[body]; !dup {
@@ -199,28 +198,5 @@ func (g *generator) submissionBody(t time.Time) string {
 			}
 		}
 	}
-	return pyObject("resource_id", sub.id, "event_type", prolific.EventSubmissionStatusChange,
-		"participant_id", sub.participant, "status", status)
-}
-
-// pyObject renders key/value pairs the way Python's json.dumps does by
-// default (", " and ": " separators). Values are ASCII strings the generator
-// controls; the value "{}" is written as an empty object.
-func pyObject(kv ...string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i := 0; i+1 < len(kv); i += 2 {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.Quote(kv[i]))
-		b.WriteString(": ")
-		if kv[i+1] == "{}" {
-			b.WriteString("{}")
-		} else {
-			b.WriteString(strconv.Quote(kv[i+1]))
-		}
-	}
-	b.WriteByte('}')
-	return b.String()
+	return string(delivery.Sample(prolific.EventSubmissionStatusChange, sub.id, status, sub.participant))
 }

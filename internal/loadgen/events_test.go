@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/delivery"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
@@ -66,11 +67,13 @@ func TestGeneratorMix(t *testing.T) {
 	}
 }
 
-func TestPyObject(t *testing.T) {
-	got := pyObject("resource_id", "abc", "event_type", "study.status.change", "metadata", "{}", "status", "AWAITING REVIEW")
+// TestStudyStatusBody pins the Python-style body the generator sends for a
+// study status change (built by internal/delivery).
+func TestStudyStatusBody(t *testing.T) {
+	got := string(delivery.Sample("study.status.change", "abc", "AWAITING REVIEW", ""))
 	want := `{"resource_id": "abc", "event_type": "study.status.change", "metadata": {}, "status": "AWAITING REVIEW"}`
 	if got != want {
-		t.Errorf("pyObject = %s, want %s", got, want)
+		t.Errorf("body = %s, want %s", got, want)
 	}
 }
 

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"crypto/tls"
@@ -11,13 +10,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prolific-receiver/receiver/internal/prolific"
-	"github.com/prolific-receiver/receiver/internal/verify"
+	"github.com/prolific-receiver/receiver/internal/delivery"
 )
 
 // recentSize is how many sent events a duplicate may be drawn from.
@@ -228,17 +225,12 @@ func (r *runner) plan() (se sentEvent, ts int64, dup bool) {
 // measured from since.
 func (r *runner) send(ctx context.Context, since time.Time) {
 	se, sec, dup := r.plan()
-	ts := strconv.FormatInt(sec, 10)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.Targets[se.target], bytes.NewReader(se.ev.Body))
+	req, err := delivery.NewRequest(ctx, r.cfg.Targets[se.target], r.cfg.Secret, se.ev.Body, delivery.Headers{
+		EventID: se.ev.ID, EventTime: time.Unix(se.ev.EventTime, 0), SentAt: time.Unix(sec, 0)})
 	if err != nil {
 		r.counts.failed(err, dup)
 		return
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(prolific.HeaderEventID, se.ev.ID)
-	req.Header.Set(prolific.HeaderTimestamp, strconv.FormatInt(se.ev.EventTime, 10))
-	req.Header.Set(prolific.HeaderRequestTimestamp, ts)
-	req.Header.Set(prolific.HeaderSignature, verify.Sign(r.cfg.Secret, ts, se.ev.Body))
 	resp, err := r.client.Do(req)
 	if err != nil {
 		r.counts.failed(err, dup)

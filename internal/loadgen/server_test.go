@@ -16,8 +16,8 @@ import (
 
 const testSecret = "whsec-test-0123456789abcdef"
 
-// delivery is one request the fake receiver accepted as correctly signed.
-type delivery struct {
+// accepted is one request the fake receiver accepted as correctly signed.
+type accepted struct {
 	id, body, eventType string
 	status              int
 }
@@ -33,7 +33,7 @@ type fakeReceiver struct {
 	delay time.Duration
 
 	mu         sync.Mutex
-	deliveries []delivery
+	deliveries []accepted
 	bad        int // requests that failed a check
 }
 
@@ -98,7 +98,7 @@ func (f *fakeReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var env prolific.Envelope
 	_ = json.Unmarshal(body, &env) // Decode succeeded, so this does too
-	f.deliveries = append(f.deliveries, delivery{
+	f.deliveries = append(f.deliveries, accepted{
 		id: r.Header.Get(prolific.HeaderEventID), body: string(body), eventType: env.EventType, status: status,
 	})
 	f.mu.Unlock()
@@ -106,8 +106,8 @@ func (f *fakeReceiver) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // got returns a copy of the deliveries so far.
-func (f *fakeReceiver) got() []delivery {
+func (f *fakeReceiver) got() []accepted {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]delivery(nil), f.deliveries...)
+	return append([]accepted(nil), f.deliveries...)
 }

@@ -2,12 +2,14 @@ package prolifictest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
 	"sort"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
 // Field is one key and value of a JSON object whose key order matters, as in
@@ -139,45 +141,13 @@ func writePyFloat(b *bytes.Buffer, f float64) error {
 	return nil
 }
 
-const hexDigits = "0123456789abcdef"
-
+// writePyString writes s as json.dumps does (ASCII only, \uXXXX escapes,
+// surrogate pairs above U+FFFF), reusing the receiver's own re-serialiser.
 func writePyString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r >= 0x20 && r <= 0x7e:
-			b.WriteByte(byte(r))
-		case r > 0xffff:
-			r -= 0x10000
-			writeU(b, 0xd800|(r>>10)&0x3ff)
-			writeU(b, 0xdc00|r&0x3ff)
-		default:
-			writeU(b, r)
-		}
+	lit, _ := json.Marshal(s) // a string always marshals
+	py, err := verify.PythonDumps(lit)
+	if err != nil {
+		panic("prolifictest: re-serialising a JSON string: " + err.Error()) // unreachable: lit is valid JSON
 	}
-	b.WriteByte('"')
-}
-
-func writeU(b *bytes.Buffer, r rune) {
-	b.WriteString(`\u`)
-	b.WriteByte(hexDigits[r>>12&0xf])
-	b.WriteByte(hexDigits[r>>8&0xf])
-	b.WriteByte(hexDigits[r>>4&0xf])
-	b.WriteByte(hexDigits[r&0xf])
+	b.Write(py)
 }
