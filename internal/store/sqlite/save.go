@@ -13,11 +13,18 @@ import (
 // Statements the commit path runs, prepared once on the single write
 // connection. The two look-ups run once per batch, for all its events (a
 // JSON array of IDs), rather than once per event.
+//
+// The writes say OR FAIL: with the default (ABORT) a statement that may
+// fail a NOT NULL check opens a statement journal and copies every page it
+// touches there first, so that it alone can be undone. The commit path never
+// needs that: any error rolls back the whole batch transaction. Each
+// statement writes one row, after its checks, so FAIL leaves nothing half
+// done either.
 const (
 	sqlSubmissionStudies = `SELECT id, study_id FROM submissions
 		WHERE id IN (SELECT value FROM json_each(?)) AND study_id <> ''`
 
-	sqlInsertEvent = `INSERT INTO events
+	sqlInsertEvent = `INSERT OR FAIL INTO events
 		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING
@@ -26,7 +33,7 @@ const (
 	// sqlUpsertStudy applies a study event, or touches the study for a
 	// submission event (status_at NULL: no status to apply). The status moves
 	// only when (status_at, status_rank) is newer (docs/store.md "Ordering").
-	sqlUpsertStudy = `INSERT INTO studies
+	sqlUpsertStudy = `INSERT OR FAIL INTO studies
 		(id, status, status_rank, status_at, high_return_rate_events, last_event_at, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 		ON CONFLICT (id) DO UPDATE SET
@@ -41,7 +48,7 @@ const (
 	studyNewer = `(excluded.status_at IS NOT NULL AND (studies.status_at IS NULL OR
 		(excluded.status_at, excluded.status_rank) > (studies.status_at, studies.status_rank)))`
 
-	sqlUpsertSubmission = `INSERT INTO submissions
+	sqlUpsertSubmission = `INSERT OR FAIL INTO submissions
 		(id, study_id, participant_id, status, status_rank, status_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
