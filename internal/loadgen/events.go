@@ -49,7 +49,7 @@ type genSubmission struct {
 }
 
 // generator produces realistic, unique deliveries for a fixed set of
-// studies. Uniqueness matters twice: every event gets a fresh random ID, and
+// studies. Uniqueness matters twice: every event gets a fresh ObjectId, and
 // no two events share request timestamp and body, because the receiver also
 // treats equal signed content as a duplicate. Submission bodies are unique by
 // construction (each submission walks a path without repeats); study bodies
@@ -63,6 +63,8 @@ type generator struct {
 	open    []*genSubmission // submissions that still have statuses to go
 	sec     int64
 	seen    map[string]string // study bodies used in second sec -> event ID
+	process [5]byte           // the ObjectId's per-process bytes
+	counter uint32            // the ObjectId's counter (low 24 bits used)
 }
 
 // maxOpenSubmissions bounds the in-progress pool; new submissions start when
@@ -75,34 +77,29 @@ func newGenerator(studies int, seed uint64, now func() time.Time) *generator {
 		now:  now,
 		seen: make(map[string]string),
 	}
+	r := g.rng.Uint64()
+	for i := range g.process {
+		g.process[i] = byte(r >> (8 * i))
+	}
+	g.counter = g.rng.Uint32() & 0xffffff
 	for range max(studies, 1) {
 		g.studies = append(g.studies, genStudy{id: g.objectID(now())})
 	}
 	return g
 }
 
-// objectID returns a MongoDB-style 24-hex ID: 4 bytes of time, 8 random bytes.
+// objectID returns a MongoDB ObjectId as 24 hex digits, the form of every
+// Prolific ID (webhooks.md §1): 4 bytes of time, 5 bytes fixed per
+// generator (MongoDB's per-process value), a 3-byte counter starting at a
+// random value. IDs of one generator therefore ascend within a second, as
+// those of one Prolific process do.
 func (g *generator) objectID(t time.Time) string {
 	var b [12]byte
 	ts := uint32(t.Unix())
 	b[0], b[1], b[2], b[3] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
-	r := g.rng.Uint64()
-	for i := range 8 {
-		b[4+i] = byte(r >> (8 * i))
-	}
-	return hex.EncodeToString(b[:])
-}
-
-// randomID returns 24 random hex digits.
-func (g *generator) randomID() string {
-	var b [12]byte
-	r1, r2 := g.rng.Uint64(), g.rng.Uint32()
-	for i := range 8 {
-		b[i] = byte(r1 >> (8 * i))
-	}
-	for i := range 4 {
-		b[8+i] = byte(r2 >> (8 * i))
-	}
+	copy(b[4:9], g.process[:])
+	g.counter++
+	b[9], b[10], b[11] = byte(g.counter>>16), byte(g.counter>>8), byte(g.counter)
 	return hex.EncodeToString(b[:])
 }
 
@@ -112,7 +109,7 @@ func (g *generator) Next() Event {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	t := g.tick()
-	ev := Event{ID: g.randomID(), EventTime: t.Unix()}
+	ev := Event{ID: g.objectID(t), EventTime: t.Unix()}
 	// Mix: ~75 % submission, ~16 % progress, ~8 % study status, ~1 % high return rate.
 	x := g.rng.IntN(100)
 	var body string

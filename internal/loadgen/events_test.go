@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,25 @@ func TestGeneratorResendNeverSharesContent(t *testing.T) {
 	twin := Event{ID: "another", Type: taken.Type, Body: taken.Body}
 	if _, ok := g.Resend(twin); ok {
 		t.Errorf("Resend of an event whose body %s is already used this second = true, want false", taken.Body)
+	}
+}
+
+func TestGeneratorEventIDsAreObjectIDs(t *testing.T) {
+	at := time.Unix(1735689600, 0)
+	g := newGenerator(5, 7, func() time.Time { return at })
+	other := newGenerator(5, 8, func() time.Time { return at })
+	prev := ""
+	for range 100 {
+		id := g.Next().ID
+		if len(id) != 24 || !strings.HasPrefix(id, "67748580") { // 1735689600 in hex
+			t.Fatalf("event ID %q: want 24 hex digits starting with the time", id)
+		}
+		if id <= prev {
+			t.Fatalf("event IDs of one generator in one second do not ascend: %q after %q", id, prev)
+		}
+		prev = id
+	}
+	if a, b := g.Next().ID, other.Next().ID; a[8:18] == b[8:18] {
+		t.Fatalf("two generators share the per-process bytes: %q and %q", a, b)
 	}
 }
