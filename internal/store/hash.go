@@ -5,13 +5,24 @@ import (
 	"encoding/hex"
 )
 
-// ContentHash returns the hex SHA-256 of timestamp followed by body: the
-// signed content of a delivery (X-Prolific-Request-Timestamp + raw body).
-// Save uses it as a second idempotency key, so a replayed request with a new
-// unsigned X-Event-ID is still a duplicate.
+// ContentHash identifies the signed content of a delivery
+// (X-Prolific-Request-Timestamp + raw body): the timestamp as sent, a dot,
+// and the hex SHA-256 of timestamp followed by body. Save uses it as a
+// second idempotency key, so a replayed request with a new unsigned
+// X-Event-ID is still a duplicate.
+//
+// The leading timestamp changes nothing about which deliveries are equal
+// (the digest covers it too), but it makes the stores' unique index on the
+// hash grow at its end, as deliveries arrive in timestamp order, instead of
+// at a random place: each new key lands on the few index pages written last,
+// so a group commit writes far fewer pages (bench/profiling.md).
 func ContentHash(timestamp string, body []byte) string {
 	h := sha256.New()
 	h.Write([]byte(timestamp))
 	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	dst := make([]byte, 0, len(timestamp)+1+2*sha256.Size)
+	dst = append(dst, timestamp...)
+	dst = append(dst, '.')
+	return string(hex.AppendEncode(dst, h.Sum(sum[:0])))
 }
