@@ -16,7 +16,7 @@ import (
 )
 
 // BenchmarkSaveConcurrent measures durable Saves of webhook-like events
-// (random 24-hex IDs, nine submission events for every study event, 50
+// (ObjectId event IDs, nine submission events for every study event, 50
 // studies) from a fixed number of concurrent callers, as `receiver loadgen`
 // sends them, without enrichment (as the benchmark runs the receiver). It
 // reports events/s and the process CPU time per event (user+system), which
@@ -66,6 +66,7 @@ type loadEvents struct {
 	studies []string
 	open    []string
 	t       time.Time
+	counter uint32
 }
 
 func newLoadEvents(studies int) *loadEvents {
@@ -74,6 +75,13 @@ func newLoadEvents(studies int) *loadEvents {
 		g.studies = append(g.studies, g.id())
 	}
 	return g
+}
+
+// objectID returns an ObjectId-shaped ID, as Prolific's are (and as
+// `receiver loadgen` sends): time, fixed bytes, an ascending counter.
+func (g *loadEvents) objectID() string {
+	g.counter++
+	return fmt.Sprintf("%08x%010x%06x", uint32(g.t.Unix()), uint64(0x5eed), g.counter&0xffffff)
 }
 
 func (g *loadEvents) id() string {
@@ -100,7 +108,7 @@ func (g *loadEvents) next() *store.Event {
 		sub := g.open[g.rng.IntN(len(g.open))]
 		e = storetest.NewEvent("submission.status.change", sub, loadStatuses[g.rng.IntN(len(loadStatuses))], g.t)
 	}
-	e.ID = g.id()
+	e.ID = g.objectID()
 	e.Body = append(e.Body, make([]byte, 200)...) // webhook bodies are a few hundred bytes
 	return e
 }

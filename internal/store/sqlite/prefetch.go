@@ -19,7 +19,7 @@ func (w *txWriter) prefetch(aliasesKnown, submissionStudies *sql.Stmt, events []
 	var subs []string
 	for _, e := range events {
 		ids = append(ids, e.ID)
-		if store.IsSubmissionEvent(e.Type) && e.StudyID == "" {
+		if store.IsSubmissionEvent(e.Type) {
 			subs = append(subs, e.ResourceID)
 		}
 	}

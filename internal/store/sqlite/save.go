@@ -57,8 +57,7 @@ const (
 		status = CASE WHEN ` + submissionNewer + ` THEN excluded.status ELSE submissions.status END,
 		status_rank = CASE WHEN ` + submissionNewer + ` THEN excluded.status_rank ELSE submissions.status_rank END,
 		status_at = CASE WHEN ` + submissionNewer + ` THEN excluded.status_at ELSE submissions.status_at END,
-		updated_at = excluded.updated_at
-		RETURNING study_id`
+		updated_at = excluded.updated_at`
 
 	submissionNewer = `(excluded.status_at IS NOT NULL AND (submissions.status_at IS NULL OR
 		(excluded.status_at, excluded.status_rank) > (submissions.status_at, submissions.status_rank)))`
@@ -160,6 +159,9 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 			return nil, fmt.Errorf("event %q: %w", e.ID, err)
 		}
 	}
+	if err := w.finish(); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
@@ -181,7 +183,17 @@ type txWriter struct {
 	// are aliases, and the known study of each submission.
 	aliases    map[string]bool
 	subStudies map[string]string
+
+	// Writes that only depend on the batch as a whole, done once each by
+	// finish: the studies its submission events touch (the newest event
+	// time of each) and the jobs it queues, in first-seen order.
+	touched    map[string]time.Time
+	touchOrder []string
+	jobs       map[job]bool
+	jobOrder   []job
 }
+
+type job struct{ kind, key string }
 
 func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	// An ID already recorded as an alias is a redelivery of that alias,
@@ -215,9 +227,7 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 		if err := w.applyStudy(e); err != nil {
 			return 0, err
 		}
-		if err := w.queue(store.JobRefreshStudy, e.ResourceID); err != nil {
-			return 0, err
-		}
+		w.queue(store.JobRefreshStudy, e.ResourceID)
 	case store.IsSubmissionEvent(e.Type):
 		if err := w.applySubmission(e); err != nil {
 			return 0, err
@@ -247,30 +257,72 @@ func (w *txWriter) applyStudy(e *store.Event) error {
 }
 
 func (w *txWriter) applySubmission(e *store.Event) error {
-	var studyID string
-	if err := w.upsertSubmission.QueryRowContext(w.ctx, e.ResourceID, e.StudyID, e.ParticipantID, e.Status,
-		store.StatusRank(e.Type, e.Status), nullMicros(e.EventTime), micros(w.now)).Scan(&studyID); err != nil {
+	if _, err := w.upsertSubmission.ExecContext(w.ctx, e.ResourceID, e.StudyID, e.ParticipantID, e.Status,
+		store.StatusRank(e.Type, e.Status), nullMicros(e.EventTime), micros(w.now)); err != nil {
 		return fmt.Errorf("apply to submission: %w", err)
 	}
-	if studyID != "" {
-		w.subStudies[e.ResourceID] = studyID
+	// The row's study is the one it had (prefetched), else the event's.
+	studyID := w.subStudies[e.ResourceID]
+	if studyID == "" {
+		studyID = e.StudyID
 	}
 	if studyID == "" {
-		return w.queue(store.JobLookupSubmission, e.ResourceID)
-	}
-	if _, err := w.upsertStudy.ExecContext(w.ctx, studyID, "", 0, nil, 0,
-		micros(e.EventTime), micros(w.now)); err != nil {
-		return fmt.Errorf("touch study: %w", err)
-	}
-	return w.queue(store.JobRefreshStudy, studyID)
-}
-
-// queue enqueues a job when enrichment is on.
-func (w *txWriter) queue(kind, key string) error {
-	if !w.opts.Enrich {
+		w.queue(store.JobLookupSubmission, e.ResourceID)
 		return nil
 	}
-	return enqueue(w.ctx, w.enqueue, kind, key, w.now, w.opts.Debounce)
+	w.subStudies[e.ResourceID] = studyID
+	w.touch(studyID, e.EventTime)
+	return nil
+}
+
+// touch notes that an event of studyID happened at t. finish applies it
+// once per study: the study row exists, its last_event_at covers the
+// newest t and a refresh is queued. All of that commutes with the batch's
+// other writes, so doing it once at the end leaves the same rows.
+func (w *txWriter) touch(studyID string, t time.Time) {
+	if w.touched == nil {
+		w.touched = make(map[string]time.Time)
+	}
+	last, seen := w.touched[studyID]
+	if !seen {
+		w.touchOrder = append(w.touchOrder, studyID)
+	}
+	if !seen || t.After(last) {
+		w.touched[studyID] = t
+	}
+	w.queue(store.JobRefreshStudy, studyID)
+}
+
+// queue notes a job to enqueue when enrichment is on; finish enqueues each
+// once (enqueueing is idempotent within one transaction).
+func (w *txWriter) queue(kind, key string) {
+	if !w.opts.Enrich {
+		return
+	}
+	j := job{kind, key}
+	if w.jobs == nil {
+		w.jobs = make(map[job]bool)
+	}
+	if !w.jobs[j] {
+		w.jobs[j] = true
+		w.jobOrder = append(w.jobOrder, j)
+	}
+}
+
+// finish does the batch's once-per-study and once-per-job writes.
+func (w *txWriter) finish() error {
+	for _, studyID := range w.touchOrder {
+		if _, err := w.upsertStudy.ExecContext(w.ctx, studyID, "", 0, nil, 0,
+			micros(w.touched[studyID]), micros(w.now)); err != nil {
+			return fmt.Errorf("touch study %q: %w", studyID, err)
+		}
+	}
+	for _, j := range w.jobOrder {
+		if err := enqueue(w.ctx, w.enqueue, j.kind, j.key, w.now, w.opts.Debounce); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func enqueue(ctx context.Context, stmt *sql.Stmt, kind, key string, now time.Time, debounce time.Duration) error {
