@@ -133,6 +133,9 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		}
 	}()
 
+	if db.ckpt.restartDue() {
+		db.ckpt.restart(ctx, db.write)
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
