@@ -86,7 +86,7 @@ func recordAliases(ctx context.Context, tx batchSender, events []*store.Event, c
 		targets[a.eventID] = true
 	}
 	b = &pgx.Batch{}
-	for _, id := range sortedKeys(targets) {
+	for _, id := range store.SortedKeys(targets) {
 		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, aliasLockClass, id)
 	}
 	sort.SliceStable(aliases, func(x, y int) bool { return aliases[x].id < aliases[y].id })

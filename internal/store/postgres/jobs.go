@@ -160,11 +160,11 @@ func (d *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) erro
 	if err != nil {
 		return fmt.Errorf("postgres: encode submission counts: %w", err)
 	}
-	st := status{}
+	st := store.Status{}
 	if s.Status != "" {
-		st.offer(s.Status, s.FetchedAt, store.StatusRank("study.status.change", s.Status))
+		st.Offer(s.Status, s.FetchedAt, store.StatusRank("study.status.change", s.Status))
 	}
-	name, at, rank := st.args()
+	name, at, rank := statusArgs(st)
 	_, err = d.pool.Exec(ctx, snapshotSQL, s.ID, s.Name, name, at, rank, s.PlacesTaken, s.PlacesTotal,
 		s.NumberOfSubmissions, raw, s.FetchedAt, d.clock())
 	if err != nil {

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,148 +44,34 @@ const enqueueSQL = `INSERT INTO jobs AS j (kind, key, due_at, created_at)
 	ON CONFLICT (kind, key) DO UPDATE SET requeue = TRUE
 	WHERE j.locked_until > excluded.created_at AND NOT j.requeue`
 
-// status is a candidate status of a projection row.
-type status struct {
-	name string
-	at   time.Time
-	rank int
-	set  bool
-}
-
-// offer keeps the newer of s and the candidate, by the ordering rule; on a
-// tie the status already held stays.
-func (s *status) offer(name string, at time.Time, rank int) {
-	if !s.set || at.After(s.at) || (at.Equal(s.at) && rank > s.rank) {
-		*s = status{name: name, at: at, rank: rank, set: true}
-	}
-}
-
-// args returns the status, status_at (nil when none) and rank parameters.
-func (s *status) args() (string, *time.Time, int) {
-	if !s.set {
+// statusArgs returns the status, status_at (nil when none) and rank
+// parameters of s.
+func statusArgs(s store.Status) (string, *time.Time, int) {
+	if !s.Set {
 		return "", nil, 0
 	}
-	at := s.at
-	return s.name, &at, s.rank
+	at := s.At
+	return s.Name, &at, s.Rank
 }
 
-type studyDelta struct {
-	status   status
-	highRate int
-	lastAt   time.Time
-}
-
-type submissionDelta struct {
-	studyID       string
-	participantID string
-	status        status
-}
-
-type jobKey struct{ kind, key string }
-
-// projection is the batch's effect on studies, submissions and jobs,
-// folded per row so each row is written once per transaction.
-type projection struct {
-	enrich      bool
-	studies     map[string]*studyDelta
-	submissions map[string]*submissionDelta
-	jobs        map[jobKey]bool
-}
-
-func newProjection(enrich bool) *projection {
-	return &projection{
-		enrich:      enrich,
-		studies:     map[string]*studyDelta{},
-		submissions: map[string]*submissionDelta{},
-		jobs:        map[jobKey]bool{},
-	}
-}
-
-// study returns the delta of study id, touched by an event at t.
-func (p *projection) study(id string, t time.Time) *studyDelta {
-	s := p.studies[id]
-	if s == nil {
-		s = &studyDelta{lastAt: t}
-		p.studies[id] = s
-	}
-	if t.After(s.lastAt) {
-		s.lastAt = t
-	}
-	if p.enrich {
-		p.jobs[jobKey{store.JobRefreshStudy, id}] = true
-	}
-	return s
-}
-
-// add folds one stored event into the projection; studyID is the event's
-// study as stored (possibly learnt from its submission).
-func (p *projection) add(e *store.Event, studyID string) {
-	switch {
-	case store.IsStudyStatusEvent(e.Type):
-		p.study(e.ResourceID, e.EventTime).status.offer(e.Status, e.EventTime, store.StatusRank(e.Type, e.Status))
-	case store.IsHighReturnRateEvent(e.Type):
-		p.study(e.ResourceID, e.EventTime).highRate++
-	case store.IsStudyEvent(e.Type):
-		p.study(e.ResourceID, e.EventTime)
-	case store.IsSubmissionEvent(e.Type):
-		s := p.submissions[e.ResourceID]
-		if s == nil {
-			s = &submissionDelta{}
-			p.submissions[e.ResourceID] = s
-		}
-		if s.studyID == "" {
-			s.studyID = studyID
-		}
-		if s.participantID == "" {
-			s.participantID = e.ParticipantID
-		}
-		s.status.offer(e.Status, e.EventTime, store.StatusRank(e.Type, e.Status))
-		switch {
-		case studyID != "":
-			p.study(studyID, e.EventTime)
-		case p.enrich:
-			p.jobs[jobKey{store.JobLookupSubmission, e.ResourceID}] = true
-		}
-	}
-}
-
-// batch returns the statements applying the projection, for one round
-// trip. Tables are written in one order (submissions, studies, jobs, as
+// projectionBatch returns the statements applying p, for one round trip.
+// Tables are written in one order (submissions, studies, jobs, as
 // SetSubmissionStudy does) and rows in key order, so transactions writing
 // overlapping rows lock them in the same order instead of deadlocking.
-func (p *projection) batch(now, due time.Time) *pgx.Batch {
+func projectionBatch(p *store.Projection, now, due time.Time) *pgx.Batch {
 	b := &pgx.Batch{}
-	for _, id := range sortedKeys(p.submissions) {
-		s := p.submissions[id]
-		name, at, rank := s.status.args()
-		b.Queue(upsertSubmissionSQL, id, s.studyID, s.participantID, name, at, rank, now)
+	for _, id := range store.SortedKeys(p.Submissions) {
+		s := p.Submissions[id]
+		name, at, rank := statusArgs(s.Status)
+		b.Queue(upsertSubmissionSQL, id, s.StudyID, s.ParticipantID, name, at, rank, now)
 	}
-	for _, id := range sortedKeys(p.studies) {
-		s := p.studies[id]
-		name, at, rank := s.status.args()
-		b.Queue(upsertStudySQL, id, name, at, rank, s.highRate, s.lastAt, now)
+	for _, id := range store.SortedKeys(p.Studies) {
+		s := p.Studies[id]
+		name, at, rank := statusArgs(s.Status)
+		b.Queue(upsertStudySQL, id, name, at, rank, s.HighRate, s.LastAt, now)
 	}
-	jobs := make([]jobKey, 0, len(p.jobs))
-	for k := range p.jobs {
-		jobs = append(jobs, k)
-	}
-	sort.Slice(jobs, func(i, j int) bool {
-		if jobs[i].kind != jobs[j].kind {
-			return jobs[i].kind < jobs[j].kind
-		}
-		return jobs[i].key < jobs[j].key
-	})
-	for _, k := range jobs {
-		b.Queue(enqueueSQL, k.kind, k.key, due, now)
+	for _, k := range p.SortedJobs() {
+		b.Queue(enqueueSQL, k.Kind, k.Key, due, now)
 	}
 	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

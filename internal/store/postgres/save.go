@@ -176,13 +176,13 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		return nil, err
 	}
 
-	p := newProjection(d.opts.Enrich)
+	p := store.NewProjection(d.opts.Enrich)
 	for i, e := range events {
 		if res.outcomes[i] == store.Stored {
-			p.add(e, res.studyIDs[i])
+			p.Add(e, res.studyIDs[i])
 		}
 	}
-	b = p.batch(now, now.Add(d.opts.Debounce))
+	b = projectionBatch(p, now, now.Add(d.opts.Debounce))
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("apply projection and commit: %w", err)

@@ -152,6 +152,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		eventByID:        tx.StmtContext(ctx, db.stmts.eventByID),
 		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
 		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
+		proj:             store.NewProjection(db.opts.Enrich),
 	}
 	if err := w.prefetch(tx.StmtContext(ctx, db.stmts.aliasesKnown), tx.StmtContext(ctx, db.stmts.submissionStudies), events); err != nil {
 		return nil, err
@@ -187,16 +188,10 @@ type txWriter struct {
 	aliases    map[string]bool
 	subStudies map[string]string
 
-	// Writes that only depend on the batch as a whole, done once each by
-	// finish: the studies its submission events touch (the newest event
-	// time of each) and the jobs it queues, in first-seen order.
-	touched    map[string]time.Time
-	touchOrder []string
-	jobs       map[job]bool
-	jobOrder   []job
+	// The batch's effect on studies, submissions and jobs, written once
+	// per row by finish.
+	proj *store.Projection
 }
-
-type job struct{ kind, key string }
 
 func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	// An ID already recorded as an alias is a redelivery of that alias,
@@ -224,108 +219,53 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 		return 0, fmt.Errorf("insert: %w", err)
 	}
 	e.Seq = seq
-
-	switch {
-	case store.IsStudyEvent(e.Type):
-		if err := w.applyStudy(e); err != nil {
-			return 0, err
-		}
-		w.queue(store.JobRefreshStudy, e.ResourceID)
-	case store.IsSubmissionEvent(e.Type):
-		if err := w.applySubmission(e); err != nil {
-			return 0, err
+	studyID := e.StudyID
+	if store.IsSubmissionEvent(e.Type) {
+		// The row's study is the one it had (prefetched), else the event's.
+		if known := w.subStudies[e.ResourceID]; known != "" {
+			studyID = known
+		} else if studyID != "" {
+			w.subStudies[e.ResourceID] = studyID
 		}
 	}
+	w.proj.Add(e, studyID)
 	return store.Stored, nil
 }
 
-func (w *txWriter) applyStudy(e *store.Event) error {
-	var status any
-	var statusAt sql.NullInt64
-	var rank int
-	if store.IsStudyStatusEvent(e.Type) {
-		status, statusAt, rank = e.Status, nullMicros(e.EventTime), store.StatusRank(e.Type, e.Status)
-	} else {
-		status = ""
-	}
-	hrr := 0
-	if store.IsHighReturnRateEvent(e.Type) {
-		hrr = 1
-	}
-	if _, err := w.upsertStudy.ExecContext(w.ctx, e.ResourceID, status, rank, statusAt, hrr,
-		micros(e.EventTime), micros(w.now)); err != nil {
-		return fmt.Errorf("apply to study: %w", err)
-	}
-	return nil
-}
-
-func (w *txWriter) applySubmission(e *store.Event) error {
-	if _, err := w.upsertSubmission.ExecContext(w.ctx, e.ResourceID, e.StudyID, e.ParticipantID, e.Status,
-		store.StatusRank(e.Type, e.Status), nullMicros(e.EventTime), micros(w.now)); err != nil {
-		return fmt.Errorf("apply to submission: %w", err)
-	}
-	// The row's study is the one it had (prefetched), else the event's.
-	studyID := w.subStudies[e.ResourceID]
-	if studyID == "" {
-		studyID = e.StudyID
-	}
-	if studyID == "" {
-		w.queue(store.JobLookupSubmission, e.ResourceID)
-		return nil
-	}
-	w.subStudies[e.ResourceID] = studyID
-	w.touch(studyID, e.EventTime)
-	return nil
-}
-
-// touch notes that an event of studyID happened at t. finish applies it
-// once per study: the study row exists, its last_event_at covers the
-// newest t and a refresh is queued. All of that commutes with the batch's
-// other writes, so doing it once at the end leaves the same rows.
-func (w *txWriter) touch(studyID string, t time.Time) {
-	if w.touched == nil {
-		w.touched = make(map[string]time.Time)
-	}
-	last, seen := w.touched[studyID]
-	if !seen {
-		w.touchOrder = append(w.touchOrder, studyID)
-	}
-	if !seen || t.After(last) {
-		w.touched[studyID] = t
-	}
-	w.queue(store.JobRefreshStudy, studyID)
-}
-
-// queue notes a job to enqueue when enrichment is on; finish enqueues each
-// once (enqueueing is idempotent within one transaction).
-func (w *txWriter) queue(kind, key string) {
-	if !w.opts.Enrich {
-		return
-	}
-	j := job{kind, key}
-	if w.jobs == nil {
-		w.jobs = make(map[job]bool)
-	}
-	if !w.jobs[j] {
-		w.jobs[j] = true
-		w.jobOrder = append(w.jobOrder, j)
-	}
-}
-
-// finish does the batch's once-per-study and once-per-job writes.
+// finish writes the batch's projection: each submission and study row
+// once, then the jobs.
 func (w *txWriter) finish() error {
-	for _, studyID := range w.touchOrder {
-		if _, err := w.upsertStudy.ExecContext(w.ctx, studyID, "", 0, nil, 0,
-			micros(w.touched[studyID]), micros(w.now)); err != nil {
-			return fmt.Errorf("touch study %q: %w", studyID, err)
+	for _, id := range store.SortedKeys(w.proj.Submissions) {
+		s := w.proj.Submissions[id]
+		name, at, rank := statusArgs(s.Status)
+		if _, err := w.upsertSubmission.ExecContext(w.ctx, id, s.StudyID, s.ParticipantID, name, rank, at,
+			micros(w.now)); err != nil {
+			return fmt.Errorf("apply to submission %q: %w", id, err)
 		}
 	}
-	for _, j := range w.jobOrder {
-		if err := enqueue(w.ctx, w.enqueue, j.kind, j.key, w.now, w.opts.Debounce); err != nil {
+	for _, id := range store.SortedKeys(w.proj.Studies) {
+		s := w.proj.Studies[id]
+		name, at, rank := statusArgs(s.Status)
+		if _, err := w.upsertStudy.ExecContext(w.ctx, id, name, rank, at, s.HighRate,
+			micros(s.LastAt), micros(w.now)); err != nil {
+			return fmt.Errorf("apply to study %q: %w", id, err)
+		}
+	}
+	for _, j := range w.proj.SortedJobs() {
+		if err := enqueue(w.ctx, w.enqueue, j.Kind, j.Key, w.now, w.opts.Debounce); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// statusArgs returns the status, status_at (NULL when none) and rank
+// parameters of s.
+func statusArgs(s store.Status) (string, sql.NullInt64, int) {
+	if !s.Set {
+		return "", sql.NullInt64{}, 0
+	}
+	return s.Name, nullMicros(s.At), s.Rank
 }
 
 func enqueue(ctx context.Context, stmt *sql.Stmt, kind, key string, now time.Time, debounce time.Duration) error {
