@@ -23,6 +23,8 @@ func FuzzDecode(f *testing.F) {
 		`{"resource_id": 5, "event_type": "study.progress.change"}`,
 		`{"event_type": "study.status.change", "event_type": "study.progress.change", "resource_id": "x"}`,
 		`{"resource_id": "x", "event_type": "study.status.change", "status": "A", "metadata": "not an object"}`,
+		`{"resource_id": "a\u00e9\"b", "event_type": "study.status.change", "status": "A\\B"}`,
+		"{\"resource_id\": \"a\xffb\", \"event_type\": \"study.status.change\", \"status\": \"\xe2\x82\"}",
 		`[]`, `null`, `"string"`, `{}`, `{"resource_id": "x"`, `{"a":1} trailing`, "\"\xff\"",
 		strings.Repeat("[", 20000),
 	} {
