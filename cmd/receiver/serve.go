@@ -100,7 +100,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	if cfg.enrichmentEnabled() {
 		em := enrich.NewMetrics(reg, st, log)
 		client := newProlificClient(cfg, em.ObserveAPI)
-		monitor, err := startProlific(ctx, cfg, client, keyring, reg, log)
+		monitor, err := startProlific(ctx, cfg, client, keyring, reg, log, st)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func newHTTPServer(h http.Handler, log zerolog.Logger) *http.Server {
 // A failed bootstrap stops the start only when there is no secret to verify
 // with; otherwise the receiver serves and the monitor keeps trying.
 func startProlific(ctx context.Context, cfg Config, client *prolific.Client, keyring *verify.Keyring,
-	reg prometheus.Registerer, log zerolog.Logger) (*bootstrap.Monitor, error) {
+	reg prometheus.Registerer, log zerolog.Logger, st store.Store) (*bootstrap.Monitor, error) {
 	bcfg := bootstrapConfig(cfg)
 	monitor := bootstrap.NewMonitor(client, bcfg, bootstrap.MonitorOptions{
 		Keyring: keyring, Grace: cfg.SecretGrace, AutoReenable: cfg.AutoReenable,
@@ -211,7 +211,9 @@ func startProlific(ctx context.Context, cfg Config, client *prolific.Client, key
 	case cfg.PublicURL == "":
 		log.Warn().Msg("RECEIVER_PUBLIC_URL not set: subscriptions are not managed, only the signing secret is fetched")
 	default:
+		unlock := lockBootstrap(ctx, st, log)
 		sum, err := bootstrap.Run(ctx, client, bcfg, log.With().Str("component", "bootstrap").Logger())
+		unlock()
 		if err != nil {
 			if keyring.Current() == "" {
 				return nil, fmt.Errorf("bootstrap: %w", err)
@@ -234,4 +236,29 @@ func startProlific(ctx context.Context, cfg Config, client *prolific.Client, key
 		}
 	}
 	return monitor, nil
+}
+
+// bootstrapLockWait bounds how long a replica waits for another one's
+// bootstrap before it runs its own anyway.
+const bootstrapLockWait = 2 * time.Minute
+
+// lockBootstrap makes replicas sharing a store (PostgreSQL) bootstrap one at
+// a time, so that on a workspace without a signing secret only the first
+// creates one and the others read it, instead of each creating (and so
+// replacing) it. It returns the unlock function; without a shared store, or
+// if the lock cannot be had in time, it returns a no-op and the bootstrap
+// runs unlocked (bootstrap converges, at the cost of a secret rotation).
+func lockBootstrap(ctx context.Context, st store.Store, log zerolog.Logger) func() {
+	l, ok := st.(store.Locker)
+	if !ok {
+		return func() {}
+	}
+	lctx, cancel := context.WithTimeout(ctx, bootstrapLockWait)
+	defer cancel()
+	unlock, err := l.Lock(lctx, "bootstrap")
+	if err != nil {
+		log.Warn().Err(err).Msg("could not take the bootstrap lock shared with other replicas; bootstrapping without it")
+		return func() {}
+	}
+	return unlock
 }

@@ -176,6 +176,15 @@ func (o Options) AliasLimit() int {
 	return o.MaxAliases
 }
 
+// Locker is implemented by the stores several replicas can share
+// (PostgreSQL). Lock blocks until this process holds the lock called name
+// among every process using the database, or ctx ends; unlock releases it.
+// The lock also ends with the process (its database session), so a crash
+// never leaves it held.
+type Locker interface {
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+}
+
 // Store is the contract every backend fulfils. Save is safe for concurrent
 // use; concurrent calls may share one transaction, and each returns only after
 // its own event is durably committed (or with an error, when nothing of it was).
