@@ -18,7 +18,11 @@ import (
 // restart, the old secret still accepted for Grace), and it checks that the
 // subscriptions are still enabled (Prolific disables them after five days of
 // failed deliveries), exporting receiver_subscription_enabled{event_type}
-// and re-enabling them when AutoReenable is set.
+// and re-enabling them when AutoReenable is set. It also reads Prolific's
+// delivery log for failed deliveries to the receiver
+// (receiver_prolific_failed_deliveries{event_type}): a broken TLS
+// certificate, proxy or DNS name in front of the receiver shows there and
+// nowhere else, since such requests never reach it.
 type Monitor struct {
 	client       *prolific.Client
 	cfg          Config
@@ -28,6 +32,7 @@ type Monitor struct {
 	autoReenable bool
 	log          zerolog.Logger
 	enabled      *prometheus.GaugeVec
+	failed       *prometheus.GaugeVec
 	now          func() time.Time
 
 	nudge chan struct{}
@@ -66,11 +71,24 @@ func NewMonitor(c *prolific.Client, cfg Config, o MonitorOptions) *Monitor {
 		Name: "receiver_subscription_enabled",
 		Help: "1 when an enabled Prolific subscription delivers this event type to the receiver, else 0.",
 	}, []string{"event_type"})
+	m.failed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "receiver_prolific_failed_deliveries",
+		Help: "Deliveries of this event type to the receiver that Prolific's delivery log showed as failed, " +
+			"last attempted within the past hour, at the last check (every 5 minutes).",
+	}, []string{"event_type"})
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(m.enabled)
+		o.Registerer.MustRegister(m.enabled, m.failed)
 	}
 	return m
 }
+
+// FailedDeliveryWindow is how recent a failed delivery in Prolific's log
+// must be to count in receiver_prolific_failed_deliveries.
+const FailedDeliveryWindow = time.Hour
+
+// failedPage is how many failed entries of a subscription's delivery log
+// one check reads (the API's largest page).
+const failedPage = 1000
 
 // NudgeThrottle is how soon after the previous secret refresh a nudge may
 // refresh again: short enough that deliveries signed with a just-rotated
@@ -133,6 +151,7 @@ func (m *Monitor) Check(ctx context.Context) {
 		}
 		m.enabled.WithLabelValues(s.EventType).Set(v)
 	}
+	m.checkDeliveries(ctx, states)
 	if !broken || !m.autoReenable {
 		return
 	}
@@ -143,6 +162,41 @@ func (m *Monitor) Check(ctx context.Context) {
 	}
 	for _, r := range results {
 		m.enabled.WithLabelValues(r.EventType).Set(1)
+	}
+}
+
+// checkDeliveries counts, per subscription, the deliveries Prolific's log
+// shows as failed (the last attempt got no 2xx) within FailedDeliveryWindow.
+// A read that fails leaves the gauge as it was.
+func (m *Monitor) checkDeliveries(ctx context.Context, states []SubscriptionState) {
+	since := m.now().Add(-FailedDeliveryWindow)
+	for _, s := range states {
+		if s.ID == "" {
+			m.failed.WithLabelValues(s.EventType).Set(0)
+			continue
+		}
+		events, err := m.client.SubscriptionEvents(ctx, s.ID, prolific.EventsQuery{
+			Status: []string{prolific.DeliveryFailed}, Limit: failedPage})
+		if err != nil {
+			m.log.Error().Err(err).Str("event_type", s.EventType).Msg("reading prolific's delivery log failed")
+			continue
+		}
+		n := 0
+		for _, e := range events {
+			at := e.Updated
+			if at.IsZero() {
+				at = e.Created
+			}
+			if e.Status == prolific.DeliveryFailed && !at.Before(since) {
+				n++
+			}
+		}
+		m.failed.WithLabelValues(s.EventType).Set(float64(n))
+		if n > 0 {
+			m.log.Warn().Str("event_type", s.EventType).Str("subscription_id", s.ID).Int("failed_deliveries", n).
+				Msg("prolific reports failed deliveries to this receiver in the past hour: check that the public URL, " +
+					"its TLS certificate and whatever is in front of the receiver work (docs/runbook.md)")
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,53 @@ func TestMonitorNudgeDoesNotBlock(t *testing.T) {
 	case <-done:
 	case <-time.After(time.Second):
 		t.Fatal("Nudge blocked")
+	}
+}
+
+// refusingTransport fails every delivery attempt, as a broken certificate or
+// proxy in front of the receiver would.
+type refusingTransport struct{}
+
+func (refusingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("tls: failed to verify certificate")
+}
+
+func TestMonitorCountsFailedDeliveries(t *testing.T) {
+	e := newEnv(t, prolifictest.Options{Client: &http.Client{Transport: refusingTransport{}}})
+	c := e.client(token)
+	if _, err := Run(t.Context(), c, cfg(), e.logger()); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	for range 3 {
+		if _, err := e.fake.Emit(workspace, prolific.EventStudyStatusChange, prolifictest.NewID(),
+			prolifictest.F("status", "ACTIVE")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.fake.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	reg := prometheus.NewRegistry()
+	m := NewMonitor(c, cfg(), MonitorOptions{Keyring: verify.NewKeyring("", nil), Grace: time.Hour,
+		Log: e.logger(), Registerer: reg, Now: func() time.Time { return now }})
+	m.Check(t.Context())
+	if got := testutil.ToFloat64(m.failed.WithLabelValues(prolific.EventStudyStatusChange)); got != 3 {
+		t.Errorf("receiver_prolific_failed_deliveries{study.status.change} = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(m.failed.WithLabelValues(prolific.EventSubmissionStatusChange)); got != 0 {
+		t.Errorf("receiver_prolific_failed_deliveries{submission.status.change} = %v, want 0", got)
+	}
+	if !strings.Contains(e.logs.String(), "prolific reports failed deliveries") {
+		t.Error("no warning logged for failed deliveries")
+	}
+	// Failures older than the window no longer count.
+	now = now.Add(FailedDeliveryWindow + time.Minute)
+	m.Check(t.Context())
+	if got := testutil.ToFloat64(m.failed.WithLabelValues(prolific.EventStudyStatusChange)); got != 0 {
+		t.Errorf("an hour later the gauge = %v, want 0", got)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
 	}
 }

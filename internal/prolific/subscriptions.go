@@ -64,6 +64,13 @@ func decodeCreated(ep string, body []byte, eventType, targetURL string) (Subscri
 	return Subscription{}, fmt.Errorf("prolific %s: response names no subscription for %s → %s", ep, eventType, targetURL)
 }
 
+// Delivery statuses in a subscription's delivery log (webhooks.md §4.3).
+const (
+	DeliveryPending   = "PENDING"
+	DeliverySucceeded = "SUCCEEDED"
+	DeliveryFailed    = "FAILED" // the last attempt got no 2xx
+)
+
 // SubscriptionEvent is one entry of a subscription's delivery log.
 type SubscriptionEvent struct {
 	ID         string          `json:"id"`
