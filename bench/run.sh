@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh (`make bench`): measures, in one run on this machine and under
 # the same load, (a) a bare net/http server that only reads the body (the
-# ceiling), (b) the receiver on SQLite and (c) the receiver on PostgreSQL when
-# one is reachable. For each: closed-loop throughput (BENCH_CONNECTIONS
+# ceiling, measured first and again last; ratios use the mean), (b) the
+# receiver on SQLite and (c) the receiver on PostgreSQL when one is reachable. For each: closed-loop throughput (BENCH_CONNECTIONS
 # connections for BENCH_DURATION), p99 at a fixed open-loop rate (BENCH_RATE
 # events/s for BENCH_DURATION), idle RSS after start and peak RSS (VmHWM),
 # and the CPU time the server and the load generator each spent per request
@@ -25,8 +25,7 @@ OUT=${BENCH_OUT:-bench/results.md}
 setup "receiver and ceiling" ./bench/ceiling
 
 ROWS=()
-CEILING_RPS=""
-declare -A RATIO OPEN_P99 IDLE_MIB
+declare -A RPS RATIO OPEN_P99 IDLE_MIB
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CLK_TCK=$(getconf CLK_TCK)
@@ -49,28 +48,34 @@ measure() {
   local peak; peak=$(rss_kb "$pid" VmHWM)
   local c="$WORK/$name-closed.json" o="$WORK/$name-open.json"
   local rps; rps=$(jq -r '(.ok / .elapsed_seconds) | floor' "$c")
-  [ -n "$CEILING_RPS" ] || CEILING_RPS=$rps
-  local ratio; ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f %%", (b > 0 ? 100 * a / b : 0) }')
+  RPS[$name]=$rps
   local fails; fails=$(jq -r '.requests - .ok' "$c")
   local ofails; ofails=$(jq -r '.requests - .ok' "$o")
   local reqs; reqs=$(jq -r '.requests' "$c")
   local scpu; scpu=$(awk -v t=$(( t1 - t0 )) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.0f", (n > 0 ? t / hz * 1e6 / n : 0) }')
   local lcpu; lcpu=$(awk -v n="$reqs" '{ printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$WORK/$name-lgtime")
-  ROWS+=("| $name | $rps | $ratio | $scpu | $lcpu | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
-  # For the targets section: ratio in percent, open-loop p99, idle RSS in MiB.
-  RATIO[$name]=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')
+  ROWS+=("| $name | $rps | @ratio:$name@ | $scpu | $lcpu | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
+  # For the targets section: open-loop p99, idle RSS in MiB (ratios once the
+  # ceiling has been measured twice).
   OPEN_P99[$name]=$(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f')
   IDLE_MIB[$name]=$(( idle / 1024 ))
-  log "$name: ${rps}/s (${ratio} of ceiling), server ${scpu} µs CPU/request, open-loop p99 $(jq -r '.latency.p99_ms' "$o") ms, idle $(( idle / 1024 )) MiB, peak $(( peak / 1024 )) MiB"
+  log "$name: ${rps}/s, server ${scpu} µs CPU/request, open-loop p99 $(jq -r '.latency.p99_ms' "$o") ms, idle $(( idle / 1024 )) MiB, peak $(( peak / 1024 )) MiB"
+}
+
+# ceiling NAME: measures the bare server. It runs before and after the
+# receivers; their ratios use the mean of both, so a machine that got faster
+# or slower during the run does not favour either side.
+ceiling() {
+  local port; port=$(free_port)
+  "$WORK/ceiling" -addr "127.0.0.1:$port" >"$WORK/ceiling.log" 2>&1 &
+  PIDS+=("$!"); local pid=$!
+  wait_ready "http://127.0.0.1:$port/" 10 || die "ceiling did not start"
+  measure "$1" "http://127.0.0.1:$port/hooks/prolific" "$pid"
+  stop_pid "$pid"
 }
 
 # (a) ceiling
-port=$(free_port)
-"$WORK/ceiling" -addr "127.0.0.1:$port" >"$WORK/ceiling.log" 2>&1 &
-PIDS+=("$!"); pid=$!
-wait_ready "http://127.0.0.1:$port/" 10 || die "ceiling did not start"
-measure ceiling "http://127.0.0.1:$port/hooks/prolific" "$pid"
-stop_pid "$pid"
+ceiling ceiling
 
 # (b) receiver on SQLite
 listen=127.0.0.1:$(free_port); admin=127.0.0.1:$(free_port)
@@ -94,6 +99,19 @@ else
   log "PostgreSQL: none reachable (set RECEIVER_TEST_POSTGRES_DSN): skipped"
   ROWS+=("| receiver postgres | skipped: no PostgreSQL reachable | | | | | | | | | | | | |")
 fi
+
+# (a) again, then the ratios against the mean of both ceiling runs.
+ceiling "ceiling (again)"
+CEILING_RPS=$(( (RPS[ceiling] + RPS["ceiling (again)"]) / 2 ))
+for name in "${!RPS[@]}"; do
+  RATIO[$name]=$(awk -v a="${RPS[$name]}" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')
+done
+for i in "${!ROWS[@]}"; do
+  for name in "${!RPS[@]}"; do
+    ROWS[i]=${ROWS[i]//"@ratio:$name@"/"${RATIO[$name]} %"}
+  done
+done
+log "ceiling ${RPS[ceiling]} and ${RPS["ceiling (again)"]}/s; SQLite ${RATIO[receiver sqlite]:-–} %, PostgreSQL ${RATIO[receiver postgres]:-–} % of their mean"
 
 # Go micro-benchmarks: verification (internal/verify) and decoding (internal/prolific).
 log "go test -bench: verification and decoding"
@@ -121,8 +139,9 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "- Load (from \`receiver loadgen\` on the same machine, competing for the same CPUs):"
   echo "  closed loop with $CONNECTIONS connections for $DURATION; open loop at $RATE events/s for $DURATION"
   echo "  (latency measured from the scheduled send time, so queueing is not hidden)."
-  echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling)."
-  echo "  Throughput counts 2xx answers per second; \"vs ceiling\" is that divided by the ceiling's."
+  echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling),"
+  echo "  measured before and after the receivers. Throughput counts 2xx answers per second; \"vs ceiling\""
+  echo "  is that divided by the mean of the two ceiling runs ($CEILING_RPS/s)."
   echo "- Server / loadgen CPU = user+system CPU time each process spent per closed-loop request, in µs."
   echo "  With both on the same 2 CPUs, throughput vs ceiling is roughly (loadgen + ceiling CPU) / (loadgen + server CPU)."
   echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
