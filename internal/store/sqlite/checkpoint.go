@@ -16,26 +16,20 @@ import (
 // concurrently with the writer (PASSIVE mode never blocks it), at most once
 // per checkpointInterval and only after commits.
 //
-// PASSIVE checkpoints alone cannot bound the WAL under sustained writes:
-// SQLite starts writing the log from its beginning again only when a
-// checkpoint has copied every frame, and with a commit every millisecond
-// there is always a newer frame (a minute at full load made a WAL of
-// several GiB). So when the last passive checkpoint found more than
-// walRestartFrames frames in the log, the writer itself runs a RESTART
-// checkpoint before its next transaction: no commit can come between, the
-// copy is short because the passive rounds already did most of it, and the
-// log starts over. Readers can delay that (RESTART waits for them to leave
-// the log) by at most walRestartWait; if they do, the next round tries again.
+// Checkpoints on another connection alone cannot bound the WAL under
+// sustained writes: SQLite starts writing the log from its beginning again
+// only when a checkpoint has copied every frame, and with a commit every
+// millisecond there is always a newer frame (8 s at full load made a WAL of
+// 1 GiB). So when the last passive round found more than walRestartFrames
+// frames in the log, the writer itself checkpoints before its next
+// transaction (restart).
 var (
 	checkpointInterval = 250 * time.Millisecond
 	walRestartFrames   = int64(4096) // 16 MiB with 4 KiB pages
 )
 
-const (
-	// checkpointTimeout bounds one checkpoint.
-	checkpointTimeout = 30 * time.Second
-	walRestartWait    = 100 * time.Millisecond
-)
+// checkpointTimeout bounds one checkpoint.
+const checkpointTimeout = 30 * time.Second
 
 // checkpointer runs PRAGMA wal_checkpoint(PASSIVE) after commits.
 type checkpointer struct {
@@ -46,7 +40,7 @@ type checkpointer struct {
 	done     sync.WaitGroup
 
 	logFrames atomic.Int64 // frames in the log at the last passive checkpoint
-	restarts  atomic.Int64 // RESTART checkpoints the writer completed
+	restarts  atomic.Int64 // writer checkpoints that copied the whole log
 }
 
 func newCheckpointer(db *sql.DB, interval time.Duration) *checkpointer {
@@ -101,25 +95,23 @@ func (c *checkpointer) checkpoint() error {
 // restartDue reports whether the writer should restart the log.
 func (c *checkpointer) restartDue() bool { return c.logFrames.Load() > walRestartFrames }
 
-// restart runs a RESTART checkpoint on the writer's connection, between
-// its transactions, waiting at most walRestartWait for readers. A failed or
-// incomplete restart loses nothing; the next passive round asks again.
+// restart runs a PASSIVE checkpoint on the writer's connection, between
+// its transactions. With no commit able to come between, it copies every
+// frame no reader still needs (the background rounds did most of that
+// already), and the writer's next transaction starts the log over unless a
+// reader is inside it at that moment. It never waits: PASSIVE does not call
+// the busy handler, so a long reader costs a skipped restart, not a stalled
+// writer. Whatever the result, the next restart waits for the next passive
+// round to find the log long again.
 func (c *checkpointer) restart(ctx context.Context, write *sql.DB) {
-	conn, err := write.Conn(ctx)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, walRestartWait.Milliseconds())); err != nil {
-		return
-	}
-	defer conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeout.Milliseconds()))
+	defer c.logFrames.Store(0)
 	var busy, logFrames, done int
-	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &logFrames, &done); err != nil || busy != 0 {
+	if err := write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done); err != nil {
 		return
 	}
-	c.logFrames.Store(0)
-	c.restarts.Add(1)
+	if busy == 0 && done == logFrames {
+		c.restarts.Add(1)
+	}
 }
 
 // close stops the goroutine and closes its connection; the last connection

@@ -14,8 +14,9 @@ import (
 )
 
 // TestWALRestartedUnderSustainedWrites: with writers that never pause, a
-// passive checkpoint never finds the log fully copied, so only the writer's
-// RESTART checkpoint keeps the log from growing with every commit.
+// checkpoint on another connection never finds the log fully copied, so
+// only the writer's own checkpoint between transactions keeps the log from
+// growing with every commit.
 func TestWALRestartedUnderSustainedWrites(t *testing.T) {
 	defer func(i time.Duration, f int64) { checkpointInterval, walRestartFrames = i, f }(checkpointInterval, walRestartFrames)
 	checkpointInterval, walRestartFrames = 10*time.Millisecond, 64
