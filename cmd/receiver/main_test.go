@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,17 +12,14 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/testaddr"
 )
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
+// freeAddr returns a loopback address nothing listens on, outside the
+// ephemeral port range (see internal/testaddr).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return testaddr.Free(t)
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running receiver.

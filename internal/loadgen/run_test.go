@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/testaddr"
 )
 
 func TestRunClosedLoopCount(t *testing.T) {
@@ -185,12 +185,7 @@ func TestRunAckedHoldsExactly2xx(t *testing.T) {
 }
 
 func TestRunCountsNetworkErrors(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens here now
+	addr := testaddr.Free(t) // nothing listens here
 	rep, err := Run(context.Background(), Config{
 		Targets: []string{"http://" + addr + "/hooks/prolific"}, Secret: testSecret, Connections: 2, Count: 10, Duration: 10 * time.Second,
 	})

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/prolific-receiver/receiver/internal/testaddr"
 )
 
 func TestErrorBodyShapes(t *testing.T) {
@@ -127,9 +128,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 	_, err = slow.client().Study(cctx, "st1")
 	errs = append(errs, err)
 
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testaddr.Free(t) // nothing listens here
 	c := New("http://"+addr, testToken, WithRetry(1, time.Millisecond, time.Millisecond))
 	_, err = c.Secrets(ctx, "w")
 	errs = append(errs, err)

@@ -3,11 +3,12 @@ package prolific
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/testaddr"
 )
 
 func TestRetriesByStatus(t *testing.T) {
@@ -125,17 +126,12 @@ func TestNetworkErrorRetried(t *testing.T) {
 // TestRefusedConnectionRetriedEvenForCreate: nothing listens, so the server
 // cannot have acted and even a create may be repeated.
 func TestRefusedConnectionRetriedEvenForCreate(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testaddr.Free(t) // nothing listens here
 	var mu sync.Mutex
 	attempts := 0
 	c := New("http://"+addr, testToken, WithRetry(2, time.Millisecond, 2*time.Millisecond),
 		WithObserver(func(string, int) { mu.Lock(); attempts++; mu.Unlock() }))
-	_, _, err = c.CreateSubscription(t.Context(), "w", "e", "https://x/")
+	_, _, err := c.CreateSubscription(t.Context(), "w", "e", "https://x/")
 	if err == nil {
 		t.Fatal("err = nil, want connection refused")
 	}
