@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/prolific-receiver/receiver/internal/delivery"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
@@ -40,27 +38,10 @@ func TestReplicasBootstrapOneSecret(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	publicURL := "http://" + freeAddr(t) + "/hooks/prolific" // behind one load balancer: one URL
-	rs := make([]replica, 3)
-	for i := range rs {
-		pub, adm := freeAddr(t), freeAddr(t)
-		cfg := Config{
-			ListenAddr: pub, AdminAddr: adm, Store: dsn,
-			APIToken: token, WorkspaceID: workspace, APIURL: fake.URL(), PublicURL: publicURL,
-			AllowInsecureURL: true, Bootstrap: true, EventTypes: prolific.DefaultEventTypes,
-			TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
-			LogLevel: "warn", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
-			ShutdownTimeout: 5 * time.Second, EnrichDebounce: time.Second, APIRateLimit: 5,
-		}
-		if err := cfg.validate(); err != nil {
-			t.Fatalf("config: %v", err)
-		}
-		rs[i] = replica{hookURL: "http://" + pub + "/hooks/prolific", adminURL: "http://" + adm, errc: make(chan error, 1)}
-		log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Int("replica", i).Logger()
-		go func() { rs[i].errc <- serve(ctx, cfg, log, nil) }()
-	}
-	for _, r := range rs {
-		waitReady(t, r.adminURL, r.errc)
-	}
+	rs := startReplicas(t, ctx, 3, dsn, "", func(c *Config) {
+		c.APIToken, c.WorkspaceID, c.APIURL, c.PublicURL = token, workspace, fake.URL(), publicURL
+		c.AllowInsecureURL, c.Bootstrap = true, true
+	})
 	defer stopReplicas(t, cancel, rs)
 
 	if n := fake.Requests(prolifictest.RouteCreateSecret); n != 1 {

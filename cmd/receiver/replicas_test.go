@@ -30,8 +30,9 @@ type replica struct {
 }
 
 // startReplicas runs n receivers in this process on one store with a shared
-// webhook secret and no API token; they stop when ctx is cancelled.
-func startReplicas(t *testing.T, ctx context.Context, n int, dsn, secret string) []replica {
+// webhook secret and no API token, each config changed by tweaks; they stop
+// when ctx is cancelled.
+func startReplicas(t *testing.T, ctx context.Context, n int, dsn, secret string, tweaks ...func(*Config)) []replica {
 	t.Helper()
 	out := make([]replica, n)
 	for i := range out {
@@ -42,6 +43,9 @@ func startReplicas(t *testing.T, ctx context.Context, n int, dsn, secret string)
 			TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
 			LogLevel: "warn", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
 			ShutdownTimeout: 5 * time.Second, EnrichDebounce: 2 * time.Second, APIRateLimit: 5,
+		}
+		for _, tweak := range tweaks {
+			tweak(&cfg)
 		}
 		if err := cfg.validate(); err != nil {
 			t.Fatalf("config: %v", err)
