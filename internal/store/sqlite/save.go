@@ -30,9 +30,10 @@ const (
 		ON CONFLICT DO NOTHING
 		RETURNING seq`
 
-	// sqlUpsertStudy applies a study event, or touches the study for a
-	// submission event (status_at NULL: no status to apply). The status moves
-	// only when (status_at, status_rank) is newer (docs/store.md "Ordering").
+	// sqlUpsertStudy applies a batch's folded effect on one study
+	// (store.StudyDelta; status_at NULL: no status to apply). The status
+	// moves only when (status_at, status_rank) is newer (docs/store.md
+	// "Ordering").
 	sqlUpsertStudy = `INSERT OR FAIL INTO studies
 		(id, status, status_rank, status_at, high_return_rate_events, last_event_at, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
