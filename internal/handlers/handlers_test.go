@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -327,6 +328,12 @@ func TestReadAPI(t *testing.T) {
 	if ev.EventID != evID || ev.EventType != prolific.EventSubmissionStatusChange || ev.ResourceID != sub ||
 		ev.Status != "AWAITING REVIEW" || ev.ReceivedAt.IsZero() || ev.SignatureForm != "raw" || len(ev.Body) == 0 {
 		t.Errorf("event = %+v, want the posted one", ev)
+	}
+	// X-Event-ID is any printable ASCII; one holding "/" is found by its escaped form.
+	slashID := "evt/" + delivery.NewID()
+	tr.post(t, testSecret, slashID, time.Now(), submissionBody(sub, "APPROVED"))
+	if code := get("/api/v1/events/"+url.PathEscape(slashID), &ev); code != http.StatusOK || ev.EventID != slashID {
+		t.Errorf("GET event %q by its escaped ID: %d, event %q", slashID, code, ev.EventID)
 	}
 	var list struct{ Events []EventJSON }
 	get("/api/v1/events?event_type=study.status.change", &list)
