@@ -118,6 +118,14 @@ log "go test -bench: verification and decoding"
 go test -run '^$' -bench . -benchmem -benchtime "${BENCH_GO_TIME:-1s}" ./internal/verify ./internal/prolific >"$WORK/gobench.txt" 2>&1 || die "go benchmarks failed: $(tail -n 20 "$WORK/gobench.txt")"
 VERIFY_NS=$(awk '$1 ~ /^BenchmarkVerifyRaw1KiB/ { print $3 }' "$WORK/gobench.txt")
 
+# The stores alone, without HTTP: CPU per durably stored event (SQLite: the
+# whole test process; PostgreSQL: the whole machine, its server included).
+log "go test -bench: the stores alone"
+go test -run '^$' -bench 'SaveConcurrent/callers=64' -benchtime "${BENCH_STORE_EVENTS:-50000}x" ./internal/store/sqlite >"$WORK/storebench.txt" 2>&1 || die "store benchmark failed: $(tail -n 20 "$WORK/storebench.txt")"
+if [ -n "$PG_BASE" ]; then
+  RECEIVER_TEST_POSTGRES_DSN=$PG_BASE go test -run '^$' -bench 'SaveParallel' -benchtime "${BENCH_STORE_EVENTS:-50000}x" ./internal/store/postgres >>"$WORK/storebench.txt" 2>&1 || die "store benchmark failed: $(tail -n 20 "$WORK/storebench.txt")"
+fi
+
 # check LABEL VALUE OP LIMIT UNIT: one row of the targets table.
 check() {
   local verdict="not met"
@@ -169,6 +177,15 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo
   echo '```'
   grep -E '^(Benchmark|cpu:)' "$WORK/gobench.txt"
+  echo '```'
+  echo
+  echo "## The stores alone (\`BenchmarkSaveConcurrent/callers=64\` on SQLite, \`BenchmarkSaveParallel\` on PostgreSQL)"
+  echo
+  echo "Durable saves from concurrent callers, no HTTP; CPU per event is the test process's for"
+  echo "SQLite and the whole machine's (PostgreSQL's server included) for PostgreSQL."
+  echo
+  echo '```'
+  grep -E '^Benchmark' "$WORK/storebench.txt"
   echo '```'
   if [ -f bench/profiling.md ]; then
     echo
