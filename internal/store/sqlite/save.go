@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,8 +26,7 @@ const (
 	sqlInsertEvent = `INSERT OR FAIL INTO events
 		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING
-		RETURNING seq`
+		ON CONFLICT DO NOTHING`
 
 	// sqlUpsertStudy applies a batch's folded effect on one study
 	// (store.StudyDelta; status_at NULL: no status to apply). The status
@@ -210,12 +208,22 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	if body == nil {
 		body = []byte{}
 	}
-	var seq int64
-	err := w.insertEvent.QueryRowContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
-		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
+	// Exec rather than RETURNING: no rows to read back. On the single write
+	// connection the changes count says whether the row went in (0: a key
+	// conflicted) and the last insert rowid is its seq.
+	res, err := w.insertEvent.ExecContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
+		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body)
+	if err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
+	}
+	if n == 0 {
 		return w.duplicate(e)
 	}
+	seq, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("insert: %w", err)
 	}
