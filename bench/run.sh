@@ -171,6 +171,9 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   check "idle RSS (PostgreSQL)" "${IDLE_MIB[receiver postgres]:-}" "<" 40 "MiB"
   check "verification, 1 KiB body (raw form)" "$(awk -v n="$VERIFY_NS" 'BEGIN { if (n != "") printf "%.2f", n / 1000 }')" "<" 5 "µs"
   echo
+  echo "On this shared host the ratios move by 10 points and more between runs of one binary"
+  echo "(bench/profiling.md lists them): read a verdict near its line as one sample, not a result."
+  echo
   echo "Load average at the start: $LOAD_START."
   echo
   echo "## Go benchmarks (\`go test -bench . -benchmem ./internal/verify ./internal/prolific\`)"
