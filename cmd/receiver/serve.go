@@ -239,8 +239,10 @@ func startProlific(ctx context.Context, cfg Config, client *prolific.Client, key
 }
 
 // bootstrapLockWait bounds how long a replica waits for another one's
-// bootstrap before it runs its own anyway.
-const bootstrapLockWait = 2 * time.Minute
+// bootstrap before it runs its own anyway. A bootstrap takes seconds; the
+// bound stays well inside the Kubernetes startup probe's 60 s
+// (deploy/kubernetes), since nothing listens until bootstrap is done.
+const bootstrapLockWait = 30 * time.Second
 
 // lockBootstrap makes replicas sharing a store (PostgreSQL) bootstrap one at
 // a time, so that on a workspace without a signing secret only the first
