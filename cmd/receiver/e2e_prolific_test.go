@@ -16,6 +16,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/bootstrap"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // e2eTimeScale makes the fake Prolific's first retry come within 100 ms
@@ -68,7 +69,7 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := new(syncBuffer)
+	logs := new(testkit.SyncBuffer)
 	log, err := newLogger(logs, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		t.Fatal(err)
@@ -155,13 +156,8 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("serve returned %v after shutdown, want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("receiver did not stop within 15s")
+	if !waitStopped(t, errc, "serve", 15*time.Second) {
+		t.FailNow()
 	}
 	newSecret, _ := fake.Secret(workspace)
 	out := logs.String()

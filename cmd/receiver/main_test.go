@@ -7,37 +7,36 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
-	"github.com/prolific-receiver/receiver/internal/testaddr"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
+// waitStopped waits up to within for a receiver that was told to stop
+// (its context cancelled) to return from errc, and reports, naming it what,
+// an error return or a receiver still running. It returns false then.
+func waitStopped(t *testing.T, errc <-chan error, what string, within time.Duration) bool {
+	t.Helper()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("%s returned %v after shutdown, want nil", what, err)
+			return false
+		}
+		return true
+	case <-time.After(within):
+		t.Errorf("%s did not stop within %s", what, within)
+		return false
+	}
+}
+
 // freeAddr returns a loopback address nothing listens on, outside the
-// ephemeral port range (see internal/testaddr).
+// ephemeral port range (see internal/testkit).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	return testaddr.Free(t)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running receiver.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return testkit.FreeAddr(t)
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -71,7 +70,7 @@ func TestRunEndToEnd(t *testing.T) {
 	t.Setenv("PROLIFIC_API_TOKEN", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout := new(syncBuffer)
+	stdout := new(testkit.SyncBuffer)
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, []string{"receiver", "serve"}, stdout, stdout) }()
 	adminURL := "http://" + adm
@@ -130,13 +129,8 @@ func TestRunEndToEnd(t *testing.T) {
 	promtoolCheckMetrics(t, adminURL)
 
 	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("run returned %v after shutdown, want nil", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("receiver did not stop within 30s")
+	if !waitStopped(t, errc, "run", 30*time.Second) {
+		t.FailNow()
 	}
 	logs := stdout.String()
 	if !strings.Contains(logs, "receiver stopped") {

@@ -65,14 +65,7 @@ func stopReplicas(t *testing.T, cancel context.CancelFunc, rs []replica) {
 	t.Helper()
 	cancel()
 	for i, r := range rs {
-		select {
-		case err := <-r.errc:
-			if err != nil {
-				t.Errorf("replica %d: serve returned %v after shutdown, want nil", i, err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("replica %d did not stop within 15s", i)
-		}
+		waitStopped(t, r.errc, fmt.Sprintf("replica %d", i), 15*time.Second)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prolific-receiver/receiver/internal/delivery"
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // Load of TestSlowClientsDoNotStarveDeliveries.
@@ -56,9 +57,9 @@ func testServeConfig(t *testing.T, secret string) Config {
 
 // startServe runs serve with cfg until the test ends and returns the public
 // and admin addresses and the log output.
-func startServe(t *testing.T, cfg Config) (public, admin string, logs *syncBuffer) {
+func startServe(t *testing.T, cfg Config) (public, admin string, logs *testkit.SyncBuffer) {
 	t.Helper()
-	logs = new(syncBuffer)
+	logs = new(testkit.SyncBuffer)
 	log, err := newLogger(logs, "debug", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -71,14 +72,7 @@ func startServe(t *testing.T, cfg Config) (public, admin string, logs *syncBuffe
 	}()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("serve returned %v after shutdown, want nil", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop within 15s")
-		}
+		waitStopped(t, errc, "serve", 15*time.Second)
 	})
 	select {
 	case a := <-addrs:

@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 const (
@@ -26,7 +26,7 @@ type env struct {
 	t    *testing.T
 	fake *prolifictest.Fake
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 
 	mu   sync.Mutex
 	reqs []string // "METHOD /path/"
@@ -43,7 +43,7 @@ func newEnv(t *testing.T, opts prolifictest.Options) *env {
 		opts.Workspaces = []string{workspace}
 	}
 	opts.MaxRetries = -1
-	e := &env{t: t, fake: prolifictest.New(opts), logs: &syncBuffer{}}
+	e := &env{t: t, fake: prolifictest.New(opts), logs: &testkit.SyncBuffer{}}
 	t.Cleanup(e.fake.Close)
 	h := e.fake.Handler()
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,22 +104,4 @@ func (e *env) subsFor(eventType string) []prolifictest.Subscription {
 
 func cfg() Config {
 	return Config{WorkspaceID: workspace, PublicURL: publicURL}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent loggers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

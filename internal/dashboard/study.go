@@ -2,12 +2,10 @@ package dashboard
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
+	"github.com/prolific-receiver/receiver/internal/handlers"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -33,13 +31,7 @@ type studyPage struct {
 // handleStudy serves GET /studies/{id}: one study, its submissions grouped
 // by status and its recent events.
 func (d *Dashboard) handleStudy(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	if r.URL.RawPath != "" {
-		// chi routed on the escaped path: the parameter is still escaped.
-		if u, err := url.PathUnescape(id); err == nil {
-			id = u
-		}
-	}
+	id := handlers.PathParam(r, "id")
 	s, err := d.r.Study(r.Context(), id)
 	if err != nil {
 		d.fail(w, r, err, "study")

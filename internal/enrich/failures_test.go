@@ -19,6 +19,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // 429s pause the worker: the study fetches are spaced by the growing pause
@@ -108,7 +109,7 @@ func TestFailureLogsWithoutToken(t *testing.T) {
 	}
 	const badToken = "wrong-token-0d1e2f"
 	db := openStore(t, "", store.Options{})
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	opts := fastOptions()
 	opts.Log = zerolog.New(&logs)
 	save(t, db, studyEvent("study.status.change", id, "ACTIVE", time.Now()))

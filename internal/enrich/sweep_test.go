@@ -15,6 +15,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/enrich"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // startSweep runs w.Sweep until the test ends and checks that it returns
@@ -154,7 +155,7 @@ func (f *fakeSweeper) count() int {
 // seen within retention, and logs a failure streak once.
 func TestSweepArgumentsAndFailureLog(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	opts := fastOptions()
 	opts.Now = func() time.Time { return now }
 	opts.Log = zerolog.New(&logs).Level(zerolog.DebugLevel)

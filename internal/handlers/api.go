@@ -158,7 +158,7 @@ func handleStudyEvents(d *Deps) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		f.StudyID = pathParam(r, "id")
+		f.StudyID = PathParam(r, "id")
 		listEvents(d, w, r, f)
 	}
 }
@@ -166,7 +166,7 @@ func handleStudyEvents(d *Deps) http.HandlerFunc {
 // handleGetEvent serves GET /api/v1/events/{event_id}, body included.
 func handleGetEvent(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		e, err := d.Reader.Event(r.Context(), pathParam(r, "event_id"))
+		e, err := d.Reader.Event(r.Context(), PathParam(r, "event_id"))
 		if err != nil {
 			apiFail(d, w, err, "event")
 			return
@@ -196,7 +196,7 @@ func handleListStudies(d *Deps) http.HandlerFunc {
 // handleGetStudy serves GET /api/v1/studies/{id} with its submissions grouped by status.
 func handleGetStudy(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := pathParam(r, "id")
+		id := PathParam(r, "id")
 		s, err := d.Reader.Study(r.Context(), id)
 		if err != nil {
 			apiFail(d, w, err, "study")
@@ -221,7 +221,7 @@ func handleGetStudy(d *Deps) http.HandlerFunc {
 // handleGetSubmission serves GET /api/v1/submissions/{id}.
 func handleGetSubmission(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, err := d.Reader.Submission(r.Context(), pathParam(r, "id"))
+		s, err := d.Reader.Submission(r.Context(), PathParam(r, "id"))
 		if err != nil {
 			apiFail(d, w, err, "submission")
 			return
@@ -233,7 +233,7 @@ func handleGetSubmission(d *Deps) http.HandlerFunc {
 // pathParam returns the route parameter key, unescaped. chi matches on the
 // escaped path when the request's differs from the default encoding (an ID
 // holding "/" arrives as %2F), and then its parameters are escaped too.
-func pathParam(r *http.Request, key string) string {
+func PathParam(r *http.Request, key string) string {
 	v := chi.URLParam(r, key)
 	if r.URL.RawPath == "" {
 		return v

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/prolific-receiver/receiver/internal/delivery"
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
@@ -28,24 +28,6 @@ const (
 	leakWrongToken = "admtok_LEAKCHECK_wrong_19af"
 	leakGarbageSig = "SIG_LEAKCHECK_not_base64_ffff"
 )
-
-// lockedBuffer collects log output written by server goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // leakRecorder sends requests, remembering every signature sent and every
 // response's status line, headers and body.
@@ -94,7 +76,7 @@ func adminGet(base, path, token string) *http.Request {
 // body, and no /metrics scrape contains the webhook secrets, the admin
 // tokens or any signature sent.
 func TestNoSecretLeaks(t *testing.T) {
-	logs := new(lockedBuffer)
+	logs := new(testkit.SyncBuffer)
 	opts := []option{func(d *Deps) {
 		d.Log = zerolog.New(logs).Level(zerolog.DebugLevel)
 		d.Keyring = verify.NewKeyring(leakSecret, []string{leakPrevious})

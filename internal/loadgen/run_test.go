@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
-	"github.com/prolific-receiver/receiver/internal/testaddr"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 func TestRunClosedLoopCount(t *testing.T) {
@@ -185,7 +185,7 @@ func TestRunAckedHoldsExactly2xx(t *testing.T) {
 }
 
 func TestRunCountsNetworkErrors(t *testing.T) {
-	addr := testaddr.Free(t) // nothing listens here
+	addr := testkit.FreeAddr(t) // nothing listens here
 	rep, err := Run(context.Background(), Config{
 		Targets: []string{"http://" + addr + "/hooks/prolific"}, Secret: testSecret, Connections: 2, Count: 10, Duration: 10 * time.Second,
 	})

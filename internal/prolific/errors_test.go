@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/prolific-receiver/receiver/internal/testaddr"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 func TestErrorBodyShapes(t *testing.T) {
@@ -128,7 +128,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 	_, err = slow.client().Study(cctx, "st1")
 	errs = append(errs, err)
 
-	addr := testaddr.Free(t) // nothing listens here
+	addr := testkit.FreeAddr(t) // nothing listens here
 	c := New("http://"+addr, testToken, WithRetry(1, time.Millisecond, time.Millisecond))
 	_, err = c.Secrets(ctx, "w")
 	errs = append(errs, err)

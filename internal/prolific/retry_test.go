@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prolific-receiver/receiver/internal/testaddr"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 func TestRetriesByStatus(t *testing.T) {
@@ -126,7 +126,7 @@ func TestNetworkErrorRetried(t *testing.T) {
 // TestRefusedConnectionRetriedEvenForCreate: nothing listens, so the server
 // cannot have acted and even a create may be repeated.
 func TestRefusedConnectionRetriedEvenForCreate(t *testing.T) {
-	addr := testaddr.Free(t) // nothing listens here
+	addr := testkit.FreeAddr(t) // nothing listens here
 	var mu sync.Mutex
 	attempts := 0
 	c := New("http://"+addr, testToken, WithRetry(2, time.Millisecond, 2*time.Millisecond),

@@ -1,4 +1,4 @@
-package testaddr
+package testkit
 
 import (
 	"net"
@@ -6,19 +6,19 @@ import (
 	"testing"
 )
 
-func TestFreeIsBindableAndBelowTheEphemeralRange(t *testing.T) {
+func TestFreeAddrIsBindableAndBelowTheEphemeralRange(t *testing.T) {
 	for range 20 {
-		addr := Free(t)
+		addr := FreeAddr(t)
 		_, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if p, _ := strconv.Atoi(port); p < lowest || p >= ephemeralStart() {
-			t.Fatalf("Free = %s: port outside [%d, %d)", addr, lowest, ephemeralStart())
+			t.Fatalf("FreeAddr = %s: port outside [%d, %d)", addr, lowest, ephemeralStart())
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatalf("cannot bind Free's %s: %v", addr, err)
+			t.Fatalf("cannot bind FreeAddr's %s: %v", addr, err)
 		}
 		ln.Close()
 	}
