@@ -98,7 +98,8 @@ func apiFail(d *Deps, w http.ResponseWriter, err error, what string) {
 	writeError(w, http.StatusServiceUnavailable, "store unavailable")
 }
 
-// eventFilter reads limit, before, event_type and resource_id query parameters.
+// eventFilter reads limit, before, after, event_type and resource_id query
+// parameters.
 func eventFilter(r *http.Request) (store.EventFilter, error) {
 	q := r.URL.Query()
 	f := store.EventFilter{Type: q.Get("event_type"), ResourceID: q.Get("resource_id"), StudyID: q.Get("study_id"), Limit: 100}
@@ -109,6 +110,9 @@ func eventFilter(r *http.Request) (store.EventFilter, error) {
 		}
 		f.Limit = n
 	}
+	if q.Has("before") && q.Has("after") {
+		return f, errors.New("use either before (newest first) or after (oldest first), not both")
+	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
@@ -116,9 +120,19 @@ func eventFilter(r *http.Request) (store.EventFilter, error) {
 		}
 		f.BeforeSeq = n
 	}
+	if q.Has("after") {
+		n, err := strconv.ParseInt(q.Get("after"), 10, 64)
+		if err != nil || n < 0 {
+			return f, errors.New("after must be an event seq, or 0 for the oldest event")
+		}
+		f.Forward, f.AfterSeq = true, n
+	}
 	return f, nil
 }
 
+// listEvents answers a list of events: newest first with next_before to
+// page back, or with after= (the change feed) oldest first with next_after,
+// the seq to ask after next (the given one when nothing is new).
 func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f store.EventFilter) {
 	events, err := d.Reader.Events(r.Context(), f)
 	if err != nil {
@@ -128,17 +142,26 @@ func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f store.EventFi
 	out := struct {
 		Events     []EventJSON `json:"events"`
 		NextBefore int64       `json:"next_before,omitempty"`
+		NextAfter  *int64      `json:"next_after,omitempty"`
 	}{Events: make([]EventJSON, 0, len(events))}
 	for _, e := range events {
 		out.Events = append(out.Events, toEventJSON(e, false))
 	}
-	if len(events) == f.Limit && len(events) > 0 {
+	switch {
+	case f.Forward:
+		next := f.AfterSeq
+		if len(events) > 0 {
+			next = events[len(events)-1].Seq
+		}
+		out.NextAfter = &next
+	case len(events) == f.Limit && len(events) > 0:
 		out.NextBefore = events[len(events)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// handleListEvents serves GET /api/v1/events?limit=N&event_type=T&resource_id=R&study_id=S&before=SEQ.
+// handleListEvents serves GET /api/v1/events?limit=N&event_type=T&resource_id=R&study_id=S&before=SEQ
+// (or &after=SEQ).
 func handleListEvents(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f, err := eventFilter(r)

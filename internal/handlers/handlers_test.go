@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -349,6 +351,64 @@ func TestReadAPI(t *testing.T) {
 		"/api/v1/studies":                     http.StatusOK,
 	} {
 		if code := get(path, nil); code != want {
+			t.Errorf("GET %s = %d, want %d", path, code, want)
+		}
+	}
+}
+
+// TestEventFeed: after= pages oldest first and next_after carries on from
+// the last event, so following it returns every event once.
+func TestEventFeed(t *testing.T) {
+	tr := newTestReceiver(t)
+	var sent []string
+	for i := range 5 {
+		id := delivery.NewID()
+		if code, resp := tr.post(t, testSecret, id, time.Now(), submissionBody(delivery.NewID(), "ACTIVE")); code != http.StatusOK {
+			t.Fatalf("delivery %d: %d %s", i, code, resp)
+		}
+		sent = append(sent, id)
+	}
+	type page struct {
+		Events     []EventJSON
+		NextAfter  *int64 `json:"next_after"`
+		NextBefore int64  `json:"next_before"`
+	}
+	var got []string
+	after := int64(0)
+	for range 5 {
+		var p page
+		if code := tr.getJSON(t, fmt.Sprintf("/api/v1/events?after=%d&limit=2", after), &p); code != http.StatusOK {
+			t.Fatalf("GET after=%d: %d", after, code)
+		}
+		if p.NextAfter == nil || p.NextBefore != 0 {
+			t.Fatalf("after=%d: next_after %v, next_before %d; want next_after only", after, p.NextAfter, p.NextBefore)
+		}
+		for _, e := range p.Events {
+			got = append(got, e.EventID)
+		}
+		if len(p.Events) == 0 {
+			if *p.NextAfter != after {
+				t.Errorf("empty page: next_after = %d, want the given %d", *p.NextAfter, after)
+			}
+			break
+		}
+		if want := p.Events[len(p.Events)-1].Seq; *p.NextAfter != want {
+			t.Errorf("next_after = %d, want the last event's seq %d", *p.NextAfter, want)
+		}
+		after = *p.NextAfter
+	}
+	if !slices.Equal(got, sent) {
+		t.Errorf("feed = %v, want the deliveries in order %v", got, sent)
+	}
+	for path, want := range map[string]int{
+		"/api/v1/events?after=-1":           http.StatusBadRequest,
+		"/api/v1/events?after=x":            http.StatusBadRequest,
+		"/api/v1/events?after=":             http.StatusBadRequest,
+		"/api/v1/events?after=1&before=9":   http.StatusBadRequest,
+		"/api/v1/events?after=0&limit=1":    http.StatusOK,
+		"/api/v1/studies/s1/events?after=0": http.StatusOK,
+	} {
+		if code := tr.getJSON(t, path, nil); code != want {
 			t.Errorf("GET %s = %d, want %d", path, code, want)
 		}
 	}

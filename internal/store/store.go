@@ -98,13 +98,23 @@ type Submission struct {
 	UpdatedAt     time.Time
 }
 
-// EventFilter selects events for listing, newest first.
+// EventFilter selects events for listing, newest first, or oldest first
+// when Forward is set.
 type EventFilter struct {
 	Type       string // exact event_type, or "" for all
 	ResourceID string // exact resource_id, or "" for all
 	StudyID    string // events about this study (its own and its known submissions'), or ""
 	BeforeSeq  int64  // only events with Seq < BeforeSeq (paging), 0 for no bound
 	Limit      int    // at most this many; backends cap it at MaxLimit
+
+	// Forward lists the events with Seq > AfterSeq, oldest first: the
+	// change feed. A forward page never holds a Seq above one that a
+	// transaction still running may yet commit, so a reader that pages on
+	// with the last Seq it saw gets every stored event once, none skipped,
+	// however many writers commit concurrently (docs/store.md "Change
+	// feed"). BeforeSeq is ignored.
+	Forward  bool
+	AfterSeq int64
 }
 
 // MaxLimit caps every list call.

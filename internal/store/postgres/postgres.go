@@ -27,7 +27,9 @@ type DB struct {
 	now    func() time.Time
 	saver  saver
 	closed atomic.Bool
-	once   sync.Once
+	// feedWait bounds a change-feed read's wait (feedBound).
+	feedWait time.Duration
+	once     sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
@@ -75,7 +77,7 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	d := &DB{pool: pool, opts: opts, now: opts.Now}
+	d := &DB{pool: pool, opts: opts, now: opts.Now, feedWait: defaultFeedWait}
 	if d.now == nil {
 		d.now = time.Now
 	}

@@ -45,7 +45,8 @@ func (d *DB) Event(ctx context.Context, id string) (*store.Event, error) {
 	return &e, nil
 }
 
-// Events lists events matching f, newest (highest Seq) first.
+// Events lists events matching f, newest (highest Seq) first, or oldest
+// first up to the change feed's bound when f.Forward is set.
 func (d *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
 	if err := d.check(); err != nil {
 		return nil, err
@@ -71,14 +72,26 @@ func (d *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, er
 			" OR (resource_id = "+p+" AND type LIKE 'study.%')"+
 			" OR (type = 'submission.status.change' AND resource_id IN (SELECT id FROM submissions WHERE study_id = "+p+")))")
 	}
-	if f.BeforeSeq > 0 {
+	order := "DESC"
+	switch {
+	case f.Forward:
+		bound, err := d.feedBound(ctx)
+		if err != nil {
+			return nil, d.wrap("events", err)
+		}
+		if bound <= f.AfterSeq {
+			return []store.Event{}, nil
+		}
+		where = append(where, "seq > "+arg(f.AfterSeq), "seq <= "+arg(bound))
+		order = "ASC"
+	case f.BeforeSeq > 0:
 		where = append(where, "seq < "+arg(f.BeforeSeq))
 	}
 	q := `SELECT ` + eventColumns + ` FROM events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY seq DESC LIMIT " + arg(limit(f.Limit, 100))
+	q += " ORDER BY seq " + order + " LIMIT " + arg(limit(f.Limit, 100))
 	rows, err := d.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, d.wrap("events", err)

@@ -69,14 +69,21 @@ func (db *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, e
 	if f.StudyID != "" {
 		where, args = append(where, "study_id = ?"), append(args, f.StudyID)
 	}
-	if f.BeforeSeq > 0 {
+	order := "DESC"
+	switch {
+	case f.Forward:
+		// One connection writes and a commit makes all of a batch visible
+		// at once, so seqs become visible in order: every seq up to the
+		// newest visible one is final.
+		where, args, order = append(where, "seq > ?"), append(args, f.AfterSeq), "ASC"
+	case f.BeforeSeq > 0:
 		where, args = append(where, "seq < ?"), append(args, f.BeforeSeq)
 	}
 	q := `SELECT ` + eventColumns + ` FROM events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY seq DESC LIMIT ?`
+	q += ` ORDER BY seq ` + order + ` LIMIT ?`
 	args = append(args, limit(f.Limit, 100))
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -70,6 +70,47 @@ func testEventsFilters(t *testing.T, open OpenFunc) {
 	if d := diff(newestFirst(func(*store.Event) bool { return true }), paged); d != "" {
 		t.Errorf("paging mismatch (-want +got):\n%s", d)
 	}
+
+	// The change feed: oldest first after a seq, filters as above.
+	oldestFirst := func(from int, keep func(*store.Event) bool) []string {
+		var out []string
+		for _, e := range all[from:] {
+			if keep(e) {
+				out = append(out, e.ID)
+			}
+		}
+		return out
+	}
+	forward := []struct {
+		name   string
+		filter store.EventFilter
+		want   []string
+	}{
+		{"from the start", store.EventFilter{Forward: true}, oldestFirst(0, func(*store.Event) bool { return true })},
+		{"after seq", store.EventFilter{Forward: true, AfterSeq: all[5].Seq, Limit: 3}, []string{all[6].ID, all[7].ID, all[8].ID}},
+		{"type", store.EventFilter{Forward: true, AfterSeq: all[1].Seq, Type: submissionEvent}, oldestFirst(2, func(e *store.Event) bool { return e.Type == submissionEvent })},
+		{"before is ignored", store.EventFilter{Forward: true, BeforeSeq: all[2].Seq, Limit: 4}, oldestFirst(0, func(*store.Event) bool { return true })[:4]},
+		{"past the newest", store.EventFilter{Forward: true, AfterSeq: all[len(all)-1].Seq}, nil},
+	}
+	for _, tc := range forward {
+		if d := diff(tc.want, ids(mustEvents(t, s, tc.filter))); d != "" {
+			t.Errorf("forward %s: Events(%+v) mismatch (-want +got):\n%s", tc.name, tc.filter, d)
+		}
+	}
+	// Paging forward with the last seq seen walks every event exactly once.
+	paged = nil
+	f = store.EventFilter{Forward: true, Limit: 5}
+	for range len(all) {
+		page := mustEvents(t, s, f)
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, ids(page)...)
+		f.AfterSeq = page[len(page)-1].Seq
+	}
+	if d := diff(oldestFirst(0, func(*store.Event) bool { return true }), paged); d != "" {
+		t.Errorf("forward paging mismatch (-want +got):\n%s", d)
+	}
 }
 
 func testStudiesOrderAndSeenSince(t *testing.T, open OpenFunc) {
