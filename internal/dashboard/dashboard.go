@@ -7,6 +7,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -112,7 +113,7 @@ func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-			"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+			"connect-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		next.ServeHTTP(w, r)
@@ -124,11 +125,31 @@ type page struct {
 	Title string
 	Nav   string // "studies" or "events": the highlighted link
 	Data  any
+	// Root is the dashboard's root relative to this page ("./", "../"),
+	// the page's <base>: every link is written relative to the root, so
+	// the pages work at / and under any path prefix a proxy strips
+	// (README "Watching studies"). Self is this page relative to the root.
+	Root, Self string
+}
+
+// pageBase returns the root of the dashboard relative to the page r asks
+// for, and that page relative to the root.
+func pageBase(r *http.Request) (root, self string) {
+	self = strings.TrimPrefix(r.URL.EscapedPath(), "/")
+	if r.URL.RawQuery != "" {
+		self += "?" + r.URL.RawQuery
+	}
+	depth := strings.Count(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	if depth == 0 {
+		return "./", self
+	}
+	return strings.Repeat("../", depth), self
 }
 
 // render executes a page into a buffer first, so a template error becomes a
 // 500 rather than half a page.
-func (d *Dashboard) render(w http.ResponseWriter, status int, name string, p page) {
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	p.Root, p.Self = pageBase(r)
 	var buf bytes.Buffer
 	if err := d.pages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
 		d.opts.Log.Error().Err(err).Str("page", name).Msg("dashboard: rendering failed")
@@ -152,25 +173,25 @@ type errorPage struct {
 // page, with the detail logged once and never shown.
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error, what string) {
 	if errors.Is(err, store.ErrNotFound) {
-		d.notFound(w, what+" not found", "The receiver has stored nothing about it. It appears once a webhook mentions it.")
+		d.notFound(w, r, what+" not found", "The receiver has stored nothing about it. It appears once a webhook mentions it.")
 		return
 	}
 	if r.Context().Err() != nil {
 		return // the client went away; nobody reads the answer
 	}
 	d.opts.Log.Error().Err(err).Str("what", what).Str("path", r.URL.Path).Msg("dashboard: store error")
-	d.render(w, http.StatusServiceUnavailable, "error", page{Title: "Store unavailable", Data: errorPage{
+	d.render(w, r, http.StatusServiceUnavailable, "error", page{Title: "Store unavailable", Data: errorPage{
 		Status: http.StatusServiceUnavailable, Heading: "Store unavailable",
 		Message: "The receiver could not read its store just now. Try again in a moment; /readyz shows whether the store is reachable.",
 	}})
 }
 
-func (d *Dashboard) notFound(w http.ResponseWriter, heading, msg string) {
-	d.render(w, http.StatusNotFound, "error", page{Title: heading, Data: errorPage{
+func (d *Dashboard) notFound(w http.ResponseWriter, r *http.Request, heading, msg string) {
+	d.render(w, r, http.StatusNotFound, "error", page{Title: heading, Data: errorPage{
 		Status: http.StatusNotFound, Heading: heading, Message: msg}})
 }
 
-func (d *Dashboard) badRequest(w http.ResponseWriter, msg string) {
-	d.render(w, http.StatusBadRequest, "error", page{Title: "Bad request", Data: errorPage{
+func (d *Dashboard) badRequest(w http.ResponseWriter, r *http.Request, msg string) {
+	d.render(w, r, http.StatusBadRequest, "error", page{Title: "Bad request", Data: errorPage{
 		Status: http.StatusBadRequest, Heading: "Bad request", Message: msg}})
 }

@@ -67,7 +67,7 @@ type eventsPage struct {
 func (d *Dashboard) handleEvents(w http.ResponseWriter, r *http.Request) {
 	f, msg := d.eventFilter(r.URL.Query())
 	if msg != "" {
-		d.badRequest(w, msg)
+		d.badRequest(w, r, msg)
 		return
 	}
 	// One more than a page tells whether an older page exists.
@@ -82,7 +82,7 @@ func (d *Dashboard) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if older {
 		events = events[:f.Limit]
 	}
-	p := eventsPage{Filter: f, Types: knownEventTypes, Events: toEventRows(events), ClearURL: "/events",
+	p := eventsPage{Filter: f, Types: knownEventTypes, Events: toEventRows(events), ClearURL: "events",
 		Filtered: f.Type != "" || f.ResourceID != "" || f.StudyID != ""}
 	if f.Type != "" && !slices.Contains(knownEventTypes, f.Type) {
 		p.Types = append(slices.Clone(knownEventTypes), f.Type)
@@ -94,7 +94,7 @@ func (d *Dashboard) handleEvents(w http.ResponseWriter, r *http.Request) {
 		p.NewestURL = eventsURL(f, 0)
 	}
 	p.StoreEmpty = len(events) == 0 && !p.Filtered && f.BeforeSeq == 0
-	d.render(w, http.StatusOK, "events", page{Title: "Events", Nav: "events", Data: p})
+	d.render(w, r, http.StatusOK, "events", page{Title: "Events", Nav: "events", Data: p})
 }
 
 // eventFilter reads the query; a non-empty message explains a bad value.
@@ -136,7 +136,7 @@ func eventsURL(f store.EventFilter, before int64) string {
 		q.Set("before", strconv.FormatInt(before, 10))
 	}
 	if len(q) == 0 {
-		return "/events"
+		return "events"
 	}
-	return "/events?" + q.Encode()
+	return "events?" + q.Encode()
 }

@@ -96,7 +96,7 @@ func TestEventsFilters(t *testing.T) {
 	_, _, body := get(t, srv.URL+"/events?event_type=study.progress.change&study_id=study-b")
 	for _, want := range []string{
 		`<option value="study.progress.change" selected>`, `name="study_id" value="study-b"`,
-		`<a href="/events">Clear</a>`,
+		`<a href="events">Clear</a>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("filtered page lacks %q", want)
@@ -104,7 +104,7 @@ func TestEventsFilters(t *testing.T) {
 	}
 	_, _, body = get(t, srv.URL+"/events")
 	for _, want := range []string{
-		`<span class="badge status-paused">PAUSED</span>`, `<a href="/studies/study-b"><code>study-b</code></a>`,
+		`<span class="badge status-paused">PAUSED</span>`, `<a href="studies/study-b"><code>study-b</code></a>`,
 		`<code>p-sub-1</code>`,
 	} {
 		if !strings.Contains(body, want) {
@@ -136,16 +136,16 @@ func TestEventsPaging(t *testing.T) {
 			t.Fatalf("page %d: Older link %q, want one unless it is the last page", i+1, next)
 		}
 		if next != "" {
-			if wantLink := fmt.Sprintf("/events?before=%d", seqs[want[len(want)-1]]); next != wantLink {
+			if wantLink := fmt.Sprintf("events?before=%d", seqs[want[len(want)-1]]); next != wantLink {
 				t.Errorf("page %d: Older link %q, want %q", i+1, next, wantLink)
 			}
 		}
-		url = srv.URL + next
+		url = srv.URL + "/" + next // relative to the root, the page's <base>
 	}
 
 	// The filters survive paging.
 	_, _, body := get(t, srv.URL+"/events?study_id=study-a")
-	if got, want := olderLink(body), fmt.Sprintf("/events?before=%d&study_id=study-a", seqs[2]); got != want {
+	if got, want := olderLink(body), fmt.Sprintf("events?before=%d&study_id=study-a", seqs[2]); got != want {
 		t.Errorf("filtered Older link = %q, want %q", got, want)
 	}
 }

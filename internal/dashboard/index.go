@@ -23,7 +23,7 @@ func (d *Dashboard) handleIndex(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err, "studies")
 		return
 	}
-	d.render(w, http.StatusOK, "index", page{Title: "Studies", Nav: "studies", Data: s})
+	d.render(w, r, http.StatusOK, "index", page{Title: "Studies", Nav: "studies", Data: s})
 }
 
 // handleStudiesJSON serves GET /dashboard/studies.json: the studies page's

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,6 +97,21 @@ func newRig(t *testing.T, ctx context.Context) *rig {
 		}
 	})
 	return &rig{fake: fake, store: st, admin: admin}
+}
+
+// behindPrefix serves target under prefix through a reverse proxy that
+// strips the prefix before forwarding (nginx's `location /receiver/ {
+// proxy_pass http://receiver:9090/; }`), and returns the proxy's URL with
+// the prefix.
+func behindPrefix(t *testing.T, target, prefix string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix(prefix, httputil.NewSingleHostReverseProxy(u)))
+	t.Cleanup(srv.Close)
+	return srv.URL + prefix
 }
 
 // must fails the test on err.

@@ -56,7 +56,7 @@ func (d *Dashboard) assetURL(name string) string {
 	if !ok {
 		panic("dashboard: no embedded asset " + name)
 	}
-	return "/static/" + name + "?v=" + a.hash
+	return "static/" + name + "?v=" + a.hash
 }
 
 // handleStatic serves GET /static/* from the embedded files, with an ETag
@@ -65,7 +65,7 @@ func (d *Dashboard) handleStatic(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "*")
 	a, ok := d.assets[name]
 	if !ok {
-		d.notFound(w, "Not found", "There is no such file.")
+		d.notFound(w, r, "Not found", "There is no such file.")
 		return
 	}
 	h := w.Header()

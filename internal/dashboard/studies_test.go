@@ -54,7 +54,7 @@ func TestStudiesPage(t *testing.T) {
 		`<progress max="100" value="37"`, `37 / 100`, `37%`, `Memory &amp; recall`,
 		`<span class="badge status-active">ACTIVE</span>`,
 		`data-status="APPROVED" data-count="30"`, `data-status="AWAITING REVIEW" data-count="5"`,
-		`data-status="RETURNED" data-count="2"`, `href="/studies/s-active"`, `49 min ago`,
+		`data-status="RETURNED" data-count="2"`, `href="studies/s-active"`, `49 min ago`,
 	} {
 		if !strings.Contains(active, want) {
 			t.Errorf("s-active row lacks %q; row:\n%s", want, active)
@@ -187,8 +187,8 @@ func TestStudiesJSON(t *testing.T) {
 	if r.Name != hostileName || r.Status != "AWAITING REVIEW" || r.StatusClass != "awaiting-review" || !r.HighReturnRate || r.Percent != 100 {
 		t.Errorf("s-review = %+v; want its name verbatim, AWAITING REVIEW, awaiting-review, flagged, 100%%", r)
 	}
-	if a.PlacesTaken != 37 || a.PlacesTotal != 100 || a.Percent != 37 || a.URL != "/studies/s-active" || a.LastEventAgo != "49 min ago" {
-		t.Errorf("s-active = %+v; want 37/100, 37%%, /studies/s-active, 49 min ago", a)
+	if a.PlacesTaken != 37 || a.PlacesTotal != 100 || a.Percent != 37 || a.URL != "studies/s-active" || a.LastEventAgo != "49 min ago" {
+		t.Errorf("s-active = %+v; want 37/100, 37%%, studies/s-active (relative to the root), 49 min ago", a)
 	}
 	wantCounts := []liveCount{{"AWAITING REVIEW", "awaiting-review", 5}, {"APPROVED", "approved", 30}, {"RETURNED", "returned", 2}}
 	if diff := cmp.Diff(wantCounts, a.Counts); diff != "" {

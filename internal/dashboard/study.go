@@ -57,7 +57,7 @@ func (d *Dashboard) handleStudy(w http.ResponseWriter, r *http.Request) {
 	if s.Name != "" {
 		title = s.Name
 	}
-	d.render(w, http.StatusOK, "study", page{Title: "Study " + title, Nav: "studies", Data: p})
+	d.render(w, r, http.StatusOK, "study", page{Title: "Study " + title, Nav: "studies", Data: p})
 }
 
 // groupSubmissions groups by status in submissionOrder, unknown statuses last.

@@ -32,7 +32,7 @@ func TestStudyPage(t *testing.T) {
 		"<h1>Attention check</h1>", `<progress max="4" value="1"`, "1 / 4", "25%",
 		`<span class="badge status-active">ACTIVE</span>`, `<span class="flag">High return rate</span>`,
 		`data-status="AWAITING REVIEW" data-count="1"`, `<code>sub-1</code>`, `<code>p-sub-2</code>`,
-		`<a href="/events?study_id=study-a">All events for this study`,
+		`<a href="events?study_id=study-a">All events for this study`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("study page lacks %q", want)
@@ -110,14 +110,14 @@ func TestStoreUnavailable(t *testing.T) {
 func TestStaticAssets(t *testing.T) {
 	srv := serve(t, openStore(t), dashboard.Options{})
 	_, _, page := get(t, srv.URL+"/")
-	refs := regexp.MustCompile(`(?:href|src)="(/static/[^"]+)"`).FindAllStringSubmatch(page, -1)
+	refs := regexp.MustCompile(`(?:href|src)="(static/[^"]+)"`).FindAllStringSubmatch(page, -1)
 	if len(refs) != 3 {
 		t.Fatalf("page references %d assets, want 3 (icon, css, js): %v", len(refs), refs)
 	}
 	wantType := map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 	for _, ref := range refs {
 		url := strings.ReplaceAll(ref[1], "&amp;", "&")
-		code, hdr, body := get(t, srv.URL+url)
+		code, hdr, body := get(t, srv.URL+"/"+url)
 		ext := regexp.MustCompile(`\.[a-z]+\?`).FindString(url)
 		ext = strings.TrimSuffix(ext, "?")
 		if code != http.StatusOK || hdr.Get("Content-Type") != wantType[ext] || body == "" {
@@ -131,7 +131,7 @@ func TestStaticAssets(t *testing.T) {
 		if strings.Contains(body, "http://") || strings.Contains(body, "https://") || strings.Contains(body, "@import") {
 			t.Errorf("%s refers to another origin", url)
 		}
-		code, _, _ = get(t, srv.URL+url, "If-None-Match", hdr.Get("ETag"))
+		code, _, _ = get(t, srv.URL+"/"+url, "If-None-Match", hdr.Get("ETag"))
 		if code != http.StatusNotModified {
 			t.Errorf("GET %s with its ETag = %d, want 304", url, code)
 		}

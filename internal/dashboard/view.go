@@ -167,7 +167,7 @@ func relTime(now, t time.Time) string {
 	return fmt.Sprintf("%d d ago", int(d/(24*time.Hour)))
 }
 
-func studyURL(id string) string { return "/studies/" + url.PathEscape(id) }
+func studyURL(id string) string { return "studies/" + url.PathEscape(id) }
 
 // funcs are the templates' helpers.
 func (d *Dashboard) funcs() template.FuncMap {
