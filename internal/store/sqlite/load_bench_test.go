@@ -102,8 +102,13 @@ func (g *loadEvents) next() *store.Event {
 	if g.rng.IntN(10) == 0 {
 		e = storetest.NewEvent("study.status.change", g.studies[g.rng.IntN(len(g.studies))], "ACTIVE", g.t)
 	} else {
-		if len(g.open) < 2000 {
-			g.open = append(g.open, g.id())
+		// Submission IDs are ObjectIds too, made when the submission
+		// starts, as loadgen's (and Prolific's) are.
+		if len(g.open) < 2000 || g.rng.IntN(4) == 0 {
+			g.open = append(g.open, g.objectID())
+			if len(g.open) > 2000 {
+				g.open = g.open[1:]
+			}
 		}
 		sub := g.open[g.rng.IntN(len(g.open))]
 		e = storetest.NewEvent("submission.status.change", sub, loadStatuses[g.rng.IntN(len(loadStatuses))], g.t)
