@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -91,9 +90,21 @@ func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // fetchStudies reads GET /api/v1/studies.
 func fetchStudies(ctx context.Context, c *http.Client, adminURL, token string) ([]handlers.StudyJSON, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(adminURL, "/")+"/api/v1/studies", nil)
+	var out struct {
+		Studies []handlers.StudyJSON `json:"studies"`
+	}
+	if err := getAdminJSON(ctx, c, adminURL, "/api/v1/studies", token, "studies", &out); err != nil {
+		return nil, err
+	}
+	return out.Studies, nil
+}
+
+// getAdminJSON reads path (with its query) from a receiver's admin listener
+// into out. Errors start with what, the subcommand's name.
+func getAdminJSON(ctx context.Context, c *http.Client, adminURL, path, token, what string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(adminURL, "/")+path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("studies: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
@@ -101,23 +112,20 @@ func fetchStudies(ctx context.Context, c *http.Client, adminURL, token string) (
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("studies: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		if resp.StatusCode == http.StatusUnauthorized {
-			return nil, errors.New("studies: receiver answered 401: pass -token or set RECEIVER_ADMIN_TOKEN")
+			return fmt.Errorf("%s: receiver answered 401: pass -token or set RECEIVER_ADMIN_TOKEN", what)
 		}
-		return nil, fmt.Errorf("studies: receiver answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+		return fmt.Errorf("%s: receiver answered %d: %s", what, resp.StatusCode, strings.TrimSpace(string(msg)))
 	}
-	var out struct {
-		Studies []handlers.StudyJSON `json:"studies"`
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("%s: decode response: %w", what, err)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("studies: decode response: %w", err)
-	}
-	return out.Studies, nil
+	return nil
 }
 
 // printStudies writes studies as JSON or as a table.

@@ -98,11 +98,17 @@ func apiFail(d *Deps, w http.ResponseWriter, err error, what string) {
 	writeError(w, http.StatusServiceUnavailable, "store unavailable")
 }
 
-// eventFilter reads limit, before, after, event_type and resource_id query
-// parameters.
-func eventFilter(r *http.Request) (store.EventFilter, error) {
+// eventQuery is a list request: which events, and whether to show bodies.
+type eventQuery struct {
+	store.EventFilter
+	bodies bool
+}
+
+// eventFilter reads limit, before, after, event_type, resource_id, study_id
+// and body query parameters.
+func eventFilter(r *http.Request) (eventQuery, error) {
 	q := r.URL.Query()
-	f := store.EventFilter{Type: q.Get("event_type"), ResourceID: q.Get("resource_id"), StudyID: q.Get("study_id"), Limit: 100}
+	f := eventQuery{EventFilter: store.EventFilter{Type: q.Get("event_type"), ResourceID: q.Get("resource_id"), StudyID: q.Get("study_id"), Limit: 100}}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > store.MaxLimit {
@@ -127,14 +133,21 @@ func eventFilter(r *http.Request) (store.EventFilter, error) {
 		}
 		f.Forward, f.AfterSeq = true, n
 	}
+	if q.Has("body") {
+		b, err := strconv.ParseBool(q.Get("body"))
+		if err != nil {
+			return f, errors.New("body must be true or false")
+		}
+		f.bodies = b
+	}
 	return f, nil
 }
 
 // listEvents answers a list of events: newest first with next_before to
 // page back, or with after= (the change feed) oldest first with next_after,
 // the seq to ask after next (the given one when nothing is new).
-func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f store.EventFilter) {
-	events, err := d.Reader.Events(r.Context(), f)
+func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f eventQuery) {
+	events, err := d.Reader.Events(r.Context(), f.EventFilter)
 	if err != nil {
 		apiFail(d, w, err, "events")
 		return
@@ -145,7 +158,7 @@ func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f store.EventFi
 		NextAfter  *int64      `json:"next_after,omitempty"`
 	}{Events: make([]EventJSON, 0, len(events))}
 	for _, e := range events {
-		out.Events = append(out.Events, toEventJSON(e, false))
+		out.Events = append(out.Events, toEventJSON(e, f.bodies))
 	}
 	switch {
 	case f.Forward:
@@ -161,7 +174,7 @@ func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f store.EventFi
 }
 
 // handleListEvents serves GET /api/v1/events?limit=N&event_type=T&resource_id=R&study_id=S&before=SEQ
-// (or &after=SEQ).
+// (or &after=SEQ), with each event's body when body=true.
 func handleListEvents(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f, err := eventFilter(r)

@@ -400,7 +400,16 @@ func TestEventFeed(t *testing.T) {
 	if !slices.Equal(got, sent) {
 		t.Errorf("feed = %v, want the deliveries in order %v", got, sent)
 	}
+	// Bodies only when asked for.
+	for q, want := range map[string]bool{"": false, "&body=false": false, "&body=true": true, "&body=1": true} {
+		var p page
+		tr.getJSON(t, "/api/v1/events?after=0&limit=1"+q, &p)
+		if len(p.Events) != 1 || (len(p.Events[0].Body) > 0) != want {
+			t.Errorf("after=0%s: %d events, body %q; want a body %v", q, len(p.Events), firstBody(p.Events), want)
+		}
+	}
 	for path, want := range map[string]int{
+		"/api/v1/events?body=yes":           http.StatusBadRequest,
 		"/api/v1/events?after=-1":           http.StatusBadRequest,
 		"/api/v1/events?after=x":            http.StatusBadRequest,
 		"/api/v1/events?after=":             http.StatusBadRequest,
@@ -521,4 +530,11 @@ func TestDashboardBehindAdminToken(t *testing.T) {
 			t.Errorf("GET %s without a token = %d, want 200 (probes and scrapers stay open)", open, code)
 		}
 	}
+}
+
+func firstBody(events []EventJSON) string {
+	if len(events) == 0 {
+		return ""
+	}
+	return string(events[0].Body)
 }
