@@ -112,15 +112,8 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				continue // more may be waiting: ask again at once
 			}
 		}
-		if !o.follow && err == nil {
+		if (!o.follow && err == nil) || !pause(ctx, o.interval) {
 			return nil
-		}
-		t := time.NewTimer(o.interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
 		}
 	}
 }

@@ -75,16 +75,21 @@ func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				return err
 			}
 		}
-		if o.watch == 0 {
+		if o.watch == 0 || !pause(ctx, o.watch) {
 			return nil
 		}
-		t := time.NewTimer(o.watch)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
+	}
+}
+
+// pause waits d and reports true, or false as soon as ctx is done.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

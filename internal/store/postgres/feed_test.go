@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/postgres"
 	"github.com/prolific-receiver/receiver/internal/store/postgres/pgtest"
@@ -52,18 +50,9 @@ func TestFeedWaitsForLowerSeqStillInFlight(t *testing.T) {
 
 	// A writer that takes its transaction ID, draws a seq and stalls.
 	ctx := ctxT(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatalf("begin: %v", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
+	tx := beginOther(t, ctx, dsn)
 	var slowSeq int64
-	err = tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(new(string))
+	err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(new(string))
 	if err == nil {
 		err = tx.QueryRow(ctx, `INSERT INTO events (id, type, resource_id, event_time, received_at, body)
 			VALUES ('evt-slow', $1, 'study-feed', now(), now(), '\x7b7d') RETURNING seq`, studyProgress).Scan(&slowSeq)

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/postgres/pgtest"
 )
@@ -33,16 +31,7 @@ func TestPoisonEventFailsAlone(t *testing.T) {
 	if _, err := db.Save(ctx, event(studyProgress, "held", "", t0)); err != nil {
 		t.Fatalf("Save(held): %v", err)
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatalf("begin: %v", err)
-	}
-	defer tx.Rollback(ctx)
+	tx := beginOther(t, ctx, dsn)
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM studies WHERE id = 'held' FOR UPDATE`); err != nil {
 		t.Fatalf("lock study: %v", err)
 	}

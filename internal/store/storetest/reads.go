@@ -57,16 +57,7 @@ func testEventsFilters(t *testing.T, open OpenFunc) {
 	}
 
 	// Paging with BeforeSeq walks every event exactly once.
-	var paged []string
-	f := store.EventFilter{Limit: 5}
-	for range len(all) {
-		page := mustEvents(t, s, f)
-		if len(page) == 0 {
-			break
-		}
-		paged = append(paged, ids(page)...)
-		f.BeforeSeq = page[len(page)-1].Seq
-	}
+	paged := pageAll(t, s, store.EventFilter{Limit: 5}, len(all))
 	if d := diff(newestFirst(func(*store.Event) bool { return true }), paged); d != "" {
 		t.Errorf("paging mismatch (-want +got):\n%s", d)
 	}
@@ -98,19 +89,31 @@ func testEventsFilters(t *testing.T, open OpenFunc) {
 		}
 	}
 	// Paging forward with the last seq seen walks every event exactly once.
-	paged = nil
-	f = store.EventFilter{Forward: true, Limit: 5}
-	for range len(all) {
+	paged = pageAll(t, s, store.EventFilter{Forward: true, Limit: 5}, len(all))
+	if d := diff(oldestFirst(0, func(*store.Event) bool { return true }), paged); d != "" {
+		t.Errorf("forward paging mismatch (-want +got):\n%s", d)
+	}
+}
+
+// pageAll lists events page by page from f, each page continuing from the
+// last seq of the one before (BeforeSeq, or AfterSeq when f.Forward), for at
+// most maxPages pages, and returns their IDs.
+func pageAll(t *testing.T, s store.Store, f store.EventFilter, maxPages int) []string {
+	t.Helper()
+	var paged []string
+	for range maxPages {
 		page := mustEvents(t, s, f)
 		if len(page) == 0 {
 			break
 		}
 		paged = append(paged, ids(page)...)
-		f.AfterSeq = page[len(page)-1].Seq
+		if f.Forward {
+			f.AfterSeq = page[len(page)-1].Seq
+		} else {
+			f.BeforeSeq = page[len(page)-1].Seq
+		}
 	}
-	if d := diff(oldestFirst(0, func(*store.Event) bool { return true }), paged); d != "" {
-		t.Errorf("forward paging mismatch (-want +got):\n%s", d)
-	}
+	return paged
 }
 
 func testStudiesOrderAndSeenSince(t *testing.T, open OpenFunc) {
