@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 )
 
@@ -112,7 +113,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				continue // more may be waiting: ask again at once
 			}
 		}
-		if (!o.follow && err == nil) || !pause(ctx, o.interval) {
+		if (!o.follow && err == nil) || !ctxwait.Sleep(ctx, o.interval) {
 			return nil
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -75,21 +76,9 @@ func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				return err
 			}
 		}
-		if o.watch == 0 || !pause(ctx, o.watch) {
+		if o.watch == 0 || !ctxwait.Sleep(ctx, o.watch) {
 			return nil
 		}
-	}
-}
-
-// pause waits d and reports true, or false as soon as ctx is done.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

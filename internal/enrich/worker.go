@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -217,17 +218,7 @@ func (w *Worker) sleepPause(ctx context.Context) bool {
 	w.mu.Lock()
 	d := w.pauseUntil.Sub(w.opts.Now())
 	w.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return d <= 0 || ctxwait.Sleep(ctx, d)
 }
 
 // waitAPI blocks until a call to Prolific is allowed: after any 429 pause

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 )
 
 // Response size limits: success bodies are decoded whole, error bodies only
@@ -65,12 +67,8 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 			}
 			return result{}, err
 		}
-		t := time.NewTimer(c.backoff(attempt, retryAfter))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !ctxwait.Sleep(ctx, c.backoff(attempt, retryAfter)) {
 			return result{}, fmt.Errorf("prolific %s: %w while waiting to retry after: %w", cl.endpoint, ctx.Err(), err)
-		case <-t.C:
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
@@ -154,17 +155,10 @@ func (m *simulation) step(ctx context.Context, fn func() (int, error)) error {
 	if err != nil {
 		return fmt.Errorf("simulate study: %w", err)
 	}
-	if m.pause <= 0 {
-		return nil
-	}
-	t := time.NewTimer(m.pause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if m.pause > 0 && !ctxwait.Sleep(ctx, m.pause) {
 		return fmt.Errorf("simulate study: %w", ctx.Err())
 	}
+	return nil
 }
 
 // reserve adds a participant; f.mu held.
