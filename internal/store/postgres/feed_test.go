@@ -48,15 +48,12 @@ func TestFeedWaitsForLowerSeqStillInFlight(t *testing.T) {
 		t.Fatalf("Save first: %v, %v", out, err)
 	}
 
-	// A writer that takes its transaction ID, draws a seq and stalls.
+	// A writer that draws a seq and stalls.
 	ctx := ctxT(t)
 	tx := beginOther(t, ctx, dsn)
 	var slowSeq int64
-	err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(new(string))
-	if err == nil {
-		err = tx.QueryRow(ctx, `INSERT INTO events (id, type, resource_id, event_time, received_at, body)
-			VALUES ('evt-slow', $1, 'study-feed', now(), now(), '\x7b7d') RETURNING seq`, studyProgress).Scan(&slowSeq)
-	}
+	err := tx.QueryRow(ctx, `INSERT INTO events (id, type, resource_id, event_time, received_at, body)
+		VALUES ('evt-slow', $1, 'study-feed', now(), now(), '\x7b7d') RETURNING seq`, studyProgress).Scan(&slowSeq)
 	if err != nil {
 		t.Fatalf("stalled insert: %v", err)
 	}
@@ -88,6 +85,31 @@ func TestFeedWaitsForLowerSeqStillInFlight(t *testing.T) {
 	got := feedUntil(t, db, 0, 3)
 	if want := []int64{first.Seq, slowSeq, late.Seq}; !slices.Equal(seqs(got), want) {
 		t.Fatalf("feed after commit = %v, want %v", seqs(got), want)
+	}
+}
+
+// TestFeedIgnoresOtherTransactions: a long transaction that writes
+// elsewhere on the server (it holds the oldest running transaction ID) does
+// not hold the feed back; only writers of the events table do.
+func TestFeedIgnoresOtherTransactions(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	db := open(t, dsn, store.Options{})
+	postgres.SetFeedWait(db, 300*time.Millisecond)
+	ctx := ctxT(t)
+	other := beginOther(t, ctx, dsn)
+	if _, err := other.Exec(ctx, `CREATE TEMP TABLE unrelated (n int); INSERT INTO unrelated VALUES (1)`); err != nil {
+		t.Fatalf("unrelated write: %v", err)
+	}
+	e := event(studyStatus, "study-other", "ACTIVE", t0)
+	if out, err := db.Save(ctx, e); err != nil || out != store.Stored {
+		t.Fatalf("Save: %v, %v", out, err)
+	}
+	page, err := db.Events(ctx, store.EventFilter{Forward: true})
+	if err != nil {
+		t.Fatalf("Events forward: %v", err)
+	}
+	if got := seqs(page); !slices.Equal(got, []int64{e.Seq}) {
+		t.Errorf("feed beside an unrelated open transaction = %v, want [%d]", got, e.Seq)
 	}
 }
 

@@ -132,11 +132,6 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	// Take a transaction ID before the first insert draws a seq (an
-	// insert would only take one after evaluating nextval): the change
-	// feed (feedBound) relies on every seq being drawn by a transaction
-	// that already has its ID.
-	b.Queue("SELECT pg_current_xact_id()")
 	for _, i := range order {
 		e := events[i]
 		studyID := e.StudyID
@@ -155,10 +150,6 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return nil, fmt.Errorf("begin: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, fmt.Errorf("take transaction ID: %w", err)
 	}
 	var conflicts []int
 	for _, i := range order {
