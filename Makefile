@@ -9,7 +9,7 @@ TEST_TIMEOUT ?= 15m
 # The browser test saves its dashboard screenshots here.
 export TEST_ARTIFACTS_DIR ?= $(CURDIR)/test-artifacts
 
-.PHONY: help build run test test-short lint bench crash-test demo fuzz docker clean
+.PHONY: help build run run-smoke test test-short lint bench crash-test demo fuzz docker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,14 +17,22 @@ help: ## list the targets
 build: ## build a static binary into bin/receiver
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/receiver
 
+# make run's listeners (override e.g. RUN_LISTEN_ADDR=127.0.0.1:18080).
+RUN_LISTEN_ADDR ?= 127.0.0.1:8080
+RUN_ADMIN_ADDR ?= 127.0.0.1:9090
+
 run: build ## run the receiver on SQLite (data/) with a generated development secret
 	@mkdir -p data
 	@test -s data/dev-secret || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > data/dev-secret)
-	@echo "receiver: webhooks on http://127.0.0.1:8080/hooks/prolific, admin on http://127.0.0.1:9090/"
+	@echo "receiver: webhooks on http://$(RUN_LISTEN_ADDR)/hooks/prolific, admin on http://$(RUN_ADMIN_ADDR)/"
 	@echo "receiver: in another terminal, post a signed test event with:"
-	@echo "  $(BIN) send -url http://127.0.0.1:8080/hooks/prolific -secret-file data/dev-secret"
-	env -u PROLIFIC_WEBHOOK_SECRET RECEIVER_LISTEN_ADDR=127.0.0.1:8080 PROLIFIC_WEBHOOK_SECRET_FILE=data/dev-secret \
+	@echo "  $(BIN) send -url http://$(RUN_LISTEN_ADDR)/hooks/prolific -secret-file data/dev-secret"
+	env -u PROLIFIC_WEBHOOK_SECRET RECEIVER_LISTEN_ADDR=$(RUN_LISTEN_ADDR) RECEIVER_ADMIN_ADDR=$(RUN_ADMIN_ADDR) \
+		PROLIFIC_WEBHOOK_SECRET_FILE=data/dev-secret \
 		RECEIVER_STORE=sqlite:data/receiver.db RECEIVER_LOG_FORMAT=console ./$(BIN) serve
+
+run-smoke: ## check that make run starts, stores a signed event and stops cleanly (free ports)
+	bash scripts/run-smoke.sh
 
 test: ## run every test with -race, then the deploy checks (alert-rule tests, dashboard, manifests) (PostgreSQL tests need RECEIVER_TEST_POSTGRES_DSN)
 	$(GO) vet ./...
