@@ -11,7 +11,8 @@ source bench/lib.sh
 listen=127.0.0.1:$(free_port)
 admin=127.0.0.1:$(free_port)
 logfile=$(mktemp)
-trap 'kill -TERM -- "-$pid" 2>/dev/null || true; rm -f "$logfile"' EXIT
+pid=
+trap '[ -z "$pid" ] || kill -TERM -- "-$pid" 2>/dev/null || true; rm -f "$logfile"' EXIT
 
 log "make run on $listen (admin $admin)"
 setsid make run RUN_LISTEN_ADDR="$listen" RUN_ADMIN_ADDR="$admin" >"$logfile" 2>&1 &
