@@ -136,14 +136,14 @@ type page struct {
 // for, and that page relative to the root.
 func pageBase(r *http.Request) (root, self string) {
 	self = strings.TrimPrefix(r.URL.EscapedPath(), "/")
+	root = "./"
+	if depth := strings.Count(self, "/"); depth > 0 {
+		root = strings.Repeat("../", depth)
+	}
 	if r.URL.RawQuery != "" {
 		self += "?" + r.URL.RawQuery
 	}
-	depth := strings.Count(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
-	if depth == 0 {
-		return "./", self
-	}
-	return strings.Repeat("../", depth), self
+	return root, self
 }
 
 // render executes a page into a buffer first, so a template error becomes a

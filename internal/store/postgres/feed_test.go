@@ -164,7 +164,11 @@ func TestFeedUnderConcurrentReplicas(t *testing.T) {
 		}
 	}
 	close(errs)
-	if err := errors.Join(slices.Collect(chanValues(errs))...); err != nil {
+	var failed []error
+	for err := range errs {
+		failed = append(failed, err)
+	}
+	if err := errors.Join(failed...); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 	// Whatever the feed may still hold back, give it time to settle.
@@ -208,14 +212,4 @@ func firstDiff(a, b []int64) int {
 		}
 	}
 	return min(len(a), len(b))
-}
-
-func chanValues[T any](c <-chan T) func(func(T) bool) {
-	return func(yield func(T) bool) {
-		for v := range c {
-			if !yield(v) {
-				return
-			}
-		}
-	}
 }
