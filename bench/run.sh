@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # bench/run.sh (`make bench`): measures, in one run on this machine and under
 # the same load, (a) a bare net/http server that only reads the body (the
-# ceiling, measured first and again last; ratios use the mean), (b) the
-# receiver on SQLite and (c) the receiver on PostgreSQL when one is reachable. For each: closed-loop throughput (BENCH_CONNECTIONS
-# connections for BENCH_DURATION), p99 at a fixed open-loop rate (BENCH_RATE
-# events/s for BENCH_DURATION), idle RSS after start and peak RSS (VmHWM),
-# and the CPU time the server and the load generator each spent per request
-# in the closed loop (steadier than throughput on a shared machine).
+# ceiling), (b) the receiver on SQLite and (c) the receiver on PostgreSQL when
+# one is reachable, in BENCH_ROUNDS interleaved rounds (ceiling, then per
+# round SQLite, PostgreSQL, ceiling). For each run: closed-loop throughput
+# (BENCH_CONNECTIONS connections for BENCH_DURATION), p99 at a fixed
+# open-loop rate (BENCH_RATE events/s for BENCH_DURATION), idle RSS after
+# start and peak RSS (VmHWM), and the CPU time the server and the load
+# generator each spent per request in the closed loop (steadier than
+# throughput on a shared machine). A receiver's ratio is against the ceiling
+# runs on either side of it; the targets take the median over the rounds.
 # Prints a markdown table and writes bench/results.md. Loopback only; every
 # run is bounded by its duration.
 #
-# Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_RATE (1000),
-# RECEIVER_TEST_POSTGRES_DSN (else a local server on 127.0.0.1:5432 is tried),
-# LOADGEN (command to run instead of "<built receiver> loadgen").
+# Environment: BENCH_ROUNDS (3), BENCH_DURATION (10s), BENCH_CONNECTIONS (64),
+# BENCH_RATE (1000), RECEIVER_TEST_POSTGRES_DSN (else a local server on
+# 127.0.0.1:5432 is tried), LOADGEN (command to run instead of "<built
+# receiver> loadgen").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -20,12 +24,13 @@ source bench/lib.sh
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 RATE=${BENCH_RATE:-1000}
+ROUNDS=${BENCH_ROUNDS:-3}
 OUT=${BENCH_OUT:-bench/results.md}
 
 setup "receiver and ceiling" ./bench/ceiling
 
 ROWS=()
-declare -A RPS RATIO OPEN_P99 IDLE_MIB
+declare -A RPS RATIO OPEN_P99 IDLE_MIB PER_ROUND_P99
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CLK_TCK=$(getconf CLK_TCK)
@@ -62,9 +67,7 @@ measure() {
   log "$name: ${rps}/s, server ${scpu} µs CPU/request, open-loop p99 $(jq -r '.latency.p99_ms' "$o") ms, idle $(( idle / 1024 )) MiB, peak $(( peak / 1024 )) MiB"
 }
 
-# ceiling NAME: measures the bare server. It runs before and after the
-# receivers; their ratios use the mean of both, so a machine that got faster
-# or slower during the run does not favour either side.
+# ceiling NAME: measures the bare server.
 ceiling() {
   local port; port=$(free_port)
   "$WORK/ceiling" -addr "127.0.0.1:$port" >"$WORK/ceiling.log" 2>&1 &
@@ -74,44 +77,83 @@ ceiling() {
   stop_pid "$pid"
 }
 
-# (a) ceiling
-ceiling ceiling
+# receiver_sqlite NAME: the receiver on a new SQLite file.
+receiver_sqlite() {
+  local listen=127.0.0.1:$(free_port) admin=127.0.0.1:$(free_port) db=$WORK/bench-$RANDOM.db
+  start_receiver sqlite "sqlite:$db" "$listen" "$admin" "$WORK/sqlite.log" || die "receiver (sqlite) did not start"
+  measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID"
+  stop_pid "$RECEIVER_PID"
+  rm -f "$db" "$db-wal" "$db-shm"
+}
 
-# (b) receiver on SQLite
-listen=127.0.0.1:$(free_port); admin=127.0.0.1:$(free_port)
-start_receiver sqlite "sqlite:$WORK/bench.db" "$listen" "$admin" "$WORK/sqlite.log" || die "receiver (sqlite) did not start"
-measure "receiver sqlite" "http://$listen/hooks/prolific" "$RECEIVER_PID"
-stop_pid "$RECEIVER_PID"
+# receiver_postgres NAME: the receiver on PostgreSQL, in a schema emptied first.
+receiver_postgres() {
+  psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA" >/dev/null
+  local listen=127.0.0.1:$(free_port) admin=127.0.0.1:$(free_port)
+  if start_receiver postgres "$(with_search_path "$PG_BASE" "$SCHEMA")" "$listen" "$admin" "$WORK/postgres.log"; then
+    measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID"
+    stop_pid "$RECEIVER_PID"
+  else
+    ROWS+=("| $1 | did not start | | | | | | | | | | | | |")
+  fi
+}
 
-# (c) receiver on PostgreSQL, in a fresh schema
 PG_BASE=$(postgres_base_dsn)
 if [ -n "$PG_BASE" ]; then
   SCHEMA=bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-  psql "$PG_BASE" -qc "CREATE SCHEMA $SCHEMA" >/dev/null
-  listen=127.0.0.1:$(free_port); admin=127.0.0.1:$(free_port)
-  if start_receiver postgres "$(with_search_path "$PG_BASE" "$SCHEMA")" "$listen" "$admin" "$WORK/postgres.log"; then
-    measure "receiver postgres" "http://$listen/hooks/prolific" "$RECEIVER_PID"
-    stop_pid "$RECEIVER_PID"
-  else
-    ROWS+=("| receiver postgres | did not start | | | | | | | | | | | | |")
-  fi
 else
   log "PostgreSQL: none reachable (set RECEIVER_TEST_POSTGRES_DSN): skipped"
+fi
+
+# The rounds: ceiling 0, then in round r the receiver on SQLite, on
+# PostgreSQL, and ceiling r. Each receiver's ratio in round r is against the
+# mean of the ceiling runs just before and after it (r-1 and r), so a machine
+# that got faster or slower during the run favours neither side; the targets
+# use the median over the rounds.
+ceiling "ceiling 0"
+for r in $(seq 1 "$ROUNDS"); do
+  receiver_sqlite "receiver sqlite $r"
+  if [ -n "$PG_BASE" ]; then receiver_postgres "receiver postgres $r"; fi
+  ceiling "ceiling $r"
+done
+if [ -z "$PG_BASE" ]; then
   ROWS+=("| receiver postgres | skipped: no PostgreSQL reachable | | | | | | | | | | | | |")
 fi
 
-# (a) again, then the ratios against the mean of both ceiling runs.
-ceiling "ceiling (again)"
-CEILING_RPS=$(( (RPS[ceiling] + RPS["ceiling (again)"]) / 2 ))
-for name in "${!RPS[@]}"; do
-  RATIO[$name]=$(awk -v a="${RPS[$name]}" -v b="$CEILING_RPS" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')
+# median prints the median of its numeric arguments (nothing if none).
+median() {
+  printf '%s\n' "$@" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%g", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+# ratio A B prints 100 * A / B rounded.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }'; }
+
+CEILINGS=()
+for r in $(seq 0 "$ROUNDS"); do CEILINGS+=("${RPS["ceiling $r"]}"); done
+CEILING_RPS=$(median "${CEILINGS[@]}" | xargs printf "%.0f")
+declare -A PER_ROUND MEDIAN_RATIO MEDIAN_P99 MAX_IDLE
+for r in $(seq 0 "$ROUNDS"); do RATIO["ceiling $r"]=$(ratio "${RPS["ceiling $r"]}" "$CEILING_RPS"); done
+for kind in sqlite postgres; do
+  ratios=() p99s=() idles=()
+  for r in $(seq 1 "$ROUNDS"); do
+    name="receiver $kind $r"
+    [ -n "${RPS[$name]:-}" ] || continue
+    around=$(( (RPS["ceiling $(( r - 1 ))"] + RPS["ceiling $r"]) / 2 ))
+    RATIO[$name]=$(ratio "${RPS[$name]}" "$around")
+    ratios+=("${RATIO[$name]}") p99s+=("${OPEN_P99[$name]}") idles+=("${IDLE_MIB[$name]}")
+  done
+  [ ${#ratios[@]} -gt 0 ] || continue
+  PER_ROUND[$kind]=$(IFS=,; echo "${ratios[*]}" | sed 's/,/, /g')
+  MEDIAN_RATIO[$kind]=$(median "${ratios[@]}")
+  MEDIAN_P99[$kind]=$(median "${p99s[@]}")
+  MAX_IDLE[$kind]=$(printf '%s\n' "${idles[@]}" | sort -n | tail -n1)
+  PER_ROUND_P99[$kind]=$(IFS=,; echo "${p99s[*]}" | sed 's/,/, /g')
 done
 for i in "${!ROWS[@]}"; do
-  for name in "${!RPS[@]}"; do
+  for name in "${!RATIO[@]}"; do
     ROWS[i]=${ROWS[i]//"@ratio:$name@"/"${RATIO[$name]} %"}
   done
 done
-log "ceiling ${RPS[ceiling]} and ${RPS["ceiling (again)"]}/s; SQLite ${RATIO[receiver sqlite]:-–} %, PostgreSQL ${RATIO[receiver postgres]:-–} % of their mean"
+log "ceiling median ${CEILING_RPS}/s; SQLite ${PER_ROUND[sqlite]:-–} % (median ${MEDIAN_RATIO[sqlite]:-–}), PostgreSQL ${PER_ROUND[postgres]:-–} % (median ${MEDIAN_RATIO[postgres]:-–})"
 
 # Go micro-benchmarks: verification (internal/verify) and decoding (internal/prolific).
 log "go test -bench: verification and decoding"
@@ -126,12 +168,12 @@ if [ -n "$PG_BASE" ]; then
   RECEIVER_TEST_POSTGRES_DSN=$PG_BASE go test -run '^$' -bench 'SaveParallel' -benchtime "${BENCH_STORE_EVENTS:-50000}x" ./internal/store/postgres >>"$WORK/storebench.txt" 2>&1 || die "store benchmark failed: $(tail -n 20 "$WORK/storebench.txt")"
 fi
 
-# check LABEL VALUE OP LIMIT UNIT: one row of the targets table.
+# check LABEL VALUE OP LIMIT UNIT [ROUNDS]: one row of the targets table.
 check() {
   local verdict="not met"
   if [ -z "$2" ]; then verdict="not measured"
   elif awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !((op == ">=" && v >= l) || (op == "<" && v < l)) }'; then verdict="met"; fi
-  echo "| $1 | ${2:-–} $5 | $3 $4 $5 | $verdict |"
+  echo "| $1 | ${2:-–} $5 | ${6:-} | $3 $4 $5 | $verdict |"
 }
 
 # Report.
@@ -147,9 +189,10 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "- Load (from \`receiver loadgen\` on the same machine, competing for the same CPUs):"
   echo "  closed loop with $CONNECTIONS connections for $DURATION; open loop at $RATE events/s for $DURATION"
   echo "  (latency measured from the scheduled send time, so queueing is not hidden)."
-  echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling),"
-  echo "  measured before and after the receivers. Throughput counts 2xx answers per second; \"vs ceiling\""
-  echo "  is that divided by the mean of the two ceiling runs ($CEILING_RPS/s)."
+  echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling)."
+  echo "  $ROUNDS interleaved rounds: ceiling 0, then in round r the receiver on SQLite, on PostgreSQL, and ceiling r."
+  echo "  Throughput counts 2xx answers per second; a receiver's \"vs ceiling\" is that divided by the mean of the"
+  echo "  ceiling runs just before and after it (r-1 and r); a ceiling's is against the ceilings' median ($CEILING_RPS/s)."
   echo "- Server / loadgen CPU = user+system CPU time each process spent per closed-loop request, in µs."
   echo "  With both on the same 2 CPUs, throughput vs ceiling is roughly (loadgen + ceiling CPU) / (loadgen + server CPU)."
   echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
@@ -159,20 +202,20 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
-  echo "## Targets (ratios from this run)"
+  echo "## Targets (medians over the $ROUNDS rounds of this run; idle RSS: the largest)"
   echo
-  echo "| target | measured | wanted | verdict |"
-  echo "|---|---:|---:|---|"
-  check "SQLite throughput vs ceiling" "${RATIO[receiver sqlite]:-}" ">=" 50 "%"
-  check "PostgreSQL throughput vs ceiling" "${RATIO[receiver postgres]:-}" ">=" 25 "%"
-  check "SQLite p99 at $RATE events/s" "${OPEN_P99[receiver sqlite]:-}" "<" 10 "ms"
-  check "PostgreSQL p99 at $RATE events/s" "${OPEN_P99[receiver postgres]:-}" "<" 10 "ms"
-  check "idle RSS (SQLite)" "${IDLE_MIB[receiver sqlite]:-}" "<" 40 "MiB"
-  check "idle RSS (PostgreSQL)" "${IDLE_MIB[receiver postgres]:-}" "<" 40 "MiB"
+  echo "| target | measured | rounds | wanted | verdict |"
+  echo "|---|---:|---|---:|---|"
+  check "SQLite throughput vs ceiling" "${MEDIAN_RATIO[sqlite]:-}" ">=" 50 "%" "${PER_ROUND[sqlite]:-}"
+  check "PostgreSQL throughput vs ceiling" "${MEDIAN_RATIO[postgres]:-}" ">=" 25 "%" "${PER_ROUND[postgres]:-}"
+  check "SQLite p99 at $RATE events/s" "${MEDIAN_P99[sqlite]:-}" "<" 10 "ms" "${PER_ROUND_P99[sqlite]:-}"
+  check "PostgreSQL p99 at $RATE events/s" "${MEDIAN_P99[postgres]:-}" "<" 10 "ms" "${PER_ROUND_P99[postgres]:-}"
+  check "idle RSS (SQLite)" "${MAX_IDLE[sqlite]:-}" "<" 40 "MiB"
+  check "idle RSS (PostgreSQL)" "${MAX_IDLE[postgres]:-}" "<" 40 "MiB"
   check "verification, 1 KiB body (raw form)" "$(awk -v n="$VERIFY_NS" 'BEGIN { if (n != "") printf "%.2f", n / 1000 }')" "<" 5 "µs"
   echo
-  echo "On this shared host the ratios move by 10 points and more between runs of one binary"
-  echo "(bench/profiling.md lists them): read a verdict near its line as one sample, not a result."
+  echo "On this shared host a single run's ratio moves by 10 points and more between runs of one"
+  echo "binary (bench/profiling.md lists them); the median of interleaved rounds is the number to quote."
   echo
   echo "Load average at the start: $LOAD_START."
   echo
