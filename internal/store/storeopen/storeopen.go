@@ -24,10 +24,16 @@ func Open(ctx context.Context, dsn string, opts store.Options) (store.Store, err
 			return nil, errors.New("sqlite: needs a file path, e.g. sqlite:data/receiver.db")
 		}
 		return sqlite.Open(path, opts)
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case IsPostgres(dsn):
 		return postgres.Open(ctx, dsn, opts)
 	}
 	return nil, ErrUnknownKind
+}
+
+// IsPostgres reports whether dsn names the PostgreSQL backend, the one
+// replicas share.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 // Kind returns "sqlite" or "postgres" for a dsn Open accepts, for logs.
