@@ -53,7 +53,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 bench: ## measure throughput, latency and memory against a bare HTTP ceiling (writes bench/results.md)
 	bash bench/run.sh
 
-crash-test: ## kill -9 the receiver under load, restart it, prove no acknowledged event is lost
+crash-test: ## kill -9 the receiver (and cut or crash PostgreSQL) under load, prove no acknowledged event is lost
 	bash scripts/crash-test.sh
 
 demo: build ## run the fake Prolific, bootstrap the receiver against it and simulate a study
