@@ -77,6 +77,15 @@ ceiling() {
   stop_pid "$pid"
 }
 
+# settle: writes back what the last run left dirty in the page cache, so
+# that the kernel's delayed write-back does not land in the next run and
+# stall its fsyncs (a PostgreSQL run after a SQLite one saw 100-200 ms
+# stalls in its open loop before this).
+settle() {
+  sync
+  sleep 1
+}
+
 # receiver_sqlite NAME: the receiver on a new SQLite file.
 receiver_sqlite() {
   local listen=127.0.0.1:$(free_port) admin=127.0.0.1:$(free_port) db=$WORK/bench-$RANDOM.db
@@ -84,6 +93,7 @@ receiver_sqlite() {
   measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID"
   stop_pid "$RECEIVER_PID"
   rm -f "$db" "$db-wal" "$db-shm"
+  settle
 }
 
 # receiver_postgres NAME: the receiver on PostgreSQL, in a schema emptied first.
@@ -93,6 +103,7 @@ receiver_postgres() {
   if start_receiver postgres "$(with_search_path "$PG_BASE" "$SCHEMA")" "$listen" "$admin" "$WORK/postgres.log"; then
     measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID"
     stop_pid "$RECEIVER_PID"
+    settle
   else
     ROWS+=("| $1 | did not start | | | | | | | | | | | | |")
   fi
