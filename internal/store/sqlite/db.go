@@ -34,6 +34,7 @@ type DB struct {
 	batch *store.Batcher
 	stmts *statements
 	ckpt  *checkpointer
+	owner *owner // this process's claim on the file
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -56,6 +57,10 @@ func Open(path string, opts store.Options) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
 		}
 	}
+	own, err := claim(path)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	common := url.Values{}
 	common.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	common.Set("_foreign_keys", "1")
@@ -70,6 +75,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 	w.Add("_pragma", "wal_autocheckpoint=0") // the checkpointer does it off the hot path
 	write, err := sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {
+		own.release()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	write.SetMaxOpenConns(1)
@@ -77,7 +83,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 
-	db := &DB{path: path, opts: opts, write: write}
+	db := &DB{path: path, opts: opts, write: write, owner: own}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := db.init(ctx, common); err != nil {
@@ -85,6 +91,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 		if db.read != nil {
 			db.read.Close()
 		}
+		own.release()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	db.batch = store.NewBatcher(db.commit, opts.MaxBatch, store.WithIsolate(isolatable))
@@ -193,7 +200,8 @@ func (db *DB) Close() error {
 		db.stmts.close()
 		rerr := db.read.Close()
 		werr := db.write.Close()
-		if err := errors.Join(werr, rerr, cerr); err != nil {
+		oerr := db.owner.release() // last: the file is free once nothing here writes it
+		if err := errors.Join(werr, rerr, cerr, oerr); err != nil {
 			db.closeErr = fmt.Errorf("close sqlite: %w", err)
 		}
 	})
