@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -127,6 +129,22 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	promtoolCheckMetrics(t, adminURL)
+	// Sent one after another, each delivery was a group commit of its own.
+	resp, err = http.Get(adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposition, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		fmt.Sprintf("receiver_store_batch_events_count %d", len(sent)),
+		fmt.Sprintf("receiver_store_batch_events_sum %d", len(sent)),
+		fmt.Sprintf("receiver_store_batch_duration_seconds_count %d", len(sent)),
+	} {
+		if !strings.Contains(string(exposition), line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
 
 	cancel()
 	if !waitStopped(t, errc, "run", 30*time.Second) {

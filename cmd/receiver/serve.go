@@ -54,9 +54,12 @@ type listening func(public, admin net.Addr)
 // fails, the listeners stop accepting, in-flight requests finish within
 // ShutdownTimeout, background work stops and the store is closed.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listening) error {
+	reg := prometheus.NewRegistry()
+	metrics := handlers.NewMetrics(reg, version)
 	st, err := storeopen.Open(ctx, cfg.Store, store.Options{
-		Enrich:   cfg.enrichmentEnabled(),
-		Debounce: cfg.EnrichDebounce,
+		Enrich:        cfg.enrichmentEnabled(),
+		Debounce:      cfg.EnrichDebounce,
+		ObserveCommit: metrics.ObserveCommit,
 	})
 	if err != nil {
 		return fmt.Errorf("open store (RECEIVER_STORE): %w", err)
@@ -68,8 +71,6 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	}()
 
 	keyring := verify.NewKeyring(cfg.WebhookSecret, cfg.PreviousSecrets)
-	reg := prometheus.NewRegistry()
-	metrics := handlers.NewMetrics(reg, version)
 	var draining atomic.Bool
 	deps := handlers.Deps{
 		Log:          log,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // CommitFunc stores events in one transaction and returns one Outcome per
@@ -32,6 +33,7 @@ type Batcher struct {
 	commit   CommitFunc
 	maxBatch int
 	isolate  func(error) bool
+	observe  func(events int, took time.Duration, err error)
 
 	mu     sync.Mutex
 	queue  []*request
@@ -49,6 +51,7 @@ type BatcherOption func(*batcherConfig)
 type batcherConfig struct {
 	committers int
 	isolate    func(error) bool
+	observe    func(events int, took time.Duration, err error)
 }
 
 // WithCommitters runs n committer goroutines (default 1). Use more than one
@@ -68,6 +71,15 @@ func WithCommitters(n int) BatcherOption {
 // of the batch gets that error without further attempts.
 func WithIsolate(isolate func(error) bool) BatcherOption {
 	return func(c *batcherConfig) { c.isolate = isolate }
+}
+
+// WithCommitObserver makes the Batcher call observe after every commit it
+// attempts (isolation retries included) with the number of events, the
+// time commit took and its error; nil observe does nothing. observe runs
+// on the committer goroutine, before the callers are answered: keep it
+// cheap (a histogram update).
+func WithCommitObserver(observe func(events int, took time.Duration, err error)) BatcherOption {
+	return func(c *batcherConfig) { c.observe = observe }
 }
 
 type request struct {
@@ -107,6 +119,7 @@ func NewBatcher(commit CommitFunc, maxBatch int, opts ...BatcherOption) *Batcher
 		commit:   commit,
 		maxBatch: maxBatch,
 		isolate:  cfg.isolate,
+		observe:  cfg.observe,
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
@@ -249,9 +262,13 @@ func (b *Batcher) flushEach(batch []*request) {
 // commitEvents calls commit and checks it returned one outcome per event.
 func (b *Batcher) commitEvents(events []*Event) ([]Outcome, error) {
 	// The batch serves many callers, so no single caller's context may cancel it.
+	start := time.Now()
 	outcomes, err := b.commit(context.Background(), events)
 	if err == nil && len(outcomes) != len(events) {
 		err = fmt.Errorf("commit returned %d outcomes for %d events", len(outcomes), len(events))
+	}
+	if b.observe != nil {
+		b.observe(len(events), time.Since(start), err)
 	}
 	return outcomes, err
 }

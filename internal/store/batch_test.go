@@ -396,3 +396,66 @@ func TestBatcherSingleEventBatchNotRetried(t *testing.T) {
 		t.Errorf("commit calls = %d, want 1", got)
 	}
 }
+
+// TestBatcherCommitObserver: the observer hears every commit, with the
+// events it held, its duration and its error, before the callers are
+// answered.
+func TestBatcherCommitObserver(t *testing.T) {
+	boom := errors.New("disk on fire")
+	type seen struct {
+		events int
+		took   time.Duration
+		err    error
+	}
+	var mu sync.Mutex
+	var commits []seen
+	f := &fakeCommit{entered: make(chan struct{}, 100), release: make(chan struct{})}
+	b := NewBatcher(f.commit, 100, WithCommitObserver(func(events int, took time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		commits = append(commits, seen{events, took, err})
+	}))
+	defer b.Close()
+
+	// One commit held while seven more queue up: two commits, 1 and 7.
+	first := make(chan error, 1)
+	go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+	<-f.entered
+	errs := make(chan error, 7)
+	for i := range 7 {
+		go func() { _, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)}); errs <- err }()
+	}
+	waitQueued(t, b, 7)
+	time.Sleep(5 * time.Millisecond) // the held commit takes measurable time
+	close(f.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range 7 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	got := append([]seen(nil), commits...)
+	mu.Unlock()
+	if len(got) != 2 || got[0].events != 1 || got[1].events != 7 || got[0].err != nil || got[1].err != nil {
+		t.Fatalf("observed %+v, want commits of 1 and 7 events without error", got)
+	}
+	if got[0].took < 5*time.Millisecond {
+		t.Errorf("first commit observed as %v, want at least the 5 ms it was held", got[0].took)
+	}
+
+	// A failed commit is observed with its error.
+	f.mu.Lock()
+	f.fail = boom
+	f.mu.Unlock()
+	if _, err := b.Save(context.Background(), &Event{ID: "late"}); !errors.Is(err, boom) {
+		t.Fatalf("Save = %v, want %v", err, boom)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if last := commits[len(commits)-1]; len(commits) != 3 || last.events != 1 || !errors.Is(last.err, boom) {
+		t.Errorf("observed %+v, want a third commit of 1 event failing with %v", commits, boom)
+	}
+}

@@ -175,6 +175,10 @@ type Options struct {
 	// MaxAliases caps the aliases one stored event collects; <= 0 means
 	// the package's MaxAliases.
 	MaxAliases int
+	// ObserveCommit, when set, is called after each group commit with the
+	// number of events it held and how long the commit took (see
+	// WithCommitObserver).
+	ObserveCommit func(events int, took time.Duration, err error)
 }
 
 // AliasLimit returns the alias cap o configures: o.MaxAliases, or

@@ -82,7 +82,8 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*DB, error) {
 		d.now = time.Now
 	}
 	committers := max(1, min(maxCommitters, int(cfg.MaxConns)/2))
-	d.saver = store.NewBatcher(d.commit, opts.MaxBatch, store.WithCommitters(committers), store.WithIsolate(isolatable))
+	d.saver = store.NewBatcher(d.commit, opts.MaxBatch, store.WithCommitters(committers), store.WithIsolate(isolatable),
+		store.WithCommitObserver(opts.ObserveCommit))
 	return d, nil
 }
 

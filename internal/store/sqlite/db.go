@@ -94,7 +94,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 		own.release()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	db.batch = store.NewBatcher(db.commit, opts.MaxBatch, store.WithIsolate(isolatable))
+	db.batch = store.NewBatcher(db.commit, opts.MaxBatch, store.WithIsolate(isolatable), store.WithCommitObserver(opts.ObserveCommit))
 	return db, nil
 }
 
