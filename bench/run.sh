@@ -38,8 +38,19 @@ CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # measure NAME URL PID: idle RSS, closed loop, open loop, peak RSS; appends a row.
+# batch_mean ADMIN prints the mean events per group commit a receiver
+# reports on ADMIN/metrics so far (receiver_store_batch_events), or "–".
+batch_mean() {
+  curl -fsS --max-time 5 "$1/metrics" 2>/dev/null | awk '
+    $1 == "receiver_store_batch_events_sum" { s = $2 }
+    $1 == "receiver_store_batch_events_count" { c = $2 }
+    END { if (c > 0) printf "%.1f", s / c; else printf "–" }'
+}
+
+# measure NAME URL PID [ADMIN]: as above; with a receiver's ADMIN URL the row
+# also gets the mean events per commit in the closed loop.
 measure() {
-  local name=$1 url=$2 pid=$3
+  local name=$1 url=$2 pid=$3 admin=${4:-}
   sleep 1
   local idle; idle=$(rss_kb "$pid" VmRSS)
   log "$name: closed loop, $CONNECTIONS connections, $DURATION"
@@ -47,6 +58,8 @@ measure() {
   local TIMEFORMAT='%U %S'
   { time "${LG[@]}" -url "$url" -connections "$CONNECTIONS" -duration "$DURATION" -json >"$WORK/$name-closed.json" 2>"$WORK/$name-closed.err"; } 2>"$WORK/$name-lgtime"
   local t1; t1=$(cpu_ticks "$pid")
+  local batch="–"
+  [ -z "$admin" ] || batch=$(batch_mean "$admin")
   sleep 1
   log "$name: open loop at $RATE/s, $DURATION"
   "${LG[@]}" -url "$url" -connections "$CONNECTIONS" -rate "$RATE" -duration "$DURATION" -json >"$WORK/$name-open.json"
@@ -59,7 +72,7 @@ measure() {
   local reqs; reqs=$(jq -r '.requests' "$c")
   local scpu; scpu=$(awk -v t=$(( t1 - t0 )) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.0f", (n > 0 ? t / hz * 1e6 / n : 0) }')
   local lcpu; lcpu=$(awk -v n="$reqs" '{ printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$WORK/$name-lgtime")
-  ROWS+=("| $name | $rps | @ratio:$name@ | $scpu | $lcpu | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
+  ROWS+=("| $name | $rps | @ratio:$name@ | $scpu | $lcpu | $batch | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
   # For the targets section: open-loop p99, idle RSS in MiB (ratios once the
   # ceiling has been measured twice).
   OPEN_P99[$name]=$(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f')
@@ -90,7 +103,7 @@ settle() {
 receiver_sqlite() {
   local listen=127.0.0.1:$(free_port) admin=127.0.0.1:$(free_port) db=$WORK/bench-$RANDOM.db
   start_receiver sqlite "sqlite:$db" "$listen" "$admin" "$WORK/sqlite.log" || die "receiver (sqlite) did not start"
-  measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID"
+  measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID" "http://$admin"
   stop_pid "$RECEIVER_PID"
   rm -f "$db" "$db-wal" "$db-shm"
   settle
@@ -101,11 +114,11 @@ receiver_postgres() {
   psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA" >/dev/null
   local listen=127.0.0.1:$(free_port) admin=127.0.0.1:$(free_port)
   if start_receiver postgres "$(with_search_path "$PG_BASE" "$SCHEMA")" "$listen" "$admin" "$WORK/postgres.log"; then
-    measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID"
+    measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID" "http://$admin"
     stop_pid "$RECEIVER_PID"
     settle
   else
-    ROWS+=("| $1 | did not start | | | | | | | | | | | | |")
+    ROWS+=("| $1 | did not start | | | | | | | | | | | | | |")
   fi
 }
 
@@ -128,7 +141,7 @@ for r in $(seq 1 "$ROUNDS"); do
   ceiling "ceiling $r"
 done
 if [ -z "$PG_BASE" ]; then
-  ROWS+=("| receiver postgres | skipped: no PostgreSQL reachable | | | | | | | | | | | | |")
+  ROWS+=("| receiver postgres | skipped: no PostgreSQL reachable | | | | | | | | | | | | | |")
 fi
 
 # median prints the median of its numeric arguments (nothing if none).
@@ -205,12 +218,13 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "  Throughput counts 2xx answers per second; a receiver's \"vs ceiling\" is that divided by the mean of the"
   echo "  ceiling runs just before and after it (r-1 and r); a ceiling's is against the ceilings' median ($CEILING_RPS/s)."
   echo "- Server / loadgen CPU = user+system CPU time each process spent per closed-loop request, in µs."
+  echo "  Events per commit: the receiver's mean group-commit size in the closed loop (receiver_store_batch_events)."
   echo "  With both on the same 2 CPUs, throughput vs ceiling is roughly (loadgen + ceiling CPU) / (loadgen + server CPU)."
   echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
   echo "- Compare rows of one run, not runs: on a shared machine the absolute numbers move from run to run."
   echo
-  echo "| target | closed 2xx/s | vs ceiling | server CPU µs/req | loadgen CPU µs/req | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | idle RSS | peak RSS |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| target | closed 2xx/s | vs ceiling | server CPU µs/req | loadgen CPU µs/req | events per commit | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | idle RSS | peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
   echo "## Targets (medians over the $ROUNDS rounds of this run; idle RSS: the largest)"
