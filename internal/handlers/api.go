@@ -88,10 +88,17 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// apiFail answers a read-API error: 404 for absent things, 503 otherwise.
+// apiFail answers a read-API error: 404 for absent things, 503 otherwise,
+// with the store's own words when the change feed is unavailable (a
+// database setting to fix; the text holds no secret).
 func apiFail(d *Deps, w http.ResponseWriter, err error, what string) {
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, what+" not found")
+		return
+	}
+	if errors.Is(err, store.ErrFeedUnavailable) {
+		d.Log.Error().Err(err).Msg("read API: change feed unavailable")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	d.Log.Error().Err(err).Str("what", what).Msg("read API: store error")

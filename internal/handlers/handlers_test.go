@@ -538,3 +538,28 @@ func firstBody(events []EventJSON) string {
 	}
 	return string(events[0].Body)
 }
+
+// feedlessReader is a store whose change feed is unavailable (a PostgreSQL
+// events sequence with CACHE > 1): forward reads fail, others work.
+type feedlessReader struct{ Reader }
+
+func (f feedlessReader) Events(ctx context.Context, filter store.EventFilter) ([]store.Event, error) {
+	if filter.Forward {
+		return nil, fmt.Errorf("read feed bound: %w: run ALTER SEQUENCE events_seq_seq CACHE 1", store.ErrFeedUnavailable)
+	}
+	return f.Reader.Events(ctx, filter)
+}
+
+// TestFeedUnavailableSaysWhy: the change feed answers 503 with the store's
+// reason (what to fix in the database), not a bare "store unavailable";
+// listing backwards still works.
+func TestFeedUnavailableSaysWhy(t *testing.T) {
+	tr := newTestReceiver(t, func(d *Deps) { d.Reader = feedlessReader{d.Reader} })
+	code, body := do(t, adminGet(tr.admin.URL, "/api/v1/events?after=0", ""))
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "CACHE 1") || !strings.Contains(body, "change feed unavailable") {
+		t.Errorf("GET events?after=0 = %d %s, want 503 naming the fix", code, body)
+	}
+	if code := tr.getJSON(t, "/api/v1/events", nil); code != http.StatusOK {
+		t.Errorf("GET events (backwards) = %d, want 200", code)
+	}
+}

@@ -17,6 +17,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrClosed means the store was closed; nothing was written.
 	ErrClosed = errors.New("store closed")
+	// ErrFeedUnavailable means the database is set up so that a forward
+	// read (the change feed) could not promise every event; the error
+	// says what to fix. Other reads and saves are unaffected.
+	ErrFeedUnavailable = errors.New("change feed unavailable")
 )
 
 // Outcome says what Save did with an event.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
+	"github.com/prolific-receiver/receiver/internal/store"
 )
 
 // defaultFeedWait bounds how long a forward read (the change feed) waits for
@@ -18,10 +19,15 @@ const defaultFeedWait = time.Second
 // transactional: it shows the locks held at the moment it is read), so a
 // transaction that drew a seq before the snapshot and is still running is
 // in the list.
+//
+// The third column is how many values the events sequence hands each
+// session at once (CACHE): the bound is only sound when it is 1.
 const feedBoundSQL = `SELECT COALESCE((SELECT max(seq) FROM events), 0),
 	ARRAY(SELECT virtualtransaction FROM pg_locks
 		WHERE locktype = 'relation' AND relation = 'events'::regclass
-		AND mode = 'RowExclusiveLock' AND granted)`
+		AND mode = 'RowExclusiveLock' AND granted),
+	COALESCE((SELECT seqcache FROM pg_sequence
+		WHERE seqrelid = pg_get_serial_sequence('events', 'seq')::regclass), 1)`
 
 // feedPendingSQL reports whether any of the transactions $1 still holds its
 // write lock on the events table. A virtual transaction ID names one
@@ -45,13 +51,21 @@ const feedPendingSQL = `SELECT EXISTS (SELECT 1 FROM pg_locks
 // on other tables or databases are not waited for. If the wait passes
 // d.feedWait, the bound is 0 and the page empty: the caller asks again.
 //
-// This assumes the events sequence hands out values in order (BIGSERIAL's
-// default CACHE 1; a larger cache would let sessions draw out of order).
+// This needs the events sequence to hand out values in order (BIGSERIAL's
+// default CACHE 1): with a larger cache each session draws from a block of
+// its own, a later transaction can hold a smaller seq than one already
+// visible, and the feed could skip it. Someone tuning the database may
+// raise it, so the bound checks it each time and refuses to page (an
+// error naming the fix) rather than page unsoundly.
 func (d *DB) feedBound(ctx context.Context) (int64, error) {
-	var top int64
+	var top, cache int64
 	var writers []string
-	if err := d.pool.QueryRow(ctx, feedBoundSQL).Scan(&top, &writers); err != nil {
+	if err := d.pool.QueryRow(ctx, feedBoundSQL).Scan(&top, &writers, &cache); err != nil {
 		return 0, fmt.Errorf("read feed bound: %w", err)
+	}
+	if cache != 1 {
+		return 0, fmt.Errorf("%w: the events sequence caches %d values per session, so seqs can become visible out of order; "+
+			"run ALTER SEQUENCE events_seq_seq CACHE 1 (in the receiver's schema)", store.ErrFeedUnavailable, cache)
 	}
 	deadline := time.Now().Add(d.feedWait)
 	pause := time.Millisecond

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,4 +213,46 @@ func firstDiff(a, b []int64) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestFeedRefusesCachedSequence: with the events sequence set to hand each
+// session a block of values (CACHE > 1), seqs stop being drawn in commit
+// order and the feed's bound is unsound: forward reads fail with
+// store.ErrFeedUnavailable, naming the fix, while backward reads and saves go on.
+// Back at CACHE 1 the feed pages again.
+func TestFeedRefusesCachedSequence(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	db := open(t, dsn, store.Options{})
+	e := event(studyStatus, "study-cache", "ACTIVE", t0)
+	if _, err := db.Save(ctxT(t), e); err != nil {
+		t.Fatal(err)
+	}
+	other := beginOther(t, ctxT(t), dsn)
+	if _, err := other.Exec(ctxT(t), `ALTER SEQUENCE events_seq_seq CACHE 20`); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Commit(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Events(ctxT(t), store.EventFilter{Forward: true})
+	if !errors.Is(err, store.ErrFeedUnavailable) || !strings.Contains(err.Error(), "CACHE 1") {
+		t.Fatalf("forward read with CACHE 20 = %v, want ErrFeedUnavailable naming CACHE 1", err)
+	}
+	if page, err := db.Events(ctxT(t), store.EventFilter{Limit: 5}); err != nil || len(page) != 1 {
+		t.Fatalf("backward read with CACHE 20 = %d events, %v; want the one stored", len(page), err)
+	}
+	if _, err := db.Save(ctxT(t), event(studyProgress, "study-cache", "", t0.Add(time.Second))); err != nil {
+		t.Fatalf("Save with CACHE 20: %v", err)
+	}
+
+	fix := beginOther(t, ctxT(t), dsn)
+	if _, err := fix.Exec(ctxT(t), `ALTER SEQUENCE events_seq_seq CACHE 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := fix.Commit(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := feedUntil(t, db, 0, 2); len(got) != 2 {
+		t.Fatalf("feed after CACHE 1 again = %v, want both events", seqs(got))
+	}
 }
