@@ -172,8 +172,14 @@ if private_postgres; then
   log "postgres: a private cluster on 127.0.0.1:$PRIV_PORT ($("$PG_CTL" --version))"
   start_proxy "127.0.0.1:$PRIV_PORT"
   crash_rounds postgres "postgres://postgres@127.0.0.1:$PROXY_PORT/postgres?sslmode=disable" "$PROXY_PID" private || failed=1
-  if grep -q "redo starts\|redo done" "$PG_DIR/run/server.log" 2>/dev/null; then
-    log "postgres: crash recovery ran ($(grep -c 'database system was interrupted' "$PG_DIR/run/server.log") time(s))"
+  # Each crash round must have made PostgreSQL recover from its WAL.
+  crashes=$(( ROUNDS / 3 ))
+  recoveries=$(grep -c 'database system was interrupted' "$PG_DIR/run/server.log" 2>/dev/null || true)
+  if [ "${recoveries:-0}" -lt "$crashes" ]; then
+    log "postgres: FAILED: $crashes crash round(s) but PostgreSQL recovered ${recoveries:-0} time(s) (see its log)"
+    failed=1
+  else
+    log "postgres: crash recovery ran $recoveries time(s)"
   fi
 else
   PG_BASE=$(postgres_base_dsn)
@@ -186,6 +192,9 @@ else
     start_proxy "$pg_addr"
     proxied=$(sed -E "s#^(postgres(ql)?://([^@/]*@)?)[^/?]*#\1127.0.0.1:$PROXY_PORT#" <<<"$PG_BASE")
     crash_rounds postgres "$(with_search_path "$proxied" "$SCHEMA")" "$PROXY_PID" || failed=1
+  elif [ -n "${RECEIVER_REQUIRE_POSTGRES:-}" ]; then
+    log "postgres: FAILED: RECEIVER_REQUIRE_POSTGRES is set but no PostgreSQL is reachable and no private cluster possible"
+    failed=1
   else
     log "postgres: none reachable and no private cluster possible: skipped"
   fi
