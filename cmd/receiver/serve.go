@@ -60,6 +60,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		Enrich:        cfg.enrichmentEnabled(),
 		Debounce:      cfg.EnrichDebounce,
 		ObserveCommit: metrics.ObserveCommit,
+		OnWait:        func(reason string) { log.Warn().Msg("opening the store: " + reason) },
 	})
 	if err != nil {
 		return fmt.Errorf("open store (RECEIVER_STORE): %w", err)

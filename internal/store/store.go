@@ -183,6 +183,10 @@ type Options struct {
 	// number of events it held and how long the commit took (see
 	// WithCommitObserver).
 	ObserveCommit func(events int, took time.Duration, err error)
+	// OnWait, when set, is told once why Open is waiting before it can go
+	// on (SQLite: another process holds the database file), so the wait
+	// can be logged instead of looking like a hang.
+	OnWait func(reason string)
 }
 
 // AliasLimit returns the alias cap o configures: o.MaxAliases, or

@@ -57,7 +57,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
 		}
 	}
-	own, err := claim(path)
+	own, err := claim(path, opts.OnWait)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}

@@ -31,15 +31,16 @@ type owner struct {
 
 func ownerPath(dbPath string) string { return dbPath + "-receiver.lock" }
 
-// claim takes the lock on dbPath's lock file, waiting up to ownerWait.
-func claim(dbPath string) (*owner, error) {
+// claim takes the lock on dbPath's lock file, waiting up to ownerWait;
+// onWait (if set) hears once that it waits, and for whom.
+func claim(dbPath string, onWait func(string)) (*owner, error) {
 	path := ownerPath(dbPath)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
 	deadline := time.Now().Add(ownerWait)
-	for {
+	for waited := false; ; waited = true {
 		ok, err := tryLock(f)
 		if err != nil {
 			f.Close()
@@ -48,15 +49,17 @@ func claim(dbPath string) (*owner, error) {
 		if ok {
 			break
 		}
+		who := "another process"
+		if pid := readPID(f); pid != "" {
+			who = "process " + pid
+		}
 		if time.Now().After(deadline) {
-			pid := readPID(f)
 			f.Close()
-			who := "another process"
-			if pid != "" {
-				who = "process " + pid
-			}
 			return nil, fmt.Errorf("%w: %s holds %s; a SQLite store serves one receiver, run replicas on PostgreSQL",
 				ErrInUse, who, path)
+		}
+		if !waited && onWait != nil {
+			onWait(fmt.Sprintf("%s holds %s; waiting up to %s for it to let go", who, path, ownerWait))
 		}
 		time.Sleep(ownerPoll)
 	}

@@ -36,17 +36,22 @@ func TestOpenClaimsTheFile(t *testing.T) {
 		}
 	}
 
-	// A holder that closes while Open waits hands the file over.
+	// A holder that closes while Open waits hands the file over; the
+	// waiting is reported once, naming the holder.
 	defer sqlite.SetOwnerWait(5 * time.Second)()
 	go func() {
 		time.Sleep(200 * time.Millisecond)
 		first.Close()
 	}()
-	second, err := sqlite.Open(path, store.Options{})
+	var waits []string
+	second, err := sqlite.Open(path, store.Options{OnWait: func(reason string) { waits = append(waits, reason) }})
 	if err != nil {
 		t.Fatalf("Open while the holder closes = %v, want it to wait and succeed", err)
 	}
 	second.Close()
+	if len(waits) != 1 || !strings.Contains(waits[0], strconv.Itoa(os.Getpid())) {
+		t.Errorf("OnWait heard %q, want one reason naming pid %d", waits, os.Getpid())
+	}
 }
 
 // TestOwnerDiesHard: a receiver killed with SIGKILL leaves no claim behind
