@@ -46,6 +46,12 @@ var _ store.Store = (*DB)(nil)
 // Open opens (creating if needed, parent directory included) the database at
 // path, applies pending migrations and starts the group committer.
 func Open(path string, opts store.Options) (*DB, error) {
+	return OpenContext(context.Background(), path, opts)
+}
+
+// OpenContext is Open, giving up with ctx's error if ctx ends while it waits
+// for another process to let go of the file.
+func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite: invalid path %q", path)
 	}
@@ -57,7 +63,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
 		}
 	}
-	own, err := claim(path, opts.OnWait)
+	own, err := claim(ctx, path, opts.OnWait)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -84,7 +90,7 @@ func Open(path string, opts store.Options) (*DB, error) {
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{path: path, opts: opts, write: write, owner: own}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := db.init(ctx, common); err != nil {
 		write.Close()

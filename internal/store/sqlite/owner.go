@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 )
 
 // ErrInUse means another process has the database file open as its store.
@@ -31,9 +34,9 @@ type owner struct {
 
 func ownerPath(dbPath string) string { return dbPath + "-receiver.lock" }
 
-// claim takes the lock on dbPath's lock file, waiting up to ownerWait;
-// onWait (if set) hears once that it waits, and for whom.
-func claim(dbPath string, onWait func(string)) (*owner, error) {
+// claim takes the lock on dbPath's lock file, waiting up to ownerWait (or
+// until ctx ends); onWait (if set) hears once that it waits, and for whom.
+func claim(ctx context.Context, dbPath string, onWait func(string)) (*owner, error) {
 	path := ownerPath(dbPath)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -61,7 +64,10 @@ func claim(dbPath string, onWait func(string)) (*owner, error) {
 		if !waited && onWait != nil {
 			onWait(fmt.Sprintf("%s holds %s; waiting up to %s for it to let go", who, path, ownerWait))
 		}
-		time.Sleep(ownerPoll)
+		if !ctxwait.Sleep(ctx, ownerPoll) {
+			f.Close()
+			return nil, fmt.Errorf("wait for %s: %w", path, ctx.Err())
+		}
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -96,4 +97,26 @@ func TestOwnerDiesHard(t *testing.T) {
 		t.Fatalf("Open after the holder was killed = %v", err)
 	}
 	db.Close()
+}
+
+// TestOpenWaitEndsWithContext: a receiver told to stop while it waits for
+// another holder of the file stops waiting at once.
+func TestOpenWaitEndsWithContext(t *testing.T) {
+	defer sqlite.SetOwnerWait(time.Minute)()
+	path := filepath.Join(t.TempDir(), "receiver.db")
+	first, err := sqlite.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = sqlite.OpenContext(ctx, path, store.Options{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("OpenContext = %v, want the context's error", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("OpenContext returned after %v, want soon after its context ended", waited)
+	}
 }

@@ -23,7 +23,7 @@ func Open(ctx context.Context, dsn string, opts store.Options) (store.Store, err
 		if path == "" {
 			return nil, errors.New("sqlite: needs a file path, e.g. sqlite:data/receiver.db")
 		}
-		return sqlite.Open(path, opts)
+		return sqlite.OpenContext(ctx, path, opts)
 	case IsPostgres(dsn):
 		return postgres.Open(ctx, dsn, opts)
 	}
