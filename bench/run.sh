@@ -218,8 +218,8 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "  Throughput counts 2xx answers per second; a receiver's \"vs ceiling\" is that divided by the mean of the"
   echo "  ceiling runs just before and after it (r-1 and r); a ceiling's is against the ceilings' median ($CEILING_RPS/s)."
   echo "- Server / loadgen CPU = user+system CPU time each process spent per closed-loop request, in µs."
-  echo "  Events per commit: the receiver's mean group-commit size in the closed loop (receiver_store_batch_events)."
   echo "  With both on the same 2 CPUs, throughput vs ceiling is roughly (loadgen + ceiling CPU) / (loadgen + server CPU)."
+  echo "  Events per commit: the receiver's mean group-commit size in the closed loop (receiver_store_batch_events)."
   echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
   echo "- Compare rows of one run, not runs: on a shared machine the absolute numbers move from run to run."
   echo
