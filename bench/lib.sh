@@ -124,7 +124,13 @@ setup() {
   export PROLIFIC_WEBHOOK_SECRET=$SECRET # read by loadgen; never printed
 }
 
+# on_cleanup CMD: run CMD (a shell command) first when the script exits.
+CLEANUP_HOOKS=()
+on_cleanup() { CLEANUP_HOOKS+=("$1"); }
+
 _cleanup() {
+  local hook
+  for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
   stop_all
   if [ -n "$SCHEMA" ]; then psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"

@@ -30,14 +30,13 @@ OUT=${BENCH_OUT:-bench/results.md}
 setup "receiver and ceiling" ./bench/ceiling
 
 ROWS=()
-declare -A RPS RATIO OPEN_P99 IDLE_MIB PER_ROUND_P99
+declare -A RPS RATIO OPEN_P99 IDLE_MIB
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CLK_TCK=$(getconf CLK_TCK)
 # cpu_ticks PID prints the user+system CPU time of PID in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# measure NAME URL PID: idle RSS, closed loop, open loop, peak RSS; appends a row.
 # batch_mean ADMIN prints the mean events per group commit a receiver
 # reports on ADMIN/metrics so far (receiver_store_batch_events), or "–".
 batch_mean() {
@@ -47,8 +46,9 @@ batch_mean() {
     END { if (c > 0) printf "%.1f", s / c; else printf "–" }'
 }
 
-# measure NAME URL PID [ADMIN]: as above; with a receiver's ADMIN URL the row
-# also gets the mean events per commit in the closed loop.
+# measure NAME URL PID [ADMIN]: idle RSS, closed loop, open loop, peak RSS;
+# appends a row. With a receiver's ADMIN URL the row also gets the mean
+# events per commit in the closed loop.
 measure() {
   local name=$1 url=$2 pid=$3 admin=${4:-}
   sleep 1
@@ -148,13 +148,15 @@ fi
 median() {
   printf '%s\n' "$@" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%g", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
+# joined ARGS... prints its arguments separated by ", ".
+joined() { local out; printf -v out '%s, ' "$@"; echo "${out%, }"; }
 # ratio A B prints 100 * A / B rounded.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }'; }
 
 CEILINGS=()
 for r in $(seq 0 "$ROUNDS"); do CEILINGS+=("${RPS["ceiling $r"]}"); done
 CEILING_RPS=$(median "${CEILINGS[@]}" | xargs printf "%.0f")
-declare -A PER_ROUND MEDIAN_RATIO MEDIAN_P99 MAX_IDLE
+declare -A PER_ROUND PER_ROUND_P99 MEDIAN_RATIO MEDIAN_P99 MAX_IDLE
 for r in $(seq 0 "$ROUNDS"); do RATIO["ceiling $r"]=$(ratio "${RPS["ceiling $r"]}" "$CEILING_RPS"); done
 for kind in sqlite postgres; do
   ratios=() p99s=() idles=()
@@ -166,11 +168,11 @@ for kind in sqlite postgres; do
     ratios+=("${RATIO[$name]}") p99s+=("${OPEN_P99[$name]}") idles+=("${IDLE_MIB[$name]}")
   done
   [ ${#ratios[@]} -gt 0 ] || continue
-  PER_ROUND[$kind]=$(IFS=,; echo "${ratios[*]}" | sed 's/,/, /g')
+  PER_ROUND[$kind]=$(joined "${ratios[@]}")
   MEDIAN_RATIO[$kind]=$(median "${ratios[@]}")
   MEDIAN_P99[$kind]=$(median "${p99s[@]}")
   MAX_IDLE[$kind]=$(printf '%s\n' "${idles[@]}" | sort -n | tail -n1)
-  PER_ROUND_P99[$kind]=$(IFS=,; echo "${p99s[*]}" | sed 's/,/, /g')
+  PER_ROUND_P99[$kind]=$(joined "${p99s[@]}")
 done
 for i in "${!ROWS[@]}"; do
   for name in "${!RATIO[@]}"; do

@@ -72,19 +72,18 @@ pg_start() {
 # goodbye to clients); the next start replays the WAL.
 pg_crash() { as_pg "$PG_CTL" -D "$PG_DIR/data" -m immediate -w stop >/dev/null; }
 
-pg_stop_quietly() {
-  if [ -n "$PG_DIR" ]; then as_pg "$PG_CTL" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true; fi
-}
-trap 'pg_stop_quietly; _cleanup' EXIT
+on_cleanup '[ -z "$PG_DIR" ] || pg_crash 2>/dev/null'
 
 # crash_rounds NAME STORE [PROXY_PID [PRIVATE]]: the whole test against one
-# store. Without a proxy PID every round kills the receiver; with one, every
-# second round cuts the database connection instead; with PRIVATE as well
-# (the test's own cluster) the rounds cycle: kill, cut, crash PostgreSQL.
+# store. The rounds cycle through what can fail: the receiver is killed;
+# with a proxy PID its database connection is also cut; with PRIVATE (the
+# test's own cluster) PostgreSQL also crashes. CRASHES counts the crashes.
+CRASHES=0
 crash_rounds() {
   local name=$1 store=$2 proxy=${3:-} private=${4:-}
-  local cycle=2
-  [ -z "$private" ] || cycle=3
+  local kinds=(kill)
+  [ -z "$proxy" ] || kinds+=(cut)
+  [ -z "$private" ] || kinds+=(crash)
   local listen=127.0.0.1:$(free_port) admin=127.0.0.1:$(free_port)
   local logfile=$WORK/$name.log acked=() sent=0 round
   start_receiver "$name" "$store" "$listen" "$admin" "$logfile" || die "$name: receiver did not start"
@@ -99,13 +98,7 @@ crash_rounds() {
     PIDS+=("$lg_pid")
     local ms=$(( 300 + RANDOM % (SECONDS_MAX * 1000 - 300 + 1) )) what
     sleep "$(awk -v ms="$ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
-    local outage="" kind=kill
-    if [ -n "$proxy" ]; then
-      case $(( round % cycle )) in
-        0) if [ -n "$private" ]; then kind=crash; else kind=cut; fi ;;
-        2) kind=cut ;;
-      esac
-    fi
+    local outage="" kind=${kinds[(round - 1) % ${#kinds[@]}]}
     if [ "$kind" = cut ]; then
       what="database connection cut for 1 s" outage=1
       kill -USR1 "$proxy"
@@ -114,6 +107,7 @@ crash_rounds() {
     elif [ "$kind" = crash ]; then
       what="PostgreSQL crashed (stop -m immediate), restarted after 1 s" outage=1
       pg_crash || die "$name: could not stop PostgreSQL in round $round"
+      CRASHES=$(( CRASHES + 1 ))
       sleep 1
       pg_start || die "$name: PostgreSQL did not start again after the crash in round $round (see $PG_DIR/run/server.log)"
     else
@@ -173,10 +167,9 @@ if private_postgres; then
   start_proxy "127.0.0.1:$PRIV_PORT"
   crash_rounds postgres "postgres://postgres@127.0.0.1:$PROXY_PORT/postgres?sslmode=disable" "$PROXY_PID" private || failed=1
   # Each crash round must have made PostgreSQL recover from its WAL.
-  crashes=$(( ROUNDS / 3 ))
   recoveries=$(grep -c 'database system was interrupted' "$PG_DIR/run/server.log" 2>/dev/null || true)
-  if [ "${recoveries:-0}" -lt "$crashes" ]; then
-    log "postgres: FAILED: $crashes crash round(s) but PostgreSQL recovered ${recoveries:-0} time(s) (see its log)"
+  if [ "${recoveries:-0}" -lt "$CRASHES" ]; then
+    log "postgres: FAILED: $CRASHES crash round(s) but PostgreSQL recovered ${recoveries:-0} time(s) (see its log)"
     failed=1
   else
     log "postgres: crash recovery ran $recoveries time(s)"

@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// CommitObserver hears about one commit attempt: how many events it held,
+// how long it took and its error (nil when it committed).
+type CommitObserver func(events int, took time.Duration, err error)
+
 // CommitFunc stores events in one transaction and returns one Outcome per
 // event, in order. It returns an error only when nothing was committed.
 type CommitFunc func(ctx context.Context, events []*Event) ([]Outcome, error)
@@ -33,7 +37,7 @@ type Batcher struct {
 	commit   CommitFunc
 	maxBatch int
 	isolate  func(error) bool
-	observe  func(events int, took time.Duration, err error)
+	observe  CommitObserver
 
 	mu     sync.Mutex
 	queue  []*request
@@ -51,7 +55,7 @@ type BatcherOption func(*batcherConfig)
 type batcherConfig struct {
 	committers int
 	isolate    func(error) bool
-	observe    func(events int, took time.Duration, err error)
+	observe    CommitObserver
 }
 
 // WithCommitters runs n committer goroutines (default 1). Use more than one
@@ -78,7 +82,7 @@ func WithIsolate(isolate func(error) bool) BatcherOption {
 // time commit took and its error; nil observe does nothing. observe runs
 // on the committer goroutine, before the callers are answered: keep it
 // cheap (a histogram update).
-func WithCommitObserver(observe func(events int, took time.Duration, err error)) BatcherOption {
+func WithCommitObserver(observe CommitObserver) BatcherOption {
 	return func(c *batcherConfig) { c.observe = observe }
 }
 

@@ -182,7 +182,7 @@ type Options struct {
 	// ObserveCommit, when set, is called after each group commit with the
 	// number of events it held and how long the commit took (see
 	// WithCommitObserver).
-	ObserveCommit func(events int, took time.Duration, err error)
+	ObserveCommit CommitObserver
 	// OnWait, when set, is told once why Open is waiting before it can go
 	// on (SQLite: another process holds the database file), so the wait
 	// can be logged instead of looking like a hang.

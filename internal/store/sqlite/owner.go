@@ -52,17 +52,14 @@ func claim(ctx context.Context, dbPath string, onWait func(string)) (*owner, err
 		if ok {
 			break
 		}
-		who := "another process"
-		if pid := readPID(f); pid != "" {
-			who = "process " + pid
-		}
 		if time.Now().After(deadline) {
+			who := holder(f)
 			f.Close()
 			return nil, fmt.Errorf("%w: %s holds %s; a SQLite store serves one receiver, run replicas on PostgreSQL",
 				ErrInUse, who, path)
 		}
 		if !waited && onWait != nil {
-			onWait(fmt.Sprintf("%s holds %s; waiting up to %s for it to let go", who, path, ownerWait))
+			onWait(fmt.Sprintf("%s holds %s; waiting up to %s for it to let go", holder(f), path, ownerWait))
 		}
 		if !ctxwait.Sleep(ctx, ownerPoll) {
 			f.Close()
@@ -83,12 +80,13 @@ func (o *owner) release() error {
 	return o.f.Close()
 }
 
-func readPID(f *os.File) string {
+// holder names the process whose PID the lock file holds, for messages.
+func holder(f *os.File) string {
 	buf := make([]byte, 32)
 	n, _ := f.ReadAt(buf, 0)
 	pid := strings.TrimSpace(string(buf[:n]))
 	if _, err := strconv.Atoi(pid); err != nil {
-		return ""
+		return "another process"
 	}
-	return pid
+	return "process " + pid
 }
