@@ -79,6 +79,15 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 	w.Set("_journal_mode", "WAL")
 	w.Set("_txlock", "immediate")
 	w.Add("_pragma", "wal_autocheckpoint=0") // the checkpointer does it off the hot path
+	if gatherWAL {
+		// Only the writer writes the log; it commits with synchronous=FULL,
+		// so every commit syncs the WAL, which is when the VFS writes.
+		if err := registerWALVFS(); err != nil {
+			own.release()
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		w.Set("vfs", walVFSName)
+	}
 	write, err := sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {
 		own.release()
@@ -114,6 +123,14 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	}
 	if mode != "wal" {
 		return fmt.Errorf("journal mode is %q, want wal", mode)
+	}
+	var level int
+	if err := db.write.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+		return fmt.Errorf("read synchronous: %w", err)
+	}
+	if level < 2 {
+		// The WAL-gathering VFS writes at the sync of each commit.
+		return fmt.Errorf("synchronous is %d, want FULL (2)", level)
 	}
 	if err := migrate(ctx, db.write, micros(db.opts.Now())); err != nil {
 		return err

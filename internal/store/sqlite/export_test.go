@@ -9,3 +9,12 @@ func SetOwnerWait(d time.Duration) func() {
 	ownerWait = d
 	return func() { ownerWait = old }
 }
+
+// SetGatherWAL turns the WAL-gathering VFS on or off for databases opened
+// after it, for the duration of a test or benchmark; it returns the restore
+// function.
+func SetGatherWAL(on bool) func() {
+	old := gatherWAL
+	gatherWAL = on
+	return func() { gatherWAL = old }
+}

@@ -1,0 +1,265 @@
+package sqlite
+
+// The WAL-gathering VFS. SQLite writes each WAL frame with two pwrite calls
+// (its 24-byte header, then the page), so a commit that dirties a hundred
+// pages makes two hundred system calls before its one fsync; on a VM a call
+// costs microseconds whatever its size. This VFS wraps the default one and
+// gathers the writes to a WAL file in memory while they are contiguous,
+// writing them with one call when SQLite syncs the log, and before anything
+// else touches the file (a read, a truncate, its size, a file control, a
+// close). Durability is unchanged: SQLite counts nothing as committed before
+// its sync of the WAL returns, and a sync here returns only after the
+// gathered bytes were written and the base VFS's sync succeeded. A failed
+// write fails that sync, so the commit fails and its callers hear an error.
+// Readers on other connections find frames through the wal-index, which
+// SQLite updates only after the sync, so they never look for bytes still
+// held here.
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// walVFSName is the name the VFS is registered under (the vfs= parameter).
+const walVFSName = "receiver-walgather"
+
+// gatherWAL says whether the writer opens through the VFS; tests and the
+// store benchmark turn it off to compare.
+var gatherWAL = true
+
+// walGatherMax bounds what one WAL file holds before it writes anyway (a
+// large transaction: a migration, a prune). A variable for tests.
+var walGatherMax = 4 << 20
+
+// walWriteMax is the most the unix VFS writes in one call: it masks the
+// length of a write with 0x1ffff, so a write is at most 31 pages of 4 KiB.
+const walWriteMax = 0x1f000
+
+type (
+	ioMethods = sqlite3.Tsqlite3_io_methods
+	vfsStruct = sqlite3.Tsqlite3_vfs
+	fileBase  = sqlite3.Tsqlite3_file
+)
+
+var (
+	walVFSOnce sync.Once
+	walVFSErr  error
+
+	// In libc's heap (SQLite keeps their addresses; checkptr forbids it
+	// pointers into Go's memory), allocated once for the process.
+	walVFS  uintptr // our sqlite3_vfs
+	baseVFS uintptr // the default VFS ("unix")
+
+	walMu    sync.Mutex
+	wrappers = map[uintptr]uintptr{}  // base methods table → its wrapper
+	walFiles = map[uintptr]*walFile{} // open WAL file → its gathered writes
+
+	// walGathered counts the writes SQLite made to WAL files, walWrites the
+	// writes the VFS made of them (tests).
+	walGathered, walWrites atomic.Int64
+	// walWriteFault, when set (tests), fails the write it returns true for.
+	walWriteFault func() bool
+)
+
+// walFile is one open WAL file's gathered writes: buf (libc's heap, cap
+// bytes) holds the n bytes of [off, off+n) not yet written.
+type walFile struct {
+	base   uintptr // the base VFS's methods table
+	buf    uintptr
+	n, cap int
+	off    int64
+}
+
+// registerWALVFS registers the VFS once; later calls return the first result.
+func registerWALVFS() error {
+	walVFSOnce.Do(func() {
+		tls := libc.NewTLS()
+		defer tls.Close()
+		baseVFS = sqlite3.Xsqlite3_vfs_find(tls, 0)
+		if baseVFS == 0 {
+			walVFSErr = fmt.Errorf("sqlite: no default VFS")
+			return
+		}
+		name, err := libc.CString(walVFSName)
+		if err != nil {
+			walVFSErr = err
+			return
+		}
+		walVFS = libc.Xcalloc(tls, 1, libc.Tsize_t(unsafe.Sizeof(vfsStruct{})))
+		if walVFS == 0 {
+			walVFSErr = fmt.Errorf("sqlite: out of memory")
+			return
+		}
+		v := vfsAt(walVFS)
+		*v = *vfsAt(baseVFS)
+		v.FpNext = 0
+		v.FzName = name
+		*(*openFn)(unsafe.Pointer(&v.FxOpen)) = walOpen
+		if rc := sqlite3.Xsqlite3_vfs_register(tls, walVFS, 0); rc != sqlite3.SQLITE_OK {
+			walVFSErr = fmt.Errorf("sqlite: register VFS: code %d", rc)
+		}
+	})
+	return walVFSErr
+}
+
+// fn reads a C function pointer field as a Go function of type F.
+func fn[F any](p uintptr) F { return *(*F)(unsafe.Pointer(&struct{ uintptr }{p})) }
+
+type (
+	openFn  = func(*libc.TLS, uintptr, uintptr, uintptr, int32, uintptr) int32
+	closeFn = func(*libc.TLS, uintptr) int32
+	rwFn    = func(*libc.TLS, uintptr, uintptr, int32, int64) int32
+	truncFn = func(*libc.TLS, uintptr, int64) int32
+	syncFn  = func(*libc.TLS, uintptr, int32) int32
+	sizeFn  = func(*libc.TLS, uintptr, uintptr) int32
+	fctlFn  = func(*libc.TLS, uintptr, int32, uintptr) int32
+)
+
+// The structs SQLite hands over live in libc's heap, outside Go's.
+func vfsAt(p uintptr) *vfsStruct     { return (*vfsStruct)(unsafe.Add(nil, p)) }
+func methodsAt(p uintptr) *ioMethods { return (*ioMethods)(unsafe.Add(nil, p)) }
+func fileAt(p uintptr) *fileBase     { return (*fileBase)(unsafe.Add(nil, p)) }
+
+func walOpen(tls *libc.TLS, pVfs, zName, pFile uintptr, flags int32, pOutFlags uintptr) int32 {
+	rc := fn[openFn](vfsAt(baseVFS).FxOpen)(tls, baseVFS, zName, pFile, flags, pOutFlags)
+	if rc != sqlite3.SQLITE_OK || flags&sqlite3.SQLITE_OPEN_WAL == 0 {
+		return rc
+	}
+	f := fileAt(pFile)
+	if f.FpMethods == 0 {
+		return rc
+	}
+	walMu.Lock()
+	defer walMu.Unlock()
+	w, ok := wrappers[f.FpMethods]
+	if !ok {
+		w = libc.Xcalloc(tls, 1, libc.Tsize_t(unsafe.Sizeof(ioMethods{})))
+		if w == 0 {
+			return rc // unwrapped: written as the base VFS writes
+		}
+		m := methodsAt(w)
+		*m = *methodsAt(f.FpMethods)
+		*(*closeFn)(unsafe.Pointer(&m.FxClose)) = walClose
+		*(*rwFn)(unsafe.Pointer(&m.FxRead)) = walRead
+		*(*rwFn)(unsafe.Pointer(&m.FxWrite)) = walWrite
+		*(*truncFn)(unsafe.Pointer(&m.FxTruncate)) = walTruncate
+		*(*syncFn)(unsafe.Pointer(&m.FxSync)) = walSync
+		*(*sizeFn)(unsafe.Pointer(&m.FxFileSize)) = walFileSize
+		*(*fctlFn)(unsafe.Pointer(&m.FxFileControl)) = walFileControl
+		wrappers[f.FpMethods] = w
+	}
+	walFiles[pFile] = &walFile{base: f.FpMethods}
+	f.FpMethods = w
+	return rc
+}
+
+func lookup(pFile uintptr) *walFile {
+	walMu.Lock()
+	w := walFiles[pFile]
+	walMu.Unlock()
+	return w
+}
+
+// flush writes the gathered bytes through the base VFS, in pieces it takes
+// whole. The bytes are dropped whether or not the write succeeds: a failed
+// write fails the sync (or read) that asked for it, so SQLite abandons the
+// transaction those frames belong to.
+func (w *walFile) flush(tls *libc.TLS, pFile uintptr) int32 {
+	defer func() { w.n = 0 }()
+	write := fn[rwFn](methodsAt(w.base).FxWrite)
+	for done := 0; done < w.n; {
+		k := min(w.n-done, walWriteMax)
+		walWrites.Add(1)
+		if walWriteFault != nil && walWriteFault() {
+			return sqlite3.SQLITE_IOERR_WRITE
+		}
+		if rc := write(tls, pFile, w.buf+uintptr(done), int32(k), w.off+int64(done)); rc != sqlite3.SQLITE_OK {
+			return rc
+		}
+		done += k
+	}
+	return sqlite3.SQLITE_OK
+}
+
+func walWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
+	walGathered.Add(1)
+	w := lookup(pFile)
+	if w.n > 0 && (iOfst != w.off+int64(w.n) || w.n+int(iAmt) > walGatherMax) {
+		if rc := w.flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+			return rc
+		}
+	}
+	if w.n+int(iAmt) > w.cap {
+		c := max(2*w.cap, w.n+int(iAmt), 64<<10)
+		p := libc.Xrealloc(tls, w.buf, libc.Tsize_t(c))
+		if p == 0 {
+			return sqlite3.SQLITE_NOMEM
+		}
+		w.buf, w.cap = p, c
+	}
+	if w.n == 0 {
+		w.off = iOfst
+	}
+	libc.Xmemcpy(tls, w.buf+uintptr(w.n), zBuf, libc.Tsize_t(iAmt))
+	w.n += int(iAmt)
+	return sqlite3.SQLITE_OK
+}
+
+func walRead(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
+	w := lookup(pFile)
+	if rc := w.flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+		return rc
+	}
+	return fn[rwFn](methodsAt(w.base).FxRead)(tls, pFile, zBuf, iAmt, iOfst)
+}
+
+func walTruncate(tls *libc.TLS, pFile uintptr, size int64) int32 {
+	w := lookup(pFile)
+	if rc := w.flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+		return rc
+	}
+	return fn[truncFn](methodsAt(w.base).FxTruncate)(tls, pFile, size)
+}
+
+func walSync(tls *libc.TLS, pFile uintptr, flags int32) int32 {
+	w := lookup(pFile)
+	if rc := w.flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+		return rc
+	}
+	return fn[syncFn](methodsAt(w.base).FxSync)(tls, pFile, flags)
+}
+
+func walFileSize(tls *libc.TLS, pFile, pSize uintptr) int32 {
+	w := lookup(pFile)
+	if rc := w.flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+		return rc
+	}
+	return fn[sizeFn](methodsAt(w.base).FxFileSize)(tls, pFile, pSize)
+}
+
+func walFileControl(tls *libc.TLS, pFile uintptr, op int32, pArg uintptr) int32 {
+	w := lookup(pFile)
+	if rc := w.flush(tls, pFile); rc != sqlite3.SQLITE_OK {
+		return rc
+	}
+	return fn[fctlFn](methodsAt(w.base).FxFileControl)(tls, pFile, op, pArg)
+}
+
+func walClose(tls *libc.TLS, pFile uintptr) int32 {
+	w := lookup(pFile)
+	rc := w.flush(tls, pFile)
+	rcClose := fn[closeFn](methodsAt(w.base).FxClose)(tls, pFile)
+	libc.Xfree(tls, w.buf)
+	walMu.Lock()
+	delete(walFiles, pFile)
+	walMu.Unlock()
+	if rc != sqlite3.SQLITE_OK {
+		return rc
+	}
+	return rcClose
+}

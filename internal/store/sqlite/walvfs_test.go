@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
+)
+
+// TestWALWritesGathered: each commit's WAL frames (two writes from SQLite
+// for each page) reach the file in one write, and what a commit
+// acknowledged is there for the read pool, which reads the WAL through the
+// default VFS, as soon as Save returns.
+func TestWALWritesGathered(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const commits = 30
+	gathered, writes := walGathered.Load(), walWrites.Load()
+	for i := range commits {
+		e := storetest.NewEvent("submission.status.change", fmt.Sprint("sub-", i), "ACTIVE", storetest.T0)
+		if _, err := db.Save(ctx, e); err != nil {
+			t.Fatalf("Save %d: %v", i, err)
+		}
+		if _, err := db.Event(ctx, e.ID); err != nil {
+			t.Fatalf("event %d just acknowledged, read pool: %v", i, err)
+		}
+	}
+	gathered, writes = walGathered.Load()-gathered, walWrites.Load()-writes
+	// Other tests' databases may commit meanwhile; per commit of this one an
+	// event row, its indexes and a submission row are several pages.
+	if gathered < 6*commits {
+		t.Fatalf("SQLite made %d WAL writes for %d commits: the writer does not open through the VFS", gathered, commits)
+	}
+	if writes > gathered/3 {
+		t.Errorf("%d WAL writes from SQLite reached the file as %d writes, want them gathered per commit", gathered, writes)
+	}
+}
+
+// TestWALWriteFailureFailsCommit: when writing the gathered frames fails,
+// the commit fails (the handler's 503), nothing of it is readable, and the
+// next commit stores normally, also after reopening the file.
+func TestWALWriteFailureFailsCommit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "receiver.db")
+	db, err := Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := storetest.NewEvent("study.status.change", "study-1", "ACTIVE", storetest.T0)
+	if _, err := db.Save(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+
+	var fail atomic.Bool
+	fail.Store(true)
+	walWriteFault = func() bool { return fail.Load() }
+	t.Cleanup(func() { walWriteFault = nil })
+	lost := storetest.NewEvent("study.status.change", "study-1", "PAUSED", storetest.T0.Add(time.Minute))
+	if _, err := db.Save(ctx, lost); err == nil {
+		t.Fatal("Save succeeded although its WAL write failed")
+	} else if !strings.Contains(err.Error(), "I/O") {
+		t.Errorf("Save error = %v, want SQLite's disk I/O error", err)
+	}
+	fail.Store(false)
+	if _, err := db.Event(ctx, lost.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("event of the failed commit: %v, want not found", err)
+	}
+	again := storetest.NewEvent("study.status.change", "study-1", "COMPLETED", storetest.T0.Add(2*time.Minute))
+	if _, err := db.Save(ctx, again); err != nil {
+		t.Fatalf("Save after the failure: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, e := range []*store.Event{first, again} {
+		if _, err := db.Event(ctx, e.ID); err != nil {
+			t.Errorf("acknowledged event %s after reopening: %v", e.ID, err)
+		}
+	}
+	if _, err := db.Event(ctx, lost.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("event of the failed commit after reopening: %v, want not found", err)
+	}
+	st, err := db.Study(ctx, "study-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != "COMPLETED" {
+		t.Errorf("study status = %q, want COMPLETED", st.Status)
+	}
+	checkIntegrity(t, db)
+}
+
+// TestWALGatherLimit: a commit larger than what the VFS holds is written in
+// parts as it goes, and reads back whole.
+func TestWALGatherLimit(t *testing.T) {
+	old := walGatherMax
+	walGatherMax = 64 << 10
+	t.Cleanup(func() { walGatherMax = old })
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "receiver.db")
+	db, err := Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	events := make([]*store.Event, 64)
+	for i := range events {
+		e := storetest.NewEvent("study.progress.change", fmt.Sprint("study-", i%5), "", storetest.T0)
+		e.Body = []byte(`{"event_type":"study.progress.change","padding":"` + strings.Repeat("x", 20000+i) + `"}`)
+		events[i] = e
+		wg.Go(func() {
+			if _, err := db.Save(ctx, e); err != nil {
+				t.Errorf("Save: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, e := range events {
+		got, err := db.Event(ctx, e.ID)
+		if err != nil {
+			t.Fatalf("event %s: %v", e.ID, err)
+		}
+		if string(got.Body) != string(e.Body) {
+			t.Fatalf("event %s: body of %d bytes read back as %d bytes", e.ID, len(e.Body), len(got.Body))
+		}
+	}
+	checkIntegrity(t, db)
+}
+
+// TestWriterSyncsEveryCommit: the VFS holds frames until SQLite syncs the
+// log, so the writer must sync at every commit (synchronous=FULL).
+func TestWriterSyncsEveryCommit(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var level int
+	if err := db.write.QueryRow(`PRAGMA synchronous`).Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if level < 2 {
+		t.Errorf("writer synchronous = %d, want FULL (2) or EXTRA (3)", level)
+	}
+}
+
+func checkIntegrity(t *testing.T, db *DB) {
+	t.Helper()
+	var res string
+	if err := db.read.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil || res != "ok" {
+		t.Errorf("integrity_check = %q, %v", res, err)
+	}
+}
