@@ -25,7 +25,7 @@ func NewPublic(d Deps) http.Handler {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
 	})
-	r.With(verifyDelivery(&d)).Post("/hooks/prolific", handleWebhook(&d))
+	r.Post("/hooks/prolific", verifyDelivery(&d, handleWebhook(&d)))
 	return r
 }
 

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
-
-type deliveryKey struct{}
 
 // verified is a request that passed verification: the exact body and what
 // the signature check learnt.
@@ -20,78 +17,71 @@ type verified struct {
 	result           verify.Result
 }
 
-func deliveryFrom(ctx context.Context) *verified {
-	d, _ := ctx.Value(deliveryKey{}).(*verified)
-	return d
-}
-
 // verifyDelivery reads the body within the size limit and checks the
-// Prolific signature and timestamp before anything decodes the JSON.
-func verifyDelivery(d *Deps) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sig := r.Header.Get(prolific.HeaderSignature)
-			ts := r.Header.Get(prolific.HeaderRequestTimestamp)
-			if hs := r.Header.Get(prolific.HeaderHookSecret); hs != "" && sig == "" && ts == "" {
-				// Not documented as a delivery, but answered like REST Hooks in case
-				// Prolific ever handshakes: echo the header, store nothing.
-				d.Log.Debug().Msg("answered an X-Hook-Secret handshake request")
-				w.Header().Set(prolific.HeaderHookSecret, hs)
-				w.WriteHeader(http.StatusOK)
-				return
+// Prolific signature and timestamp before anything decodes the JSON; next
+// gets the verified delivery.
+func verifyDelivery(d *Deps, next func(http.ResponseWriter, *http.Request, *verified)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sig := r.Header.Get(prolific.HeaderSignature)
+		ts := r.Header.Get(prolific.HeaderRequestTimestamp)
+		if hs := r.Header.Get(prolific.HeaderHookSecret); hs != "" && sig == "" && ts == "" {
+			// Not documented as a delivery, but answered like REST Hooks in case
+			// Prolific ever handshakes: echo the header, store nothing.
+			d.Log.Debug().Msg("answered an X-Hook-Secret handshake request")
+			w.Header().Set(prolific.HeaderHookSecret, hs)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		if sig == "" || ts == "" {
+			// Refused before the body is read, so an unsigned sender cannot
+			// make the receiver buffer a body per connection.
+			err := verify.ErrNoSignature
+			if sig != "" {
+				err = verify.ErrNoTimestamp
 			}
-			if sig == "" || ts == "" {
-				// Refused before the body is read, so an unsigned sender cannot
-				// make the receiver buffer a body per connection.
-				err := verify.ErrNoSignature
-				if sig != "" {
-					err = verify.ErrNoTimestamp
-				}
-				reason := failureReason(err)
-				d.Metrics.VerificationFailures.WithLabelValues(reason).Inc()
-				reject(d, w, r, "", rejection{status: http.StatusUnauthorized, reason: reason, msg: publicVerifyMessage(err), err: err})
-				return
-			}
-			if r.ContentLength > d.MaxBodyBytes {
+			reason := failureReason(err)
+			d.Metrics.VerificationFailures.WithLabelValues(reason).Inc()
+			reject(d, w, r, "", rejection{status: http.StatusUnauthorized, reason: reason, msg: publicVerifyMessage(err), err: err})
+			return
+		}
+		if r.ContentLength > d.MaxBodyBytes {
+			reject(d, w, r, "", rejection{status: http.StatusRequestEntityTooLarge, reason: "too_large",
+				msg: "body larger than the configured limit"})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
 				reject(d, w, r, "", rejection{status: http.StatusRequestEntityTooLarge, reason: "too_large",
 					msg: "body larger than the configured limit"})
 				return
 			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes))
-			if err != nil {
-				var tooBig *http.MaxBytesError
-				if errors.As(err, &tooBig) {
-					reject(d, w, r, "", rejection{status: http.StatusRequestEntityTooLarge, reason: "too_large",
-						msg: "body larger than the configured limit"})
-					return
-				}
-				reject(d, w, r, "", rejection{status: http.StatusBadRequest, reason: "unreadable_body",
-					msg: "could not read the request body", err: err})
-				return
+			reject(d, w, r, "", rejection{status: http.StatusBadRequest, reason: "unreadable_body",
+				msg: "could not read the request body", err: err})
+			return
+		}
+		now := d.now()
+		res, err := verify.Verify(sig, ts, body, d.Keyring.Secrets(now), now, d.Tolerance)
+		if errors.Is(err, verify.ErrNoSecret) {
+			// Our configuration fault, not the sender's: make Prolific retry.
+			reject(d, w, r, "", rejection{status: http.StatusServiceUnavailable, reason: "no_secret",
+				msg: "receiver has no signing secret yet; retry later", err: err})
+			return
+		}
+		if err != nil {
+			reason := failureReason(err)
+			d.Metrics.VerificationFailures.WithLabelValues(reason).Inc()
+			if errors.Is(err, verify.ErrNoValidSignature) && d.OnBadSignature != nil {
+				d.OnBadSignature()
 			}
-			now := d.now()
-			res, err := verify.Verify(sig, ts, body, d.Keyring.Secrets(now), now, d.Tolerance)
-			if errors.Is(err, verify.ErrNoSecret) {
-				// Our configuration fault, not the sender's: make Prolific retry.
-				reject(d, w, r, "", rejection{status: http.StatusServiceUnavailable, reason: "no_secret",
-					msg: "receiver has no signing secret yet; retry later", err: err})
-				return
-			}
-			if err != nil {
-				reason := failureReason(err)
-				d.Metrics.VerificationFailures.WithLabelValues(reason).Inc()
-				if errors.Is(err, verify.ErrNoValidSignature) && d.OnBadSignature != nil {
-					d.OnBadSignature()
-				}
-				reject(d, w, r, "", rejection{status: http.StatusUnauthorized, reason: reason,
-					msg: publicVerifyMessage(err), err: err})
-				return
-			}
-			d.Metrics.SignatureForm.WithLabelValues(string(res.Form)).Inc()
-			d.Metrics.SignatureAge.Observe(max(res.Age.Seconds(), 0))
-			ctx := context.WithValue(r.Context(), deliveryKey{}, &verified{body: body, requestTimestamp: ts, result: res})
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
+			reject(d, w, r, "", rejection{status: http.StatusUnauthorized, reason: reason,
+				msg: publicVerifyMessage(err), err: err})
+			return
+		}
+		d.Metrics.SignatureForm.WithLabelValues(string(res.Form)).Inc()
+		d.Metrics.SignatureAge.Observe(max(res.Age.Seconds(), 0))
+		next(w, r, &verified{body: body, requestTimestamp: ts, result: res})
 	}
 }
 

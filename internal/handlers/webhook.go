@@ -18,13 +18,12 @@ const maxEventIDLen = 128
 // handleWebhook stores a verified delivery and answers 200 only once it is
 // durable: 200 for stored and duplicate events, 400 for a body or header we
 // cannot read, 503 when the store could not commit (Prolific retries).
-func handleWebhook(d *Deps) http.HandlerFunc {
+func handleWebhook(d *Deps) func(http.ResponseWriter, *http.Request, *verified) {
 	type response struct {
 		Status  string `json:"status"`
 		EventID string `json:"event_id"`
 	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		del := deliveryFrom(r.Context())
+	return func(w http.ResponseWriter, r *http.Request, del *verified) {
 		ev, rej := buildEvent(r, del, d.now())
 		if rej != nil {
 			reject(d, w, r, ev.Type, *rej)

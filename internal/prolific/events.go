@@ -75,52 +75,181 @@ var ErrMalformed = errors.New("malformed event")
 // "EVENT_TYPE"), and a repeated key keeps its last value, as Python's
 // json.loads does.
 func Decode(body []byte) (any, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	if !json.Valid(body) {
+		var v json.RawMessage // for json.Unmarshal's description of the fault
+		err := json.Unmarshal(body, &v)
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if fields == nil {
-		return nil, fmt.Errorf("%w: body is null, not an object", ErrMalformed)
-	}
-	eventType, err := stringField(fields, "event_type", true)
+	fields, err := topFields(body)
 	if err != nil {
 		return nil, err
 	}
-	resourceID, err := stringField(fields, "resource_id", true)
+	eventType, err := stringField(fields, fieldEventType, true)
+	if err != nil {
+		return nil, err
+	}
+	resourceID, err := stringField(fields, fieldResourceID, true)
 	if err != nil {
 		return nil, err
 	}
 	switch eventType {
 	case EventSubmissionStatusChange:
-		participant, err := stringField(fields, "participant_id", false)
+		participant, err := stringField(fields, fieldParticipantID, false)
 		if err != nil {
 			return nil, err
 		}
-		status, err := stringField(fields, "status", true)
+		status, err := stringField(fields, fieldStatus, true)
 		if err != nil {
 			return nil, err
 		}
 		return &SubmissionStatusChange{ResourceID: resourceID, EventType: eventType, ParticipantID: participant, Status: status}, nil
 	case EventStudyStatusChange:
-		status, err := stringField(fields, "status", true)
+		status, err := stringField(fields, fieldStatus, true)
 		if err != nil {
 			return nil, err
 		}
-		return &StudyStatusChange{ResourceID: resourceID, EventType: eventType, Metadata: fields["metadata"], Status: status}, nil
+		return &StudyStatusChange{ResourceID: resourceID, EventType: eventType, Metadata: fields.raw(fieldMetadata), Status: status}, nil
 	case EventStudyProgressChange:
 		return &StudyProgressChange{ResourceID: resourceID, EventType: eventType}, nil
 	case EventStudyHighReturnRate:
-		return &StudyHighReturnRate{ResourceID: resourceID, EventType: eventType, Metadata: fields["metadata"]}, nil
+		return &StudyHighReturnRate{ResourceID: resourceID, EventType: eventType, Metadata: fields.raw(fieldMetadata)}, nil
 	default:
 		return &Envelope{ResourceID: resourceID, EventType: eventType}, nil
 	}
 }
 
-// stringField reads fields[key] as a JSON string; a required key must be a
+// The top-level keys Decode reads.
+const (
+	fieldEventType = iota
+	fieldResourceID
+	fieldStatus
+	fieldParticipantID
+	fieldMetadata
+	numFields
+)
+
+var fieldNames = [numFields]string{"event_type", "resource_id", "status", "participant_id", "metadata"}
+
+// fields holds the raw JSON value of each key Decode reads (nil: absent),
+// slices of the body.
+type fields [numFields][]byte
+
+// raw returns a copy of field i's JSON value, nil when absent.
+func (f *fields) raw(i int) json.RawMessage {
+	if f[i] == nil {
+		return nil
+	}
+	return bytes.Clone(f[i])
+}
+
+// topFields walks the members of body, a document json.Valid accepted, and
+// keeps the value of each key Decode reads, the last one when a key repeats.
+// Keys compare after unescaping, exactly, as with json.Unmarshal into a map.
+func topFields(body []byte) (*fields, error) {
+	f := new(fields)
+	i := skipSpace(body, 0)
+	switch body[i] {
+	case '{':
+	case 'n':
+		return nil, fmt.Errorf("%w: body is null, not an object", ErrMalformed)
+	case '[':
+		return nil, fmt.Errorf("%w: body is an array, not an object", ErrMalformed)
+	case '"':
+		return nil, fmt.Errorf("%w: body is a string, not an object", ErrMalformed)
+	case 't', 'f':
+		return nil, fmt.Errorf("%w: body is a boolean, not an object", ErrMalformed)
+	default:
+		return nil, fmt.Errorf("%w: body is a number, not an object", ErrMalformed)
+	}
+	i = skipSpace(body, i+1)
+	for body[i] != '}' {
+		keyEnd := endOfValue(body, i)
+		key := body[i:keyEnd]
+		i = skipSpace(body, skipSpace(body, keyEnd)+1) // past the colon
+		valueEnd := endOfValue(body, i)
+		if k := fieldIndex(key); k >= 0 {
+			f[k] = body[i:valueEnd]
+		}
+		i = skipSpace(body, valueEnd)
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+	}
+	return f, nil
+}
+
+// fieldIndex returns which of fieldNames the JSON string key names, or -1.
+// A key without escapes is its bytes between the quotes (invalid UTF-8,
+// which json.Unmarshal would replace, cannot spell an ASCII name either).
+func fieldIndex(key []byte) int {
+	inner := key[1 : len(key)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 {
+		var name string
+		if err := json.Unmarshal(key, &name); err != nil {
+			return -1
+		}
+		inner = []byte(name)
+	}
+	for k, n := range fieldNames {
+		if string(inner) == n {
+			return k
+		}
+	}
+	return -1
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// endOfValue returns the index just past the JSON value that starts at
+// b[i], in a document json.Valid accepted.
+func endOfValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for j := i + 1; ; j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch b[j] {
+			case '"':
+				j = endOfValue(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	default: // a number, true, false or null
+		j := i
+		for j < len(b) {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return j
+			}
+			j++
+		}
+		return j
+	}
+}
+
+// stringField reads field k as a JSON string; a required key must be a
 // non-empty string, an optional one may be absent or null.
-func stringField(fields map[string]json.RawMessage, key string, required bool) (string, error) {
-	raw, ok := fields[key]
-	if !ok || string(raw) == "null" {
+func stringField(f *fields, k int, required bool) (string, error) {
+	key, raw := fieldNames[k], f[k]
+	if raw == nil || string(raw) == "null" {
 		if required {
 			return "", fmt.Errorf("%w: %s is missing", ErrMalformed, key)
 		}

@@ -109,3 +109,47 @@ func knownType(t string) bool {
 	}
 	return false
 }
+
+// TestDecodeReadsWhatUnmarshalReads: Decode walks the top-level object
+// itself; bodies whose keys and values take some reading decode to what
+// json.Unmarshal into a map gives, and every non-object body is refused.
+func TestDecodeReadsWhatUnmarshalReads(t *testing.T) {
+	for _, tc := range []struct{ body, resourceID, status, participant, metadata string }{
+		{body: "{\n\t\"event_type\" : \"submission.status.change\" ,\r\n \"resource_id\":\"s1\", \"status\":\"APPROVED\" }",
+			resourceID: "s1", status: "APPROVED"},
+		{body: `{"event\u005ftype": "submission.status.change", "resource_id": "s\"2\\", "status": "A\u00e9", "participant_id": null}`,
+			resourceID: `s"2\`, status: "Aé"},
+		{body: `{"x": {"event_type": "study.progress.change", "y": ["}", "\"]", {"z": [1, 2e3, true, false, null]}]}, "event_type": "submission.status.change", "resource_id": "s3", "status": "RETURNED", "participant_id": "p3"}`,
+			resourceID: "s3", status: "RETURNED", participant: "p3"},
+		{body: `{"event_type": "study.status.change", "resource_id": "old", "status": "ACTIVE", "metadata": {"a": "}{"}, "resource_id": "st4"}`,
+			resourceID: "st4", status: "ACTIVE", metadata: `{"a": "}{"}`},
+	} {
+		v, err := Decode([]byte(tc.body))
+		if err != nil {
+			t.Errorf("Decode(%q): %v", tc.body, err)
+			continue
+		}
+		var got struct{ resourceID, status, participant, metadata string }
+		switch e := v.(type) {
+		case *SubmissionStatusChange:
+			got.resourceID, got.status, got.participant = e.ResourceID, e.Status, e.ParticipantID
+		case *StudyStatusChange:
+			got.resourceID, got.status, got.metadata = e.ResourceID, e.Status, string(e.Metadata)
+		default:
+			t.Errorf("Decode(%q) = %T", tc.body, v)
+			continue
+		}
+		if want := (struct{ resourceID, status, participant, metadata string }{tc.resourceID, tc.status, tc.participant, tc.metadata}); got != want {
+			t.Errorf("Decode(%q) = %+v, want %+v", tc.body, got, want)
+		}
+	}
+	for body, want := range map[string]string{
+		` null `: "null", `[{"event_type": "x"}]`: "array", `"{}"`: "string", `true`: "boolean", `-1.5e3`: "number",
+		`{"event_type": "x", "resource_id": "y"`: "unexpected end", `{"event_type": "x"} {}`: "after top-level value",
+	} {
+		_, err := Decode([]byte(body))
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%q) error = %v, want ErrMalformed saying %q", body, err, want)
+		}
+	}
+}
