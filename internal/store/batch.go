@@ -38,6 +38,13 @@ type Batcher struct {
 	maxBatch int
 	isolate  func(error) bool
 	observe  CommitObserver
+	durable  DurableFunc
+
+	// With a DurableFunc: committed batches waiting to become durable, for
+	// the answerer goroutine. Unbuffered: one batch waits for its sync while
+	// the committer commits the next, and no more.
+	pending  chan pendingBatch
+	answered sync.WaitGroup
 
 	mu     sync.Mutex
 	queue  []*request
@@ -56,6 +63,28 @@ type batcherConfig struct {
 	committers int
 	isolate    func(error) bool
 	observe    CommitObserver
+	durable    DurableFunc
+}
+
+// DurableFunc is called on the committer goroutine right after a commit
+// returns and gives the wait that returns nil once that commit is durable
+// (or the error that keeps it from being so). See WithDurable.
+type DurableFunc func() (wait func() error)
+
+// WithDurable is for a backend whose commit makes a batch visible before it
+// is durable (SQLite's writer, whose log is synced apart from the commit):
+// the Batcher answers a batch's callers only after durable's wait returned
+// nil for it (with the wait's error otherwise), from a goroutine of its own,
+// while the committer commits the next batch. One batch waits at a time, so
+// a sync overlaps the next commit and no more.
+func WithDurable(durable DurableFunc) BatcherOption {
+	return func(c *batcherConfig) { c.durable = durable }
+}
+
+type pendingBatch struct {
+	batch    []*request
+	outcomes []Outcome
+	wait     func() error
 }
 
 // WithCommitters runs n committer goroutines (default 1). Use more than one
@@ -124,14 +153,39 @@ func NewBatcher(commit CommitFunc, maxBatch int, opts ...BatcherOption) *Batcher
 		maxBatch: maxBatch,
 		isolate:  cfg.isolate,
 		observe:  cfg.observe,
+		durable:  cfg.durable,
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
+	}
+	if b.durable != nil {
+		b.pending = make(chan pendingBatch)
+		b.answered.Add(1)
+		go b.answer()
 	}
 	b.wg.Add(cfg.committers)
 	for range cfg.committers {
 		go b.run()
 	}
 	return b
+}
+
+// answer answers committed batches once they are durable.
+func (b *Batcher) answer() {
+	defer b.answered.Done()
+	for p := range b.pending {
+		reply(p.batch, p.outcomes, p.wait())
+	}
+}
+
+// reply answers each caller of batch with its outcome, or every one with err.
+func reply(batch []*request, outcomes []Outcome, err error) {
+	for i, r := range batch {
+		if err != nil {
+			r.done <- result{err: err}
+			continue
+		}
+		r.done <- result{outcome: outcomes[i]}
+	}
 }
 
 // Save queues e for the next commit and waits until it is committed. It
@@ -170,7 +224,14 @@ func (b *Batcher) Close() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
-	b.stopOnce.Do(func() { close(b.stop) })
+	b.stopOnce.Do(func() {
+		close(b.stop)
+		b.wg.Wait()
+		if b.pending != nil {
+			close(b.pending)
+			b.answered.Wait()
+		}
+	})
 	b.wg.Wait()
 }
 
@@ -230,13 +291,11 @@ func (b *Batcher) flush(batch []*request) {
 		b.flushEach(batch)
 		return
 	}
-	for i, r := range batch {
-		if err != nil {
-			r.done <- result{err: err}
-			continue
-		}
-		r.done <- result{outcome: outcomes[i]}
+	if err == nil && b.durable != nil {
+		b.pending <- pendingBatch{batch: batch, outcomes: outcomes, wait: b.durable()}
+		return
 	}
+	reply(batch, outcomes, err)
 }
 
 // flushEach commits the events of a failed batch one per commit, in queue
@@ -252,6 +311,9 @@ func (b *Batcher) flushEach(batch []*request) {
 			continue
 		}
 		outcomes, err := b.commitEvents([]*Event{r.e})
+		if err == nil && b.durable != nil {
+			err = b.durable()()
+		}
 		if err != nil {
 			if !b.isolate(err) {
 				fatal = err

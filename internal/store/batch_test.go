@@ -459,3 +459,66 @@ func TestBatcherCommitObserver(t *testing.T) {
 		t.Errorf("observed %+v, want a third commit of 1 event failing with %v", commits, boom)
 	}
 }
+
+// TestBatcherDurableAnswersAfterWait: with WithDurable, a committed batch's
+// callers hear nothing until its wait returns; meanwhile the committer
+// commits the next batch (the sync overlaps it); a failed wait answers the
+// batch's callers with its error, never with their outcomes; Close answers
+// what is pending before it returns.
+func TestBatcherDurableAnswersAfterWait(t *testing.T) {
+	f := &fakeCommit{}
+	type gate struct {
+		release chan error
+	}
+	gates := make(chan gate, 8)
+	b := NewBatcher(f.commit, 0, WithDurable(func() func() error {
+		g := gate{release: make(chan error, 1)}
+		gates <- g
+		return func() error { return <-g.release }
+	}))
+
+	save := func(id string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			o, err := b.Save(context.Background(), &Event{ID: id})
+			ch <- result{o, err}
+		}()
+		return ch
+	}
+	first := save("a")
+	g1 := <-gates // "a" committed, not yet durable
+	select {
+	case r := <-first:
+		t.Fatalf("Save answered %+v before its commit was durable", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	second := save("b")
+	g2 := <-gates // "b" committed while "a" waits for its sync
+	if f.calls() != 2 {
+		t.Fatalf("%d commits, want the second batch committed while the first waits", f.calls())
+	}
+	g1.release <- nil
+	if r := <-first; r.err != nil || r.outcome != Stored {
+		t.Errorf("first Save = %+v, want Stored", r)
+	}
+	failed := errors.New("fsync: input/output error")
+	g2.release <- failed
+	if r := <-second; !errors.Is(r.err, failed) {
+		t.Errorf("second Save = %+v, want the sync's error", r)
+	}
+
+	third := save("c")
+	g3 := <-gates
+	done := make(chan struct{})
+	go func() { b.Close(); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("Close returned while a committed batch still waited to be durable")
+	case <-time.After(50 * time.Millisecond):
+	}
+	g3.release <- nil
+	<-done
+	if r := <-third; r.err != nil {
+		t.Errorf("third Save = %+v", r)
+	}
+}

@@ -35,6 +35,7 @@ type DB struct {
 	stmts *statements
 	ckpt  *checkpointer
 	owner *owner // this process's claim on the file
+	walID fileID // the writer's log, when its syncs are deferred (zero: not)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -109,7 +110,13 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 		own.release()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	db.batch = store.NewBatcher(db.commit, opts.MaxBatch, store.WithIsolate(isolatable), store.WithCommitObserver(opts.ObserveCommit))
+	batchOpts := []store.BatcherOption{store.WithIsolate(isolatable), store.WithCommitObserver(opts.ObserveCommit)}
+	if id, ok := statID(path + "-wal"); ok && gatherWAL && walFileFor(id) != nil {
+		// The writer's log is synced apart from its commits (see commitTx).
+		db.walID = id
+		batchOpts = append(batchOpts, store.WithDurable(db.durable))
+	}
+	db.batch = store.NewBatcher(db.commit, opts.MaxBatch, batchOpts...)
 	return db, nil
 }
 
@@ -210,7 +217,46 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.write.PingContext(ctx); err != nil {
 		return db.wrap("ping", err)
 	}
+	if w := db.wal(); w != nil {
+		if err := w.syncFailed(); err != nil {
+			return db.wrap("ping", err)
+		}
+	}
 	return nil
+}
+
+// wal returns the writer's open log file when its syncs are deferred.
+func (db *DB) wal() *walFile {
+	if db.walID == (fileID{}) {
+		return nil
+	}
+	return walFileFor(db.walID)
+}
+
+// commitTx commits tx, the writer's batch transaction. When the writer's
+// log can be synced apart, the commit writes the log but leaves its fsync
+// to durable's wait, which the Batcher runs before it answers the batch's
+// callers while the writer commits the next batch: a commit's fsync
+// overlaps the next one's work instead of holding up the only writer.
+// SQLite then sees the log synced at every commit, as with
+// synchronous=FULL, but only the callers wait for the disk; readers may see
+// a batch a moment before it is durable (never acknowledged before).
+func (db *DB) commitTx(tx *sql.Tx) error {
+	if w := db.wal(); w != nil {
+		w.deferSync.Store(true)
+		defer w.deferSync.Store(false)
+	}
+	return tx.Commit()
+}
+
+// durable gives the wait for the commit that just returned (see commitTx).
+func (db *DB) durable() func() error {
+	w := db.wal()
+	if w == nil {
+		return func() error { return nil } // synced at the commit
+	}
+	ticket := w.written.Load()
+	return func() error { return w.syncTo(ticket) }
 }
 
 // Close commits pending Saves, then closes the database. Later calls return

@@ -120,6 +120,11 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		seq     int64
 		studyID string
 	}
+	if w := db.wal(); w != nil {
+		if err := w.syncFailed(); err != nil {
+			return nil, err // stays failed: see syncTo
+		}
+	}
 	orig := make([]saved, len(events))
 	for i, e := range events {
 		orig[i] = saved{e.Seq, e.StudyID}
@@ -165,7 +170,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	if err := w.finish(); err != nil {
 		return nil, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commitTx(tx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	db.ckpt.committed()

@@ -58,6 +58,7 @@ var (
 	walMu    sync.Mutex
 	wrappers = map[uintptr]uintptr{}  // base methods table → its wrapper
 	walFiles = map[uintptr]*walFile{} // open WAL file → its gathered writes
+	walByID  = map[fileID]*walFile{}  // the same, by device and inode
 
 	// walGathered counts the writes SQLite made to WAL files, walWrites the
 	// writes the VFS made of them (tests).
@@ -73,7 +74,25 @@ type walFile struct {
 	buf    uintptr
 	n, cap int
 	off    int64
+
+	// Deferred syncs (see (*DB).commit): while deferSync is set, a sync
+	// from SQLite writes what is gathered but leaves the fsync to syncTo,
+	// which the store calls before it answers the commit's callers. fd is
+	// a duplicate of the file's descriptor (-1: syncs are never deferred),
+	// written counts the flushes that wrote bytes, synced how many of them
+	// an fsync covered; a failed fsync (syncErr) fails every later syncTo.
+	id        fileID
+	fd        int
+	deferSync atomic.Bool
+	written   atomic.Uint64
+	syncMu    sync.Mutex
+	synced    uint64
+	syncErr   error
 }
+
+// fileID names a file by device and inode, which is how the store finds the
+// WAL file its writer opened.
+type fileID struct{ dev, ino uint64 }
 
 // registerWALVFS registers the VFS once; later calls return the first result.
 func registerWALVFS() error {
@@ -153,9 +172,54 @@ func walOpen(tls *libc.TLS, pVfs, zName, pFile uintptr, flags int32, pOutFlags u
 		*(*fctlFn)(unsafe.Pointer(&m.FxFileControl)) = walFileControl
 		wrappers[f.FpMethods] = w
 	}
-	walFiles[pFile] = &walFile{base: f.FpMethods}
+	wf := &walFile{base: f.FpMethods, fd: -1}
+	if id, fd, ok := dupDescriptor(pFile, libc.GoString(zName)); ok {
+		wf.id, wf.fd = id, fd
+		walByID[id] = wf
+	}
+	walFiles[pFile] = wf
 	f.FpMethods = w
 	return rc
+}
+
+// walFileFor returns the open WAL file id that the VFS can sync apart from
+// its commits, or nil.
+func walFileFor(id fileID) *walFile {
+	walMu.Lock()
+	defer walMu.Unlock()
+	return walByID[id]
+}
+
+// syncTo returns once the flushes up to ticket (a value of written) are
+// durable, running an fsync if no earlier one covered them.
+func (w *walFile) syncTo(ticket uint64) error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.syncErr != nil {
+		return w.syncErr
+	}
+	if w.synced >= ticket {
+		return nil
+	}
+	if w.fd < 0 {
+		return fmt.Errorf("sync WAL: file closed")
+	}
+	target := w.written.Load()
+	if err := walFsync(w.fd); err != nil {
+		// What the kernel failed to write may be gone from its cache too:
+		// nothing written since can be called durable any more.
+		w.syncErr = fmt.Errorf("sync WAL: %w", err)
+		return w.syncErr
+	}
+	w.synced = max(w.synced, target)
+	return nil
+}
+
+// syncFailed returns the error of a failed fsync, if any.
+func (w *walFile) syncFailed() error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	return w.syncErr
 }
 
 func lookup(pFile uintptr) *walFile {
@@ -170,7 +234,13 @@ func lookup(pFile uintptr) *walFile {
 // write fails the sync (or read) that asked for it, so SQLite abandons the
 // transaction those frames belong to.
 func (w *walFile) flush(tls *libc.TLS, pFile uintptr) int32 {
-	defer func() { w.n = 0 }()
+	if w.n == 0 {
+		return sqlite3.SQLITE_OK
+	}
+	defer func() {
+		w.n = 0
+		w.written.Add(1)
+	}()
 	write := fn[rwFn](methodsAt(w.base).FxWrite)
 	for done := 0; done < w.n; {
 		k := min(w.n-done, walWriteMax)
@@ -231,7 +301,17 @@ func walSync(tls *libc.TLS, pFile uintptr, flags int32) int32 {
 	if rc := w.flush(tls, pFile); rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	return fn[syncFn](methodsAt(w.base).FxSync)(tls, pFile, flags)
+	if w.deferSync.Load() && w.fd >= 0 {
+		return sqlite3.SQLITE_OK // the store calls syncTo before answering
+	}
+	ticket := w.written.Load()
+	rc := fn[syncFn](methodsAt(w.base).FxSync)(tls, pFile, flags)
+	if rc == sqlite3.SQLITE_OK {
+		w.syncMu.Lock()
+		w.synced = max(w.synced, ticket)
+		w.syncMu.Unlock()
+	}
+	return rc
 }
 
 func walFileSize(tls *libc.TLS, pFile, pSize uintptr) int32 {
@@ -255,8 +335,17 @@ func walClose(tls *libc.TLS, pFile uintptr) int32 {
 	rc := w.flush(tls, pFile)
 	rcClose := fn[closeFn](methodsAt(w.base).FxClose)(tls, pFile)
 	libc.Xfree(tls, w.buf)
+	w.syncMu.Lock()
+	if w.fd >= 0 {
+		closeFD(w.fd)
+		w.fd = -1
+	}
+	w.syncMu.Unlock()
 	walMu.Lock()
 	delete(walFiles, pFile)
+	if walByID[w.id] == w {
+		delete(walByID, w.id)
+	}
 	walMu.Unlock()
 	if rc != sqlite3.SQLITE_OK {
 		return rc

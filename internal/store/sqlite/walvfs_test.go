@@ -177,3 +177,68 @@ func checkIntegrity(t *testing.T, db *DB) {
 		t.Errorf("integrity_check = %q, %v", res, err)
 	}
 }
+
+// TestCommitWaitsForDeferredSync: the writer's commit leaves the log's
+// fsync to the Batcher, which answers the batch only once that fsync
+// returned; a failed fsync fails its batch, every later Save and Ping
+// (the receiver turns unready), since the kernel may have dropped what it
+// could not write.
+func TestCommitWaitsForDeferredSync(t *testing.T) {
+	type call struct{ done chan error }
+	calls := make(chan call)
+	old := walFsync
+	walFsync = func(int) error {
+		c := call{done: make(chan error)}
+		calls <- c
+		return <-c.done
+	}
+	t.Cleanup(func() { walFsync = old })
+
+	ctx := context.Background()
+	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.wal() == nil {
+		t.Fatal("the writer's log syncs are not deferred")
+	}
+	save := func(e *store.Event) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := db.Save(ctx, e)
+			ch <- err
+		}()
+		return ch
+	}
+
+	a := storetest.NewEvent("study.status.change", "study-1", "ACTIVE", storetest.T0)
+	savedA := save(a)
+	fsyncA := <-calls // committed; its callers wait for this fsync
+	if _, err := db.Event(ctx, a.ID); err != nil {
+		t.Errorf("committed event not readable while its fsync runs: %v", err)
+	}
+	select {
+	case err := <-savedA:
+		t.Fatalf("Save returned (%v) before the log's fsync did", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	fsyncA.done <- nil
+	if err := <-savedA; err != nil {
+		t.Fatalf("Save after its fsync: %v", err)
+	}
+
+	b := storetest.NewEvent("study.status.change", "study-1", "PAUSED", storetest.T0.Add(time.Minute))
+	savedB := save(b)
+	(<-calls).done <- errors.New("input/output error")
+	if err := <-savedB; err == nil || !strings.Contains(err.Error(), "sync WAL") {
+		t.Errorf("Save whose fsync failed = %v, want the sync error", err)
+	}
+	if err := db.Ping(ctx); err == nil || !strings.Contains(err.Error(), "sync WAL") {
+		t.Errorf("Ping after a failed fsync = %v, want the sync error", err)
+	}
+	c := storetest.NewEvent("study.status.change", "study-1", "ACTIVE", storetest.T0.Add(2*time.Minute))
+	if _, err := db.Save(ctx, c); err == nil {
+		t.Error("Save after a failed fsync succeeded; nothing written since can be called durable")
+	}
+}
