@@ -111,8 +111,10 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	batchOpts := []store.BatcherOption{store.WithIsolate(isolatable), store.WithCommitObserver(opts.ObserveCommit)}
-	if id, ok := statID(path + "-wal"); ok && gatherWAL && walFileFor(id) != nil {
+	if id, ok := statID(path + "-wal"); ok && gatherWAL && walFileFor(id) != nil && syncDir(filepath.Dir(path)) == nil {
 		// The writer's log is synced apart from its commits (see commitTx).
+		// SQLite syncs the directory of a log it created at the log's first
+		// sync, which may now be deferred: the directory was synced above.
 		db.walID = id
 		batchOpts = append(batchOpts, store.WithDurable(db.durable))
 	}
@@ -183,6 +185,16 @@ func checkpointDSN(common url.Values) string {
 		}
 	}
 	return c.Encode()
+}
+
+// syncDir makes the entries of directory dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Path returns the database file's path.
