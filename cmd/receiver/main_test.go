@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,24 @@ func TestUnknownCommand(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"receiver", "version"}, &out, &out); err != nil || !strings.Contains(out.String(), version) {
 		t.Errorf("version: %v %q", err, out.String())
+	}
+}
+
+// TestGCDefault: serve collects at 400 % unless the operator set GOGC.
+func TestGCDefault(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	gcDefault(func(string) string { return "" })
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("GC percent without GOGC = %d, want %d", got, gcPercent)
+	}
+	gcDefault(func(k string) string {
+		if k == "GOGC" {
+			return "50"
+		}
+		return ""
+	})
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent with GOGC set = %d, want it left alone (100)", got)
 	}
 }
