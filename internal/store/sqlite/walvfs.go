@@ -14,6 +14,12 @@ package sqlite
 // Readers on other connections find frames through the wal-index, which
 // SQLite updates only after the sync, so they never look for bytes still
 // held here.
+//
+// The VFS also lets the store defer the fsync of a commit (deferSync,
+// syncTo): the sync SQLite asks for at the end of a commit then only writes
+// the gathered frames, and the group committer runs the fsync, on a
+// duplicate of the file's descriptor, before it answers that commit's
+// callers, while the writer goes on with the next batch (docs/store.md).
 
 import (
 	"fmt"
@@ -50,8 +56,8 @@ var (
 	walVFSOnce sync.Once
 	walVFSErr  error
 
-	// In libc's heap (SQLite keeps their addresses; checkptr forbids it
-	// pointers into Go's memory), allocated once for the process.
+	// In libc's heap, allocated once for the process: SQLite keeps their
+	// addresses, and checkptr (-race) refuses such pointers into Go's memory.
 	walVFS  uintptr // our sqlite3_vfs
 	baseVFS uintptr // the default VFS ("unix")
 
