@@ -85,14 +85,7 @@ func TestSaveWhenFull(t *testing.T) {
 		t.Fatalf("retry with room = %v, %v; want Stored", out, err)
 	}
 	acked = append(acked, refused[0].ID)
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, path)
 	for _, id := range acked {
 		if _, err := db.Event(ctx, id); err != nil {
 			t.Fatalf("acknowledged event %s after reopening: %v", id, err)

@@ -81,15 +81,8 @@ func TestWALWriteFailureFailsCommit(t *testing.T) {
 	if _, err := db.Save(ctx, again); err != nil {
 		t.Fatalf("Save after the failure: %v", err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
 
-	db, err = Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, path)
 	for _, e := range []*store.Event{first, again} {
 		if _, err := db.Event(ctx, e.ID); err != nil {
 			t.Errorf("acknowledged event %s after reopening: %v", e.ID, err)
@@ -133,14 +126,7 @@ func TestWALGatherLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, path)
 	for _, e := range events {
 		got, err := db.Event(ctx, e.ID)
 		if err != nil {
@@ -241,4 +227,18 @@ func TestCommitWaitsForDeferredSync(t *testing.T) {
 	if _, err := db.Save(ctx, c); err == nil {
 		t.Error("Save after a failed fsync succeeded; nothing written since can be called durable")
 	}
+}
+
+// reopen closes db and opens the file at path again, closed at the test's end.
+func reopen(t *testing.T, db *DB, path string) *DB {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
