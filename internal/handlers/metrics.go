@@ -77,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		}),
 		BatchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "receiver_store_batch_duration_seconds",
-			Help:    "Time one group commit took in the database, from its first statement to the durable commit.",
+			Help:    "Time one group commit took in the database, from its first statement to its commit (on SQLite the log's fsync follows, overlapping the next commit; receiver_store_commit_duration_seconds includes it).",
 			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
