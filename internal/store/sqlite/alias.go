@@ -46,6 +46,7 @@ func (w *txWriter) duplicate(e *store.Event) (store.Outcome, error) {
 	if err != nil {
 		return 0, fmt.Errorf("look up duplicate content: %w", err)
 	}
+	w.mayHaveAliases.Store(true) // before the row exists: see DB.mayHaveAliases
 	res, err := w.insertAlias.ExecContext(w.ctx, e.ID, target, micros(e.ReceivedAt), w.opts.AliasLimit())
 	if err != nil {
 		return 0, fmt.Errorf("insert alias: %w", err)

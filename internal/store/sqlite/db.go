@@ -37,6 +37,13 @@ type DB struct {
 	owner *owner // this process's claim on the file
 	walID fileID // the writer's log, when its syncs are deferred (zero: not)
 
+	// mayHaveAliases is false while event_aliases has never held a row since
+	// the file was opened empty of them, so a batch need not look its IDs up
+	// there. Only this process writes the file (owner), the writer sets it
+	// before inserting an alias, and nothing clears it (a pruned alias leaves
+	// it set, which only costs the look-up).
+	mayHaveAliases atomic.Bool
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -160,6 +167,11 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	if err != nil {
 		return err
 	}
+	var aliases bool
+	if err := db.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_aliases)`).Scan(&aliases); err != nil {
+		return fmt.Errorf("look for aliases: %w", err)
+	}
+	db.mayHaveAliases.Store(aliases)
 	ck, err := sql.Open("sqlite", db.path+"?"+checkpointDSN(common))
 	if err != nil {
 		return fmt.Errorf("open checkpoint connection: %w", err)

@@ -11,7 +11,8 @@ import (
 // prefetch reads, with one query each for the whole batch, which of the
 // events' IDs are recorded aliases and the known study of each submission
 // the batch mentions. One query per batch instead of two per event is most
-// of what group commit saves on statements.
+// of what group commit saves on statements. The aliases query is skipped
+// while the database has never held an alias (DB.mayHaveAliases).
 func (w *txWriter) prefetch(aliasesKnown, submissionStudies *sql.Stmt, events []*store.Event) error {
 	w.aliases = make(map[string]bool)
 	w.subStudies = make(map[string]string)
@@ -23,15 +24,17 @@ func (w *txWriter) prefetch(aliasesKnown, submissionStudies *sql.Stmt, events []
 			subs = append(subs, e.ResourceID)
 		}
 	}
-	if err := w.queryIDs(aliasesKnown, ids, func(rows *sql.Rows) error {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
+	if w.mayHaveAliases.Load() {
+		if err := w.queryIDs(aliasesKnown, ids, func(rows *sql.Rows) error {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			w.aliases[id] = true
+			return nil
+		}); err != nil {
+			return fmt.Errorf("look up aliases: %w", err)
 		}
-		w.aliases[id] = true
-		return nil
-	}); err != nil {
-		return fmt.Errorf("look up aliases: %w", err)
 	}
 	if len(subs) == 0 {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -156,6 +157,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		eventByID:        tx.StmtContext(ctx, db.stmts.eventByID),
 		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
 		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
+		mayHaveAliases:   &db.mayHaveAliases,
 		proj:             store.NewProjection(db.opts.Enrich),
 	}
 	if err := w.prefetch(tx.StmtContext(ctx, db.stmts.aliasesKnown), tx.StmtContext(ctx, db.stmts.submissionStudies), events); err != nil {
@@ -185,6 +187,7 @@ type txWriter struct {
 
 	insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
 	eventByID, eventByHash, insertAlias                 *sql.Stmt
+	mayHaveAliases                                      *atomic.Bool
 
 	// What the database holds for the batch's IDs, read once before the
 	// first event and kept current as the batch writes: the event IDs that
