@@ -123,7 +123,9 @@ func TestStudiesWatchRedrawsUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	go func() {
-		for hits.Load() < 3 && ctx.Err() == nil {
+		// A fourth request starts only after the third answer was drawn;
+		// cancelling at the third could cut that answer before its redraw.
+		for hits.Load() < 4 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
 		cancel()
