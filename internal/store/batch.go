@@ -188,7 +188,8 @@ func reply(batch []*request, outcomes []Outcome, err error) {
 	}
 }
 
-// Save queues e for the next commit and waits until it is committed. It
+// Save queues e for the next commit and waits until it is committed (and,
+// with WithDurable, durable). It
 // returns ErrClosed after Close, ctx.Err() if ctx ends before e was handed to
 // commit, and commit's error (wrapped) if the batch holding e failed.
 func (b *Batcher) Save(ctx context.Context, e *Event) (Outcome, error) {
