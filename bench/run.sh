@@ -164,38 +164,44 @@ joined() { local out; printf -v out '%s, ' "$@"; echo "${out%, }"; }
 # ratio A B prints 100 * A / B rounded.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }'; }
 
-CEILINGS=()
-for r in $(seq 0 "$ROUNDS"); do CEILINGS+=("${RPS["ceiling $r"]}"); done
-CEILING_RPS=$(median "${CEILINGS[@]}" | xargs printf "%.0f")
-declare -A PER_ROUND PER_ROUND_P99 MEDIAN_RATIO MEDIAN_P99 MAX_IDLE RATIO_ALSO PER_ROUND_ALSO MEDIAN_RATIO_ALSO
-for r in $(seq 0 "$ROUNDS"); do RATIO["ceiling $r"]=$(ratio "${RPS["ceiling $r"]}" "$CEILING_RPS"); done
-if [ -n "$ALSO" ]; then
-  CEILINGS_ALSO=()
-  for r in $(seq 0 "$ROUNDS"); do CEILINGS_ALSO+=("${RPS_ALSO["ceiling $r"]}"); done
-  CEILING_ALSO_RPS=$(median "${CEILINGS_ALSO[@]}" | xargs printf "%.0f")
-  for r in $(seq 0 "$ROUNDS"); do RATIO_ALSO["ceiling $r"]=$(ratio "${RPS_ALSO["ceiling $r"]}" "$CEILING_ALSO_RPS"); done
-fi
+# ratios SRC RAT PER MED CEIL: from SRC (closed-loop 2xx/s by run name) fills
+# RAT (by run name) with each ceiling's throughput against the ceilings'
+# median (stored in CEIL) and each receiver's against the mean of the ceiling
+# runs just before and after it (r-1 and r), and PER / MED (by store kind)
+# with the receivers' per-round list and its median.
+ratios() {
+  local -n src=$1 rat=$2 per=$3 med=$4 ceil=$5
+  local r kind name around vals=() ceilings=()
+  for r in $(seq 0 "$ROUNDS"); do ceilings+=("${src["ceiling $r"]}"); done
+  ceil=$(median "${ceilings[@]}" | xargs printf "%.0f")
+  for r in $(seq 0 "$ROUNDS"); do rat["ceiling $r"]=$(ratio "${src["ceiling $r"]}" "$ceil"); done
+  for kind in sqlite postgres; do
+    vals=()
+    for r in $(seq 1 "$ROUNDS"); do
+      name="receiver $kind $r"
+      [ -n "${src[$name]:-}" ] || continue
+      around=$(( (src["ceiling $(( r - 1 ))"] + src["ceiling $r"]) / 2 ))
+      rat[$name]=$(ratio "${src[$name]}" "$around")
+      vals+=("${rat[$name]}")
+    done
+    [ ${#vals[@]} -gt 0 ] || continue
+    per[$kind]=$(joined "${vals[@]}")
+    med[$kind]=$(median "${vals[@]}")
+  done
+}
+
+declare -A PER_ROUND MEDIAN_RATIO RATIO_ALSO PER_ROUND_ALSO MEDIAN_RATIO_ALSO PER_ROUND_P99 MEDIAN_P99 MAX_IDLE
+CEILING_RPS="" CEILING_ALSO_RPS=""
+ratios RPS RATIO PER_ROUND MEDIAN_RATIO CEILING_RPS
+[ -z "$ALSO" ] || ratios RPS_ALSO RATIO_ALSO PER_ROUND_ALSO MEDIAN_RATIO_ALSO CEILING_ALSO_RPS
 for kind in sqlite postgres; do
-  ratios=() p99s=() idles=() also_ratios=()
+  p99s=() idles=()
   for r in $(seq 1 "$ROUNDS"); do
     name="receiver $kind $r"
     [ -n "${RPS[$name]:-}" ] || continue
-    around=$(( (RPS["ceiling $(( r - 1 ))"] + RPS["ceiling $r"]) / 2 ))
-    RATIO[$name]=$(ratio "${RPS[$name]}" "$around")
-    ratios+=("${RATIO[$name]}") p99s+=("${OPEN_P99[$name]}") idles+=("${IDLE_MIB[$name]}")
-    if [ -n "$ALSO" ]; then
-      around=$(( (RPS_ALSO["ceiling $(( r - 1 ))"] + RPS_ALSO["ceiling $r"]) / 2 ))
-      RATIO_ALSO[$name]=$(ratio "${RPS_ALSO[$name]}" "$around")
-      also_ratios+=("${RATIO_ALSO[$name]}")
-    fi
+    p99s+=("${OPEN_P99[$name]}") idles+=("${IDLE_MIB[$name]}")
   done
-  [ ${#ratios[@]} -gt 0 ] || continue
-  if [ ${#also_ratios[@]} -gt 0 ]; then
-    PER_ROUND_ALSO[$kind]=$(joined "${also_ratios[@]}")
-    MEDIAN_RATIO_ALSO[$kind]=$(median "${also_ratios[@]}")
-  fi
-  PER_ROUND[$kind]=$(joined "${ratios[@]}")
-  MEDIAN_RATIO[$kind]=$(median "${ratios[@]}")
+  [ ${#p99s[@]} -gt 0 ] || continue
   MEDIAN_P99[$kind]=$(median "${p99s[@]}")
   MAX_IDLE[$kind]=$(printf '%s\n' "${idles[@]}" | sort -n | tail -n1)
   PER_ROUND_P99[$kind]=$(joined "${p99s[@]}")

@@ -219,8 +219,9 @@ func (b *Batcher) Save(ctx context.Context, e *Event) (Outcome, error) {
 }
 
 // Close stops accepting Saves (they return ErrClosed), commits everything
-// already queued and waits for the committers to finish. It is safe to call
-// more than once.
+// already queued and waits for the committers (and, with WithDurable, the
+// answers) to finish. It is safe to call more than once; a call during
+// another waits for it.
 func (b *Batcher) Close() {
 	b.mu.Lock()
 	b.closed = true
@@ -233,7 +234,6 @@ func (b *Batcher) Close() {
 			b.answered.Wait()
 		}
 	})
-	b.wg.Wait()
 }
 
 func (b *Batcher) signal() {

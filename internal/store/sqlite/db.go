@@ -257,18 +257,18 @@ func (db *DB) wal() *walFile {
 	return walFileFor(db.walID)
 }
 
-// commitTx commits tx, the writer's batch transaction. When the writer's
-// log can be synced apart, the commit writes the log but leaves its fsync
-// to durable's wait, which the Batcher runs before it answers the batch's
-// callers while the writer commits the next batch: a commit's fsync
-// overlaps the next one's work instead of holding up the only writer.
-// SQLite then sees the log synced at every commit, as with
+// commitTx commits tx, the writer's batch transaction. With wal (the
+// writer's log, when it can be synced apart) the commit writes the log but
+// leaves its fsync to durable's wait, which the Batcher runs before it
+// answers the batch's callers while the writer commits the next batch: a
+// commit's fsync overlaps the next one's work instead of holding up the
+// only writer. SQLite then sees the log synced at every commit, as with
 // synchronous=FULL, but only the callers wait for the disk; readers may see
 // a batch a moment before it is durable (never acknowledged before).
-func (db *DB) commitTx(tx *sql.Tx) error {
-	if w := db.wal(); w != nil {
-		w.deferSync.Store(true)
-		defer w.deferSync.Store(false)
+func commitTx(tx *sql.Tx, wal *walFile) error {
+	if wal != nil {
+		wal.deferSync.Store(true)
+		defer wal.deferSync.Store(false)
 	}
 	return tx.Commit()
 }

@@ -22,10 +22,7 @@ import (
 func TestSaveWhenFull(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "receiver.db")
-	db, err := Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openFile(t, path)
 	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	var acked []string
 	for i := range 20 {

@@ -17,11 +17,7 @@ import (
 func TestAliasLookupAfterFirstAlias(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "receiver.db")
-	db, err := Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openFile(t, path)
 	if db.mayHaveAliases.Load() {
 		t.Fatal("a new database says it may hold aliases")
 	}

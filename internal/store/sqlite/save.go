@@ -121,8 +121,9 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		seq     int64
 		studyID string
 	}
-	if w := db.wal(); w != nil {
-		if err := w.syncFailed(); err != nil {
+	wal := db.wal()
+	if wal != nil {
+		if err := wal.syncFailed(); err != nil {
 			return nil, err // stays failed: see syncTo
 		}
 	}
@@ -172,7 +173,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	if err := w.finish(); err != nil {
 		return nil, err
 	}
-	if err := db.commitTx(tx); err != nil {
+	if err := commitTx(tx, wal); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	db.ckpt.committed()

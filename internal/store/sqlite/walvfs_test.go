@@ -21,11 +21,7 @@ import (
 // default VFS, as soon as Save returns.
 func TestWALWritesGathered(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
 	const commits = 30
 	gathered, writes := walGathered.Load(), walWrites.Load()
 	for i := range commits {
@@ -54,10 +50,7 @@ func TestWALWritesGathered(t *testing.T) {
 func TestWALWriteFailureFailsCommit(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "receiver.db")
-	db, err := Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openFile(t, path)
 	first := storetest.NewEvent("study.status.change", "study-1", "ACTIVE", storetest.T0)
 	if _, err := db.Save(ctx, first); err != nil {
 		t.Fatal(err)
@@ -109,10 +102,7 @@ func TestWALGatherLimit(t *testing.T) {
 	t.Cleanup(func() { walGatherMax = old })
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "receiver.db")
-	db, err := Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openFile(t, path)
 	var wg sync.WaitGroup
 	events := make([]*store.Event, 64)
 	for i := range events {
@@ -142,11 +132,7 @@ func TestWALGatherLimit(t *testing.T) {
 // TestWriterSyncsEveryCommit: the VFS holds frames until SQLite syncs the
 // log, so the writer must sync at every commit (synchronous=FULL).
 func TestWriterSyncsEveryCommit(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
 	var level int
 	if err := db.write.QueryRow(`PRAGMA synchronous`).Scan(&level); err != nil {
 		t.Fatal(err)
@@ -181,11 +167,7 @@ func TestCommitWaitsForDeferredSync(t *testing.T) {
 	t.Cleanup(func() { walFsync = old })
 
 	ctx := context.Background()
-	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
 	if db.wal() == nil {
 		t.Fatal("the writer's log syncs are not deferred")
 	}
@@ -235,6 +217,12 @@ func reopen(t *testing.T, db *DB, path string) *DB {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return openFile(t, path)
+}
+
+// openFile opens the database at path, closed at the test's end.
+func openFile(t *testing.T, path string) *DB {
+	t.Helper()
 	db, err := Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
