@@ -49,6 +49,7 @@ type Batcher struct {
 	mu     sync.Mutex
 	queue  []*request
 	closed bool
+	busy   int // committers holding a batch (see WithCommitters)
 
 	wake     chan struct{} // capacity 1: "the queue may be non-empty"
 	stop     chan struct{} // closed by Close
@@ -89,7 +90,14 @@ type pendingBatch struct {
 
 // WithCommitters runs n committer goroutines (default 1). Use more than one
 // only with a database that allows concurrent write transactions
-// (PostgreSQL); each committer still commits one batch at a time.
+// (PostgreSQL); each committer still commits one batch at a time. A
+// committer starts a batch while another is committing only once a full
+// batch (maxBatch events) waits: until then the busy committer takes
+// everything waiting in its next batch, and a concurrent transaction of a
+// few events would only add a commit (a WAL flush and row locks the others
+// wait for) without serving anyone sooner. So at moderate load one
+// transaction runs at a time, and the others add throughput only when one
+// committer cannot keep up even with full batches.
 func WithCommitters(n int) BatcherOption {
 	return func(c *batcherConfig) { c.committers = n }
 }
@@ -249,6 +257,7 @@ func (b *Batcher) run() {
 		batch, closed := b.take()
 		if len(batch) > 0 {
 			b.flush(batch)
+			b.done()
 			continue
 		}
 		if closed {
@@ -262,10 +271,17 @@ func (b *Batcher) run() {
 }
 
 // take removes up to maxBatch waiting requests that were not withdrawn and
-// marks them handed over.
+// marks them handed over; it takes none while another committer is busy and
+// fewer than maxBatch wait (see WithCommitters), unless the Batcher is
+// closed. A committer given a batch counts as busy until it calls done.
 func (b *Batcher) take() ([]*request, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.busy > 0 && len(b.queue) < b.maxBatch && !b.closed {
+		// Another committer is at work and will take these next, in one
+		// batch: a concurrent transaction would only add a commit.
+		return nil, false
+	}
 	var batch []*request
 	i := 0
 	for ; i < len(b.queue) && len(batch) < b.maxBatch; i++ {
@@ -279,7 +295,17 @@ func (b *Batcher) take() ([]*request, bool) {
 	if len(b.queue) == 0 {
 		b.queue = nil
 	}
+	if len(batch) > 0 {
+		b.busy++
+	}
 	return batch, b.closed
+}
+
+// done marks the calling committer idle again.
+func (b *Batcher) done() {
+	b.mu.Lock()
+	b.busy--
+	b.mu.Unlock()
 }
 
 func (b *Batcher) flush(batch []*request) {

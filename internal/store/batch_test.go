@@ -119,6 +119,50 @@ func TestBatcherOutcomesPerCaller(t *testing.T) {
 	}
 }
 
+// A second committer starts a transaction only once a full batch waits:
+// below that the busy committer takes the waiting events in its next batch.
+func TestBatcherSpareCommitterWaitsForFullBatch(t *testing.T) {
+	f := &fakeCommit{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	b := NewBatcher(f.commit, 4, WithCommitters(2))
+	defer b.Close()
+	var release sync.Once
+	letGo := func() { release.Do(func() { close(f.release) }) }
+	defer letGo() // before Close, which waits for the held commits
+
+	errs := make(chan error, 8)
+	save := func(id string) {
+		go func() { _, err := b.Save(context.Background(), &Event{ID: id}); errs <- err }()
+	}
+	save("first")
+	<-f.entered // one committer holds "first"
+	for i := range 3 {
+		save(fmt.Sprint("small", i))
+	}
+	waitQueued(t, b, 3)
+	select {
+	case <-f.entered:
+		t.Fatal("the idle committer started a batch of fewer than maxBatch events while the other was busy")
+	case <-time.After(50 * time.Millisecond):
+	}
+	save("fourth") // four waiting: a full batch
+	select {
+	case <-f.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no second commit started with a full batch waiting")
+	}
+	letGo()
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Errorf("Save: %v", err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 2 || len(f.batches[0])+len(f.batches[1]) != 5 {
+		t.Errorf("batches = %v, want [first] and the four that waited", f.batches)
+	}
+}
+
 func TestBatcherErrorFanOut(t *testing.T) {
 	boom := errors.New("disk on fire")
 	f := &fakeCommit{fail: boom, entered: make(chan struct{}, 100), release: make(chan struct{})}

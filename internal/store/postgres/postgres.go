@@ -43,7 +43,8 @@ type saver interface {
 // maxCommitters is how many batch transactions one process runs at once
 // (fewer when the pool is small, so reads always find a connection).
 // PostgreSQL commits them in parallel; more rarely helps and costs
-// connections.
+// connections. The Batcher starts a second one only while a full batch
+// waits (store.WithCommitters), so at moderate load one runs at a time.
 const maxCommitters = 4
 
 // defaultMaxConns is the pool size when the DSN sets no pool_max_conns
