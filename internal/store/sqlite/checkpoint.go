@@ -23,9 +23,15 @@ import (
 // 1 GiB). So when the last passive round found more than walRestartFrames
 // frames in the log, the writer itself checkpoints before its next
 // transaction (restart).
+//
+// A log that grew past walSizeLimit while it could not restart (a reader
+// holding an old snapshot through a burst, or one huge batch) is cut back
+// to that size by the writer's first commit after the next restart
+// (journal_size_limit), instead of keeping its high-water size on disk.
 var (
 	checkpointInterval = 250 * time.Millisecond
-	walRestartFrames   = int64(4096) // 16 MiB with 4 KiB pages
+	walRestartFrames   = int64(4096)     // 16 MiB with 4 KiB pages
+	walSizeLimit       = int64(64 << 20) // bytes
 )
 
 // checkpointTimeout bounds one checkpoint.

@@ -87,6 +87,7 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 	w.Set("_journal_mode", "WAL")
 	w.Set("_txlock", "immediate")
 	w.Add("_pragma", "wal_autocheckpoint=0") // the checkpointer does it off the hot path
+	w.Add("_pragma", fmt.Sprintf("journal_size_limit=%d", walSizeLimit))
 	if gatherWAL {
 		// Only the writer writes the log; it commits with synchronous=FULL,
 		// so every commit syncs the WAL, which is when the VFS writes.

@@ -68,3 +68,80 @@ func TestWALRestartedUnderSustainedWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestWALCutBackAfterGrowth: a log that grew while a reader's snapshot kept
+// it from restarting is cut back to walSizeLimit once it restarts, rather
+// than keeping its high-water size.
+func TestWALCutBackAfterGrowth(t *testing.T) {
+	defer func(i time.Duration, f, l int64) {
+		checkpointInterval, walRestartFrames, walSizeLimit = i, f, l
+	}(checkpointInterval, walRestartFrames, walSizeLimit)
+	checkpointInterval, walRestartFrames, walSizeLimit = 10*time.Millisecond, 64, 256<<10
+
+	path := filepath.Join(t.TempDir(), "receiver.db")
+	db := openFile(t, path)
+	ctx := context.Background()
+	var held []string // IDs saved while the reader pinned the log
+	save := func(prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			e := storetest.NewEvent("study.status.change", fmt.Sprintf("%s-%d", prefix, i), "ACTIVE", storetest.T0)
+			e.Body = append(e.Body, make([]byte, 4096)...)
+			if _, err := db.Save(ctx, e); err != nil {
+				t.Fatalf("Save: %v", err)
+			}
+			if prefix == "held" {
+				held = append(held, e.ID)
+			}
+		}
+	}
+	walSize := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatalf("stat log: %v", err)
+		}
+		return fi.Size()
+	}
+
+	save("warm", 1)
+	reader, err := db.read.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	save("held", 400) // ≥ 1.6 MiB of bodies while the snapshot pins the log
+	grown := walSize()
+	if grown < 4*walSizeLimit {
+		t.Fatalf("log is %d bytes with a reader holding it, want it to have grown past %d", grown, 4*walSizeLimit)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	restarts := db.ckpt.restarts.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; db.ckpt.restarts.Load() == restarts || walSize() > walSizeLimit; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("log still %d bytes (was %d; limit %d) after the reader left, restarts %d -> %d",
+				walSize(), grown, walSizeLimit, restarts, db.ckpt.restarts.Load())
+		}
+		save(fmt.Sprint("after", i), 8)
+		time.Sleep(5 * time.Millisecond)
+	}
+	checkIntegrity(t, db)
+	for _, id := range held {
+		if _, err := db.Event(ctx, id); err != nil {
+			t.Fatalf("event %s after the log was cut back: %v", id, err)
+		}
+	}
+	db = reopen(t, db, path)
+	for _, id := range held {
+		if _, err := db.Event(ctx, id); err != nil {
+			t.Fatalf("event %s after reopening: %v", id, err)
+		}
+	}
+}
