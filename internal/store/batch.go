@@ -257,7 +257,6 @@ func (b *Batcher) run() {
 		batch, closed := b.take()
 		if len(batch) > 0 {
 			b.flush(batch)
-			b.done()
 			continue
 		}
 		if closed {
@@ -273,7 +272,8 @@ func (b *Batcher) run() {
 // take removes up to maxBatch waiting requests that were not withdrawn and
 // marks them handed over; it takes none while another committer is busy and
 // fewer than maxBatch wait (see WithCommitters), unless the Batcher is
-// closed. A committer given a batch counts as busy until it calls done.
+// closed. A committer given a batch counts as busy until its commit
+// returned (flush calls done).
 func (b *Batcher) take() ([]*request, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -314,6 +314,9 @@ func (b *Batcher) flush(batch []*request) {
 		events[i] = r.e
 	}
 	outcomes, err := b.commitEvents(events)
+	// Idle from here on for take's rule: answering, and the one commit per
+	// event of an isolation, must not hold back new arrivals.
+	b.done()
 	if err != nil && len(batch) > 1 && b.isolate != nil && b.isolate(err) {
 		b.flushEach(batch)
 		return

@@ -125,8 +125,7 @@ func TestBatcherSpareCommitterWaitsForFullBatch(t *testing.T) {
 	f := &fakeCommit{entered: make(chan struct{}, 10), release: make(chan struct{})}
 	b := NewBatcher(f.commit, 4, WithCommitters(2))
 	defer b.Close()
-	var release sync.Once
-	letGo := func() { release.Do(func() { close(f.release) }) }
+	letGo := closer(f.release)
 	defer letGo() // before Close, which waits for the held commits
 
 	errs := make(chan error, 8)
@@ -161,6 +160,76 @@ func TestBatcherSpareCommitterWaitsForFullBatch(t *testing.T) {
 	if len(f.batches) != 2 || len(f.batches[0])+len(f.batches[1]) != 5 {
 		t.Errorf("batches = %v, want [first] and the four that waited", f.batches)
 	}
+}
+
+// While a committer isolates a failed batch (one commit per event), it
+// does not count as busy: another committer serves new arrivals at once.
+func TestBatcherIsolationDoesNotHoldBackArrivals(t *testing.T) {
+	errBad := errors.New("bad event")
+	hold, slow := make(chan struct{}), make(chan struct{})
+	holding, isolating := make(chan struct{}, 1), make(chan struct{}, 1)
+	commit := func(_ context.Context, events []*Event) ([]Outcome, error) {
+		out := make([]Outcome, len(events))
+		for i, e := range events {
+			switch {
+			case e.ID == "bad":
+				return nil, errBad
+			case e.ID == "hold":
+				holding <- struct{}{}
+				<-hold
+			case e.ID == "slow" && len(events) == 1:
+				isolating <- struct{}{}
+				<-slow
+			}
+			out[i] = Stored
+		}
+		return out, nil
+	}
+	b := NewBatcher(commit, 4, WithCommitters(2), WithIsolate(func(err error) bool { return errors.Is(err, errBad) }))
+	defer b.Close()
+	letHold, letSlow := closer(hold), closer(slow)
+	defer letHold() // before Close, which waits for the held commits
+	defer letSlow()
+
+	save := func(id string) chan error {
+		done := make(chan error, 1)
+		go func() { _, err := b.Save(context.Background(), &Event{ID: id}); done <- err }()
+		return done
+	}
+	held := save("hold")
+	<-holding // one committer busy; the next two wait for it (fewer than maxBatch)
+	slowDone, badDone := save("slow"), save("bad")
+	waitQueued(t, b, 2)
+	letHold() // that committer takes [slow bad], fails, isolates, holds in "slow"
+	select {
+	case <-isolating:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the failed batch was not isolated")
+	}
+	select {
+	case err := <-save("new"):
+		if err != nil {
+			t.Errorf("new Save: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a new arrival waited for the isolation to finish")
+	}
+	letSlow()
+	if err := <-slowDone; err != nil {
+		t.Errorf("slow Save: %v", err)
+	}
+	if err := <-badDone; !errors.Is(err, errBad) {
+		t.Errorf("bad Save = %v, want %v", err, errBad)
+	}
+	if err := <-held; err != nil {
+		t.Errorf("hold Save: %v", err)
+	}
+}
+
+// closer returns a function that closes ch the first time it is called.
+func closer(ch chan struct{}) func() {
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 func TestBatcherErrorFanOut(t *testing.T) {
