@@ -81,19 +81,19 @@ func TestWALCutBackAfterGrowth(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "receiver.db")
 	db := openFile(t, path)
 	ctx := context.Background()
-	var held []string // IDs saved while the reader pinned the log
-	save := func(prefix string, n int) {
+	// save stores n events with 4 KiB bodies and returns their IDs.
+	save := func(prefix string, n int) []string {
 		t.Helper()
+		var ids []string
 		for i := range n {
 			e := storetest.NewEvent("study.status.change", fmt.Sprintf("%s-%d", prefix, i), "ACTIVE", storetest.T0)
 			e.Body = append(e.Body, make([]byte, 4096)...)
 			if _, err := db.Save(ctx, e); err != nil {
 				t.Fatalf("Save: %v", err)
 			}
-			if prefix == "held" {
-				held = append(held, e.ID)
-			}
+			ids = append(ids, e.ID)
 		}
+		return ids
 	}
 	walSize := func() int64 {
 		t.Helper()
@@ -114,7 +114,7 @@ func TestWALCutBackAfterGrowth(t *testing.T) {
 	if err := reader.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	save("held", 400) // ≥ 1.6 MiB of bodies while the snapshot pins the log
+	held := save("held", 400) // ≥ 1.6 MiB of bodies while the snapshot pins the log
 	grown := walSize()
 	if grown < 4*walSizeLimit {
 		t.Fatalf("log is %d bytes with a reader holding it, want it to have grown past %d", grown, 4*walSizeLimit)
