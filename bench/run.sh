@@ -9,8 +9,11 @@
 # open-loop rate (BENCH_RATE events/s for BENCH_DURATION), idle RSS after
 # start and peak RSS (VmHWM), and the CPU time the server and the load
 # generator each spent per request in the closed loop (steadier than
-# throughput on a shared machine). A receiver's ratio is against the ceiling
-# runs on either side of it; the targets take the median over the rounds.
+# throughput on a shared machine). After each PostgreSQL run, pgbench (when
+# installed) measures PostgreSQL's own latency for one single-row commit per
+# event at the same rate: the floor under the receiver's p99 there. A
+# receiver's ratio is against the ceiling runs on either side of it; the
+# targets take the median over the rounds.
 # Prints a markdown table and writes bench/results.md. Loopback only; every
 # run is bounded by its duration.
 #
@@ -33,7 +36,7 @@ OUT=${BENCH_OUT:-bench/results.md}
 setup "receiver and ceiling" ./bench/ceiling
 
 ROWS=()
-declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB
+declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB FLOOR_P99
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CLK_TCK=$(getconf CLK_TCK)
@@ -140,6 +143,39 @@ else
   log "PostgreSQL: none reachable (set RECEIVER_TEST_POSTGRES_DSN): skipped"
 fi
 
+# postgres_floor NAME: PostgreSQL's own latency for the least a durable write
+# per event costs there, one transaction inserting one 1 KiB row under a
+# random text key, driven by pgbench at $RATE/s for $DURATION from four
+# clients (as many as the receiver's committers) right after the receiver's
+# run (the database in the same state). The floor under the
+# receiver's p99 on PostgreSQL on this host: a receiver that commits before it
+# answers cannot be much faster than one commit. Latency includes pgbench's
+# schedule lag, as the loadgen's does; pgbench spaces transactions as a
+# Poisson process, a little burstier than the loadgen's even schedule.
+# Skipped without pgbench.
+postgres_floor() {
+  command -v pgbench >/dev/null || return 0
+  local secs
+  secs=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; else if (d ~ /h$/) n *= 3600; printf "%d", (n < 1 ? 1 : n) }')
+  psql "$PG_BASE" -qc "CREATE TABLE $SCHEMA.floor (id text PRIMARY KEY, body bytea NOT NULL)" >/dev/null
+  printf "INSERT INTO %s.floor (id, body) VALUES (md5(random()::text), convert_to(repeat('x', 1024), 'UTF8'));\n" "$SCHEMA" >"$WORK/floor-script.sql"
+  rm -f "$WORK"/floor-log.*
+  log "$1: pgbench, one-row inserts at $RATE/s, ${secs}s"
+  if ! pgbench -n -f "$WORK/floor-script.sql" -R "$RATE" -T "$secs" -c 4 -j 1 -l --log-prefix="$WORK/floor-log" "$PG_BASE" >"$WORK/floor-out.txt" 2>&1; then
+    log "$1: pgbench failed: $(tail -n 3 "$WORK/floor-out.txt")"
+    return 0
+  fi
+  # Log columns: client, transaction, latency µs, script, epoch s, µs, schedule lag µs.
+  local p50 p99 p999
+  read -r p50 p99 p999 < <(cat "$WORK"/floor-log.* | awk '{ print ($3 + $7) / 1000 }' | sort -g | awk '
+    { v[NR] = $1 }
+    function at(q,  i) { i = int(q * NR + 0.999999); if (i < 1) i = 1; return v[i] }
+    END { if (NR) printf "%.2f %.2f %.2f\n", at(0.5), at(0.99), at(0.999); else print "– – –" }')
+  FLOOR_P99[$1]=$p99
+  ROWS+=("| $1 | – | – | – | – | – | – | – | – | – | $p50 | $p99 | $p999 | – | – | – | – |")
+  log "$1: p99 $p99 ms"
+}
+
 # The rounds: ceiling 0, then in round r the receiver on SQLite, on
 # PostgreSQL, and ceiling r. Each receiver's ratio in round r is against the
 # mean of the ceiling runs just before and after it (r-1 and r), so a machine
@@ -148,7 +184,10 @@ fi
 ceiling "ceiling 0"
 for r in $(seq 1 "$ROUNDS"); do
   receiver_sqlite "receiver sqlite $r"
-  if [ -n "$PG_BASE" ]; then receiver_postgres "receiver postgres $r"; fi
+  if [ -n "$PG_BASE" ]; then
+    receiver_postgres "receiver postgres $r"
+    postgres_floor "postgres floor $r"
+  fi
   ceiling "ceiling $r"
 done
 if [ -z "$PG_BASE" ]; then
@@ -206,6 +245,15 @@ for kind in sqlite postgres; do
   MAX_IDLE[$kind]=$(printf '%s\n' "${idles[@]}" | sort -n | tail -n1)
   PER_ROUND_P99[$kind]=$(joined "${p99s[@]}")
 done
+FLOOR_MEDIAN="" FLOOR_ROUNDS=""
+if [ ${#FLOOR_P99[@]} -gt 0 ]; then
+  floors=()
+  for r in $(seq 1 "$ROUNDS"); do
+    [ -z "${FLOOR_P99["postgres floor $r"]:-}" ] || floors+=("${FLOOR_P99["postgres floor $r"]}")
+  done
+  FLOOR_MEDIAN=$(median "${floors[@]}")
+  FLOOR_ROUNDS=$(joined "${floors[@]}")
+fi
 for i in "${!ROWS[@]}"; do
   for name in "${!RATIO[@]}"; do
     ROWS[i]=${ROWS[i]//"@ratio:$name@"/"${RATIO[$name]} %"}
@@ -264,6 +312,10 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "  With both on the same 2 CPUs, throughput vs ceiling is roughly (loadgen + ceiling CPU) / (loadgen + server CPU)."
   echo "  Events per commit: the receiver's mean group-commit size in the closed loop (receiver_store_batch_events)."
   echo "- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop."
+  echo "- \"postgres floor r\" (when pgbench is installed): PostgreSQL's own latency, right after the receiver's run,"
+  echo "  for one transaction per event that inserts one 1 KiB row under a random key, from pgbench (four clients) at the same rate"
+  echo "  (schedule lag included). A receiver that answers after its commit cannot beat one commit by much, so this is"
+  echo "  the floor under the PostgreSQL p99 on this host."
   echo "- Compare rows of one run, not runs: on a shared machine the absolute numbers move from run to run."
   echo
   echo "| target | closed 2xx/s | vs ceiling | closed 2xx/s, ${ALSO:-–} conns | vs ceiling | server CPU µs/req | loadgen CPU µs/req | events per commit | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | idle RSS | peak RSS |"
@@ -282,6 +334,9 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   fi
   check "SQLite p99 at $RATE events/s" "${MEDIAN_P99[sqlite]:-}" "<" 10 "ms" "${PER_ROUND_P99[sqlite]:-}"
   check "PostgreSQL p99 at $RATE events/s" "${MEDIAN_P99[postgres]:-}" "<" 10 "ms" "${PER_ROUND_P99[postgres]:-}"
+  if [ -n "$FLOOR_MEDIAN" ]; then
+    echo "| PostgreSQL's own p99 at $RATE one-row commits/s (pgbench; the floor, informational) | $FLOOR_MEDIAN ms | $FLOOR_ROUNDS | – | – |"
+  fi
   check "idle RSS (SQLite)" "${MAX_IDLE[sqlite]:-}" "<" 40 "MiB"
   check "idle RSS (PostgreSQL)" "${MAX_IDLE[postgres]:-}" "<" 40 "MiB"
   check "verification, 1 KiB body (raw form)" "$(awk -v n="$VERIFY_NS" 'BEGIN { if (n != "") printf "%.2f", n / 1000 }')" "<" 5 "µs"
