@@ -36,7 +36,8 @@ OUT=${BENCH_OUT:-bench/results.md}
 setup "receiver and ceiling" ./bench/ceiling
 
 ROWS=()
-declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB FLOOR_P99
+declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB
+FLOOR_P99S=()
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CLK_TCK=$(getconf CLK_TCK)
@@ -147,9 +148,9 @@ fi
 # per event costs there, one transaction inserting one 1 KiB row under a
 # random text key, driven by pgbench at $RATE/s for $DURATION from four
 # clients (as many as the receiver's committers) right after the receiver's
-# run (the database in the same state). The floor under the
-# receiver's p99 on PostgreSQL on this host: a receiver that commits before it
-# answers cannot be much faster than one commit. Latency includes pgbench's
+# run (the database in the same state). It is the floor under the receiver's
+# p99 on PostgreSQL on this host: a receiver that commits before it answers
+# cannot be much faster than one commit. Latency includes pgbench's
 # schedule lag, as the loadgen's does; pgbench spaces transactions as a
 # Poisson process, a little burstier than the loadgen's even schedule.
 # Skipped without pgbench.
@@ -157,7 +158,10 @@ postgres_floor() {
   command -v pgbench >/dev/null || return 0
   local secs
   secs=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; else if (d ~ /h$/) n *= 3600; printf "%d", (n < 1 ? 1 : n) }')
-  psql "$PG_BASE" -qc "CREATE TABLE $SCHEMA.floor (id text PRIMARY KEY, body bytea NOT NULL)" >/dev/null
+  if ! psql "$PG_BASE" -qc "CREATE TABLE $SCHEMA.floor (id text PRIMARY KEY, body bytea NOT NULL)" >/dev/null; then
+    log "$1: could not create the table: skipped"
+    return 0
+  fi
   printf "INSERT INTO %s.floor (id, body) VALUES (md5(random()::text), convert_to(repeat('x', 1024), 'UTF8'));\n" "$SCHEMA" >"$WORK/floor-script.sql"
   rm -f "$WORK"/floor-log.*
   log "$1: pgbench, one-row inserts at $RATE/s, ${secs}s"
@@ -171,7 +175,7 @@ postgres_floor() {
     { v[NR] = $1 }
     function at(q,  i) { i = int(q * NR + 0.999999); if (i < 1) i = 1; return v[i] }
     END { if (NR) printf "%.2f %.2f %.2f\n", at(0.5), at(0.99), at(0.999); else print "– – –" }')
-  FLOOR_P99[$1]=$p99
+  [ "$p99" = "–" ] || FLOOR_P99S+=("$p99")
   ROWS+=("| $1 | – | – | – | – | – | – | – | – | – | $p50 | $p99 | $p999 | – | – | – | – |")
   log "$1: p99 $p99 ms"
 }
@@ -246,13 +250,9 @@ for kind in sqlite postgres; do
   PER_ROUND_P99[$kind]=$(joined "${p99s[@]}")
 done
 FLOOR_MEDIAN="" FLOOR_ROUNDS=""
-if [ ${#FLOOR_P99[@]} -gt 0 ]; then
-  floors=()
-  for r in $(seq 1 "$ROUNDS"); do
-    [ -z "${FLOOR_P99["postgres floor $r"]:-}" ] || floors+=("${FLOOR_P99["postgres floor $r"]}")
-  done
-  FLOOR_MEDIAN=$(median "${floors[@]}")
-  FLOOR_ROUNDS=$(joined "${floors[@]}")
+if [ ${#FLOOR_P99S[@]} -gt 0 ]; then
+  FLOOR_MEDIAN=$(median "${FLOOR_P99S[@]}")
+  FLOOR_ROUNDS=$(joined "${FLOOR_P99S[@]}")
 fi
 for i in "${!ROWS[@]}"; do
   for name in "${!RATIO[@]}"; do
