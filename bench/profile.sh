@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # bench/profile.sh [sqlite|postgres]: profiles the real webhook handler and
-# store (bench/profile) under closed-loop load from `receiver loadgen` and
-# prints the top CPU, mutex and block entries. Profiles stay in
-# $PROFILE_OUT (default $TMPDIR/receiver-profiles/<store>). Loopback only, bounded.
+# store (bench/profile) under closed-loop load from wrk replaying pre-signed
+# requests (as `make bench` drives it; PROFILE_LOAD=loadgen uses
+# `receiver loadgen` instead) and prints the top CPU, mutex and block
+# entries. Profiles stay in $PROFILE_OUT (default
+# $TMPDIR/receiver-profiles/<store>). Loopback only, bounded.
 #
-# Environment: PROFILE_DURATION (10s), BENCH_CONNECTIONS (64),
-# RECEIVER_TEST_POSTGRES_DSN for postgres.
+# Environment: PROFILE_DURATION (10s), BENCH_CONNECTIONS (256), PROFILE_LOAD
+# (wrk), RECEIVER_TEST_POSTGRES_DSN for postgres.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 KIND=${1:-sqlite}
 DURATION=${PROFILE_DURATION:-10s}
-CONNECTIONS=${BENCH_CONNECTIONS:-64}
+CONNECTIONS=${BENCH_CONNECTIONS:-256}
+LOAD=${PROFILE_LOAD:-wrk}
 OUT=${PROFILE_OUT:-${TMPDIR:-/tmp}/receiver-profiles/$KIND}
 mkdir -p "$OUT"
 setup "receiver and the profiling harness" ./bench/profile
@@ -29,17 +32,29 @@ case $KIND in
   *) die "usage: bench/profile.sh [sqlite|postgres]" ;;
 esac
 
+if [ "$LOAD" = wrk ]; then
+  command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk), or set PROFILE_LOAD=loadgen"
+  log "pre-signing requests"
+  "$RECEIVER" loadgen presign -count "${BENCH_PRESIGNED:-500000}" -files 2 -url http://127.0.0.1/hooks/prolific \
+    -out "$WORK/presigned" 2>/dev/null || die "loadgen presign failed"
+fi
+
 "$WORK/profile" -store "$DSN" -secret-file "$WORK/secret" -duration "$DURATION" -out "$OUT" >"$WORK/addr" 2>"$WORK/profile.log" &
 PIDS+=("$!"); ppid=$!
 for _ in $(seq 1 100); do [ -s "$WORK/addr" ] && break; sleep 0.1; done
 [ -s "$WORK/addr" ] || die "profile harness did not start: $(cat "$WORK/profile.log")"
 addr=$(head -n1 "$WORK/addr")
 log "profiling $KIND for $DURATION under $CONNECTIONS connections"
-"${LG[@]}" -url "http://$addr/hooks/prolific" -connections "$CONNECTIONS" \
-  -duration "$(( ${DURATION%s} + 2 ))s" -json >"$OUT/loadgen.json"
+if [ "$LOAD" = wrk ]; then
+  wrk -t2 -c"$CONNECTIONS" -d"$(( ${DURATION%s} + 2 ))s" --timeout 10s -s bench/wrk/presigned.lua \
+    "http://$addr/hooks/prolific" -- "$WORK/presigned" | tail -n 1 >"$OUT/load.json"
+else
+  "${LG[@]}" -url "http://$addr/hooks/prolific" -connections "$CONNECTIONS" \
+    -duration "$(( ${DURATION%s} + 2 ))s" -json >"$OUT/load.json"
+fi
 wait "$ppid" || die "profile harness failed: $(cat "$WORK/profile.log")"
 forget_pid "$ppid"
-log "$KIND: $(jq -r '"\(.ok) ok in \(.elapsed_seconds) s, p99 \(.latency.p99_ms) ms"' "$OUT/loadgen.json")"
+log "$KIND: $(jq -r '"\(.ok) ok in \(.elapsed_seconds) s, p99 \(.latency.p99_ms) ms"' "$OUT/load.json")"
 for p in cpu mutex block; do
   echo "== $p"
   go tool pprof -top -nodecount=25 "$WORK/profile" "$OUT/$p.pprof" 2>/dev/null | sed -n '1,32p'

@@ -25,6 +25,7 @@ const SecretEnv = "PROLIFIC_WEBHOOK_SECRET"
 
 const usage = `Usage: receiver loadgen [flags]
        receiver loadgen check -admin URL -acked FILE   (see: receiver loadgen check -h)
+       receiver loadgen presign -count N -out FILE     (see: receiver loadgen presign -h)
 
 Sends signed, unique Prolific webhook deliveries to the receiver and reports
 throughput, latency percentiles (p50 p90 p99 p99.9 max), status codes and
@@ -53,6 +54,9 @@ Flags:
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "check" {
 		return checkMain(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "presign" {
+		return presignMain(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -53,9 +53,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	seed := cfg.Seed
 	if seed == 0 {
-		var b [8]byte
-		_, _ = crand.Read(b[:])
-		seed = binary.LittleEndian.Uint64(b[:]) | 1
+		seed = randomSeed()
 	}
 	r := &runner{
 		cfg:    cfg,
@@ -219,6 +217,13 @@ func (r *runner) plan() (se sentEvent, ts int64, dup bool) {
 		r.mu.Unlock()
 	}
 	return se, se.ev.EventTime, false
+}
+
+// randomSeed returns a random non-zero seed.
+func randomSeed() uint64 {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) | 1
 }
 
 // send delivers one planned request and records its outcome; latency is
