@@ -39,7 +39,8 @@ if [ "$LOAD" = wrk ]; then
     -out "$WORK/presigned" 2>/dev/null || die "loadgen presign failed"
 fi
 
-"$WORK/profile" -store "$DSN" -secret-file "$WORK/secret" -duration "$DURATION" -out "$OUT" >"$WORK/addr" 2>"$WORK/profile.log" &
+# GOGC as `receiver serve` sets it unless told otherwise.
+GOGC=${GOGC:-400} "$WORK/profile" -store "$DSN" -secret-file "$WORK/secret" -duration "$DURATION" -out "$OUT" >"$WORK/addr" 2>"$WORK/profile.log" &
 PIDS+=("$!"); ppid=$!
 for _ in $(seq 1 100); do [ -s "$WORK/addr" ] && break; sleep 0.1; done
 [ -s "$WORK/addr" ] || die "profile harness did not start: $(cat "$WORK/profile.log")"
@@ -54,7 +55,9 @@ else
 fi
 wait "$ppid" || die "profile harness failed: $(cat "$WORK/profile.log")"
 forget_pid "$ppid"
-log "$KIND: $(jq -r '"\(.ok) ok in \(.elapsed_seconds) s, p99 \(.latency.p99_ms) ms"' "$OUT/load.json")"
+answered=$(grep -ho '[0-9]* requests answered during the profile' "$WORK/profile.log" | cut -d' ' -f1)
+samples=$(go tool pprof -top -nodecount=1 "$WORK/profile" "$OUT/cpu.pprof" 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)\(m\?s\).*/\1 \2/p')
+log "$KIND: ${answered:-?} requests answered during the profile; CPU samples $samples; $(awk -v s="$samples" -v n="${answered:-0}" 'BEGIN { split(s, a, " "); t = a[1] * (a[2] == "ms" ? 0.001 : 1); if (n > 0) printf "%.0f µs of CPU per request", t * 1e6 / n; else printf "no requests" }')"
 for p in cpu mutex block; do
   echo "== $p"
   go tool pprof -top -nodecount=25 "$WORK/profile" "$OUT/$p.pprof" 2>/dev/null | sed -n '1,32p'

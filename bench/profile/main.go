@@ -23,6 +23,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string) error {
 
 	first := make(chan struct{})
 	var once sync.Once
+	var profiling atomic.Bool
+	var count atomic.Int64
 	deps := handlers.Deps{
 		Log:          zerolog.Nop(),
 		Saver:        st,
@@ -86,6 +89,9 @@ func run(ctx context.Context, args []string) error {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			once.Do(func() { close(first) })
 			h.ServeHTTP(w, r)
+			if profiling.Load() {
+				count.Add(1)
+			}
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -99,7 +105,13 @@ func run(ctx context.Context, args []string) error {
 	case <-time.After(time.Minute):
 		return errors.New("no request within a minute")
 	}
-	return profileFor(ctx, *dur, *out)
+	profiling.Store(true)
+	err = profileFor(ctx, *dur, *out)
+	profiling.Store(false)
+	// The number of requests answered while the CPU profile ran, so that
+	// its samples can be read as CPU time per request.
+	fmt.Fprintf(os.Stderr, "profile: %d requests answered during the profile\n", count.Load())
+	return err
 }
 
 // profileFor records a CPU profile for d, then writes the mutex and block

@@ -1,0 +1,133 @@
+// Command sqlitedrivers measures the CPU time one stored event costs in
+// SQLite through each of three Go drivers, on the receiver's own schema
+// (internal/store/sqlite/migrations) and its statements for an event and its
+// submission's projection, in transactions of -batch events (group commit).
+// synchronous=OFF keeps the disk out: the number is the CPU the driver and
+// SQLite spend, which is what the driver choice changes. It is a separate
+// module so the drivers it compares stay out of the receiver's go.mod.
+//
+// mattn/go-sqlite3 and ncruces/go-sqlite3 both register as "sqlite3", so
+// each driver is built into its own binary (build tags mattn, ncruces; none
+// for modernc) and run.sh runs them in interleaved rounds.
+//
+// Usage: run.sh [rounds], or go run [-tags mattn|ncruces] . -events 100000 -batch 64
+package main
+
+import (
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+// The receiver's statements (internal/store/sqlite/save.go), reduced to the
+// parts a submission event runs: the event row and the submission upsert.
+const (
+	insertEvent = `INSERT OR FAIL INTO events
+		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`
+	upsertSubmission = `INSERT OR FAIL INTO submissions
+		(id, study_id, participant_id, status, status_rank, status_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+		status = CASE WHEN excluded.status_at > submissions.status_at THEN excluded.status ELSE submissions.status END,
+		status_rank = excluded.status_rank, status_at = excluded.status_at, updated_at = excluded.updated_at`
+)
+
+func main() {
+	events := flag.Int("events", 100000, "events to store per driver and round")
+	batch := flag.Int("batch", 64, "events per transaction")
+	migrations := flag.String("migrations", "../../internal/store/sqlite/migrations", "the receiver's migrations")
+	flag.Parse()
+	us, err := run(*events, *batch, *migrations)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", driverLabel, err)
+		os.Exit(1)
+	}
+	fmt.Printf("%s %.1f\n", driverLabel, us)
+}
+
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func run(n, batch int, migrations string) (float64, error) {
+	dir, err := os.MkdirTemp("", "sqlitedrivers")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	db, err := sql.Open(driverName, filepath.Join(dir, "bench.db"))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, p := range []string{"PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF", "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=0"} {
+		if _, err := db.Exec(p); err != nil {
+			return 0, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(migrations, "*.sql"))
+	sort.Strings(files)
+	if len(files) == 0 {
+		return 0, fmt.Errorf("no migrations in %s", migrations)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := db.Exec(string(b)); err != nil {
+			return 0, fmt.Errorf("%s: %w", filepath.Base(f), err)
+		}
+	}
+	ins, err := db.Prepare(insertEvent)
+	if err != nil {
+		return 0, err
+	}
+	up, err := db.Prepare(upsertSubmission)
+	if err != nil {
+		return 0, err
+	}
+	id := func(i int, kind byte) string {
+		var b [12]byte
+		b[0] = kind
+		for k := 0; k < 8; k++ {
+			b[4+k] = byte(i >> (8 * k))
+		}
+		return hex.EncodeToString(b[:])
+	}
+	base := time.Now().UnixMicro()
+	start := cpu()
+	for i := 0; i < n; {
+		tx, err := db.Begin()
+		if err != nil {
+			return 0, err
+		}
+		ti, tu := tx.Stmt(ins), tx.Stmt(up)
+		for j := 0; j < batch && i < n; j, i = j+1, i+1 {
+			sub, part := id(i/4, 's'), id(i/4, 'p')
+			body := fmt.Sprintf(`{"resource_id": "%s", "event_type": "submission.status.change", "participant_id": "%s", "status": "ACTIVE"}`, sub, part)
+			if _, err := ti.Exec(id(i, 'e'), "submission.status.change", sub, "ACTIVE", part, "", base+int64(i), base+int64(i),
+				"raw", id(i, 'h')+id(i, 'h')+id(i, 'h')[:16], []byte(body)); err != nil {
+				return 0, err
+			}
+			if _, err := tu.Exec(sub, "", part, "ACTIVE", 2, base+int64(i), base); err != nil {
+				return 0, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+	}
+	return float64((cpu() - start).Microseconds()) / float64(n), nil
+}
