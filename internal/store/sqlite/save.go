@@ -25,8 +25,8 @@ const (
 		WHERE id IN (SELECT value FROM json_each(?)) AND study_id <> ''`
 
 	sqlInsertEvent = `INSERT OR FAIL INTO events
-		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body, source)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`
 
 	// sqlUpsertStudy applies a batch's folded effect on one study
@@ -221,7 +221,7 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	// connection the changes count says whether the row went in (0: a key
 	// conflicted) and the last insert rowid is its seq.
 	res, err := w.insertEvent.ExecContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
-		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body)
+		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body, store.SourceOf(e))
 	if err != nil {
 		return 0, fmt.Errorf("insert: %w", err)
 	}

@@ -58,6 +58,9 @@ func Run(t *testing.T, open OpenFunc) {
 		{"PruneClosed", testPruneClosed},
 		{"ConcurrentSaves", testConcurrentSaves},
 		{"ConcurrentShuffledTimestamps", testConcurrentShuffledTimestamps},
+		{"SourceStored", testSourceStored},
+		{"EnqueueJob", testEnqueueJob},
+		{"ReconcileMarks", testReconcileMarks},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}
