@@ -84,6 +84,11 @@ type Options struct {
 	Log zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Handlers run jobs of other kinds than enrichment's own (e.g.
+	// store.JobReconcile), with the job's key, under the same leases,
+	// retries and rate-limit pauses; each may run for up to nine tenths
+	// of Lease.
+	Handlers map[string]func(ctx context.Context, key string) error
 }
 
 // Worker processes the enrichment queue. Build it with New and call Run.
@@ -220,6 +225,10 @@ func (w *Worker) sleepPause(ctx context.Context) bool {
 	w.mu.Unlock()
 	return d <= 0 || ctxwait.Sleep(ctx, d)
 }
+
+// WaitAPI blocks until a call to Prolific is allowed by the worker's rate
+// limit and 429 pause, for other work sharing them (reconciliation).
+func (w *Worker) WaitAPI(ctx context.Context) error { return w.waitAPI(ctx) }
 
 // waitAPI blocks until a call to Prolific is allowed: after any 429 pause
 // and within the rate limit.
