@@ -87,7 +87,7 @@ type Options struct {
 	SubmissionsPageSize int
 	// Savers is how many backfilled events are saved at once, so they share
 	// group commits instead of taking one each.
-	Savers int
+	Savers  int
 	Metrics *Metrics
 	Log     zerolog.Logger
 	Now     func() time.Time
