@@ -48,6 +48,9 @@ type Config struct {
 	APIRateLimit     float64       `envconfig:"RECEIVER_PROLIFIC_RATE_LIMIT" default:"5"`
 	SweepInterval    time.Duration `envconfig:"RECEIVER_SWEEP_INTERVAL" default:"10m"`
 	EventRetention   time.Duration `envconfig:"RECEIVER_EVENT_RETENTION" default:"0"`
+
+	ReconcileInterval time.Duration `envconfig:"RECEIVER_RECONCILE_INTERVAL" default:"15m"`
+	ReconcileSettle   time.Duration `envconfig:"RECEIVER_RECONCILE_SETTLE" default:"30s"`
 }
 
 // minEventRetention is the shortest RECEIVER_EVENT_RETENTION accepted: a
@@ -125,6 +128,9 @@ func (c Config) validate() error {
 	}
 	if c.SweepInterval < 0 {
 		errs = append(errs, errors.New("RECEIVER_SWEEP_INTERVAL must not be negative (0 disables the polling sweep)"))
+	}
+	if c.ReconcileInterval < 0 || c.ReconcileSettle < 0 {
+		errs = append(errs, errors.New("RECEIVER_RECONCILE_INTERVAL and RECEIVER_RECONCILE_SETTLE must not be negative (an interval of 0 disables reconciliation but on demand)"))
 	}
 	if c.EventRetention != 0 && c.EventRetention < minEventRetention {
 		errs = append(errs, errors.New("RECEIVER_EVENT_RETENTION must be 0 (keep events forever) or at least 168h: deduplication by X-Event-ID must outlive Prolific's retries (about 24 h) by far"))

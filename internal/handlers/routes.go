@@ -47,6 +47,7 @@ func NewAdmin(d Deps) http.Handler {
 		r.Get("/studies/{id}", handleGetStudy(&d))
 		r.Get("/studies/{id}/events", handleStudyEvents(&d))
 		r.Get("/submissions/{id}", handleGetSubmission(&d))
+		r.Post("/reconcile", handleReconcile(&d))
 	})
 	if d.Dashboard != nil {
 		r.Group(func(r chi.Router) {

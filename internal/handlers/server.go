@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/internal/reconcile"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
@@ -60,6 +61,14 @@ type Deps struct {
 	OnBadSignature func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Reconciler runs POST /api/v1/reconcile; nil (no API token) answers 503.
+	Reconciler Reconciler
+}
+
+// Reconciler runs one reconciliation pass on demand; *reconcile.Reconciler
+// satisfies it.
+type Reconciler interface {
+	Run(ctx context.Context, req reconcile.Request) (reconcile.Summary, error)
 }
 
 func (d *Deps) now() time.Time {
