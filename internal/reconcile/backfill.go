@@ -214,6 +214,11 @@ func (r *Reconciler) storeOne(ctx context.Context, ev *store.Event, dryRun bool)
 	if dryRun {
 		return true, nil
 	}
+	// Only writes are paced: a pass cut short by its job's timeout finds
+	// what it stored present next time and goes on from there quickly.
+	if err := r.saves.Wait(ctx); err != nil {
+		return false, fmt.Errorf("store event %s: %w", ev.ID, err)
+	}
 	out, err := r.st.Save(ctx, ev)
 	if err != nil {
 		r.opts.Metrics.event(store.SourceAPI, outcomeError)
@@ -233,7 +238,7 @@ func (r *Reconciler) storeOne(ctx context.Context, ev *store.Event, dryRun bool)
 // each other are caught by Save itself: their content hash covers exactly
 // these, so the second is a duplicate and its ID an alias.)
 func (r *Reconciler) matchStored(ctx context.Context, ev *store.Event) (bool, error) {
-	list, err := r.st.Events(ctx, store.EventFilter{Type: ev.Type, ResourceID: ev.ResourceID, Limit: store.MaxLimit})
+	list, err := r.st.Events(ctx, store.EventFilter{Type: ev.Type, ResourceID: ev.ResourceID, Limit: matchWindow})
 	if err != nil {
 		return false, fmt.Errorf("look up events of %s: %w", ev.ResourceID, err)
 	}
@@ -252,6 +257,13 @@ func (r *Reconciler) matchStored(ctx context.Context, ev *store.Event) (bool, er
 	}
 	return false, nil
 }
+
+// matchWindow is how many of the newest stored events of one type about
+// one resource matchStored compares: every event a submission or a study's
+// status ever has, and for the stateless study.progress.change pings of a
+// busy study the newest 50 (a duplicate ping changes no projection but the
+// study's last-event time), so the look-up stays one short index read.
+const matchWindow = 50
 
 // safeID bounds an ID from the log before it is logged.
 func safeID(id string) string {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -57,7 +58,8 @@ const (
 	DefaultLookback        = 7 * 24 * time.Hour
 	DefaultSettle          = 30 * time.Second
 	DefaultLogPageSize     = 500
-	DefaultSavers          = 8
+	DefaultSavers          = 4
+	DefaultSaveRate        = 250
 	DefaultRetention       = 30 * 24 * time.Hour
 	defaultSubmissionsPage = prolific.SubmissionsPageSize
 )
@@ -87,17 +89,21 @@ type Options struct {
 	SubmissionsPageSize int
 	// Savers is how many backfilled events are saved at once, so they share
 	// group commits instead of taking one each.
-	Savers  int
-	Metrics *Metrics
-	Log     zerolog.Logger
-	Now     func() time.Time
+	Savers int
+	// SaveRate bounds backfilled events saved per second, so a large
+	// backfill takes a bounded share of the store's commits from webhooks.
+	SaveRate float64
+	Metrics  *Metrics
+	Log      zerolog.Logger
+	Now      func() time.Time
 }
 
 // Reconciler runs reconciliation passes. Build it with New.
 type Reconciler struct {
-	st   Store
-	api  API
-	opts Options
+	st    Store
+	api   API
+	opts  Options
+	saves *rate.Limiter
 }
 
 // New returns a Reconciler over st and api.
@@ -123,10 +129,14 @@ func New(st Store, api API, opts Options) *Reconciler {
 	if opts.Savers <= 0 {
 		opts.Savers = DefaultSavers
 	}
+	if opts.SaveRate <= 0 {
+		opts.SaveRate = DefaultSaveRate
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Reconciler{st: st, api: api, opts: opts}
+	return &Reconciler{st: st, api: api, opts: opts,
+		saves: rate.NewLimiter(rate.Limit(opts.SaveRate), max(1, opts.Savers))}
 }
 
 // Request says what one pass covers. The zero value is a full pass: every
