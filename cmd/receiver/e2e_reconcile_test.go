@@ -197,7 +197,8 @@ func outageScenario(t *testing.T, dsn string, replicas int) {
 
 	// Up again: within one pass everything matches the fake.
 	r.start()
-	r.waitPass(r.started, 90*time.Second)
+	r.waitPass(r.started, 3*time.Minute)
+	t.Logf("restarted: the first pass succeeded %s after the start", time.Since(r.started).Round(time.Millisecond))
 	for _, res := range []prolifictest.SimResult{live, lost, big} {
 		want, _ := fake.StudyState(res.StudyID)
 		var got studyView

@@ -93,6 +93,7 @@ func (r *Reconciler) backfillSubscription(ctx context.Context, req Request, sub 
 	overlap := r.opts.LogPageSize / 10
 	cursor := startedAt
 	seen := map[string]bool{}
+	hooks := &webhookCache{byKey: map[string][]store.Event{}}
 	for page := 0; page < maxLogPages; page++ {
 		if err := r.wait(ctx); err != nil {
 			return err
@@ -113,7 +114,7 @@ func (r *Reconciler) backfillSubscription(ctx context.Context, req Request, sub 
 			}
 			todo = append(todo, e)
 		}
-		held, err := r.storeEntries(ctx, req, sub, todo, sum)
+		held, err := r.storeEntries(ctx, req, sub, todo, hooks, sum)
 		if !held.IsZero() && held.Before(cursor) {
 			cursor = held
 		}
@@ -140,7 +141,8 @@ func (r *Reconciler) backfillSubscription(ctx context.Context, req Request, sub 
 // storeEntries stores a page's entries, Savers at a time. It returns the
 // creation time of the oldest entry that could not be read (the cursor
 // must stay before it), and the first store error.
-func (r *Reconciler) storeEntries(ctx context.Context, req Request, sub Subscription, entries []prolific.SubscriptionEvent, sum *Summary) (time.Time, error) {
+func (r *Reconciler) storeEntries(ctx context.Context, req Request, sub Subscription, entries []prolific.SubscriptionEvent,
+	hooks *webhookCache, sum *Summary) (time.Time, error) {
 	var (
 		mu       sync.Mutex
 		held     time.Time
@@ -173,7 +175,7 @@ func (r *Reconciler) storeEntries(ctx context.Context, req Request, sub Subscrip
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			stored, err := r.storeOne(ctx, ev, req.DryRun)
+			stored, err := r.storeOne(ctx, ev, hooks, req.DryRun)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -196,14 +198,14 @@ func (r *Reconciler) storeEntries(ctx context.Context, req Request, sub Subscrip
 // an alias), or as a webhook with another ID but the same type, resource,
 // payload and time (see docs/reconcile.md). It reports whether ev was
 // (or, in a dry run, would have been) stored.
-func (r *Reconciler) storeOne(ctx context.Context, ev *store.Event, dryRun bool) (bool, error) {
+func (r *Reconciler) storeOne(ctx context.Context, ev *store.Event, hooks *webhookCache, dryRun bool) (bool, error) {
 	if _, err := r.st.Event(ctx, ev.ID); err == nil {
 		r.opts.Metrics.event(store.SourceAPI, outcomePresent)
 		return false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, fmt.Errorf("look up event %s: %w", ev.ID, err)
 	}
-	match, err := r.matchStored(ctx, ev)
+	match, err := r.matchStored(ctx, ev, hooks)
 	if err != nil {
 		return false, err
 	}
@@ -237,16 +239,13 @@ func (r *Reconciler) storeOne(ctx context.Context, ev *store.Event, dryRun bool)
 // second, whose body is the same JSON value. (Backfilled events that match
 // each other are caught by Save itself: their content hash covers exactly
 // these, so the second is a duplicate and its ID an alias.)
-func (r *Reconciler) matchStored(ctx context.Context, ev *store.Event) (bool, error) {
-	list, err := r.st.Events(ctx, store.EventFilter{Type: ev.Type, ResourceID: ev.ResourceID, Limit: matchWindow})
+func (r *Reconciler) matchStored(ctx context.Context, ev *store.Event, hooks *webhookCache) (bool, error) {
+	list, err := hooks.get(ctx, r.st, ev.Type, ev.ResourceID)
 	if err != nil {
-		return false, fmt.Errorf("look up events of %s: %w", ev.ResourceID, err)
+		return false, err
 	}
 	want := canonical(ev.Body)
 	for _, e := range list {
-		if store.SourceOf(&e) != store.SourceWebhook {
-			continue
-		}
 		d := e.EventTime.Sub(ev.EventTime)
 		if d > time.Second || d < -time.Second {
 			continue
@@ -264,6 +263,39 @@ func (r *Reconciler) matchStored(ctx context.Context, ev *store.Event) (bool, er
 // busy study the newest 50 (a duplicate ping changes no projection but the
 // study's last-event time), so the look-up stays one short index read.
 const matchWindow = 50
+
+// webhookCache holds, per event type and resource, the stored webhooks
+// matchStored compares with, read once per subscription's pass: a busy
+// study's hundreds of progress pings cost one look-up, not one each.
+// Webhooks stored while the pass runs are not in it (see docs/reconcile.md).
+type webhookCache struct {
+	mu    sync.Mutex
+	byKey map[string][]store.Event
+}
+
+func (c *webhookCache) get(ctx context.Context, st Store, eventType, resourceID string) ([]store.Event, error) {
+	key := eventType + "\x00" + resourceID
+	c.mu.Lock()
+	list, ok := c.byKey[key]
+	c.mu.Unlock()
+	if ok {
+		return list, nil
+	}
+	all, err := st.Events(ctx, store.EventFilter{Type: eventType, ResourceID: resourceID, Limit: matchWindow})
+	if err != nil {
+		return nil, fmt.Errorf("look up events of %s: %w", resourceID, err)
+	}
+	list = []store.Event{}
+	for _, e := range all {
+		if store.SourceOf(&e) == store.SourceWebhook {
+			list = append(list, e)
+		}
+	}
+	c.mu.Lock()
+	c.byKey[key] = list
+	c.mu.Unlock()
+	return list, nil
+}
 
 // safeID bounds an ID from the log before it is logged.
 func safeID(id string) string {

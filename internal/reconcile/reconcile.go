@@ -58,7 +58,7 @@ const (
 	DefaultLookback        = 7 * 24 * time.Hour
 	DefaultSettle          = 30 * time.Second
 	DefaultLogPageSize     = 500
-	DefaultSavers          = 4
+	DefaultSavers          = 8
 	DefaultSaveRate        = 250
 	DefaultRetention       = 30 * 24 * time.Hour
 	defaultSubmissionsPage = prolific.SubmissionsPageSize
