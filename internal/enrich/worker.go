@@ -98,6 +98,7 @@ type Worker struct {
 	opts    Options
 	limiter *rate.Limiter
 	wake    chan struct{}
+	long    sync.WaitGroup // jobs of Handlers' kinds, which run beside the batches
 
 	mu         sync.Mutex
 	pauseUntil time.Time // no API call before this (after a 429)
@@ -195,13 +196,21 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.sleep(ctx, idle)
 		}
 	}
+	w.long.Wait()
 	return nil
 }
 
 // runBatch processes jobs concurrently and waits for all of them.
+// A job of one of Options.Handlers' kinds (a reconciliation pass, which may
+// take minutes) runs on beside the batch instead, so enrichment goes on
+// meanwhile; Run waits for it before returning.
 func (w *Worker) runBatch(ctx context.Context, jobs []store.Job) {
 	var wg sync.WaitGroup
 	for _, j := range jobs {
+		if _, ok := w.opts.Handlers[j.Kind]; ok {
+			w.long.Go(func() { w.handle(ctx, j) })
+			continue
+		}
 		wg.Go(func() { w.handle(ctx, j) })
 	}
 	wg.Wait()
