@@ -198,13 +198,13 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Summary, error) {
 	if err == nil && req.full() && !req.DryRun {
 		r.opts.Metrics.succeeded(r.opts.Now())
 	}
-	ev := r.opts.Log.Info()
+	ev, msg := r.opts.Log.Info(), "reconcile: pass finished"
 	if err != nil {
-		ev = r.opts.Log.Warn().Err(err)
+		ev, msg = r.opts.Log.Warn().Err(err), "reconcile: pass failed; what it stored is kept, the cursors stay before what it could not read"
 	}
 	ev.Int("pages", sum.Pages).Int("found", sum.Found).Int("stored", sum.Stored).Int("present", sum.Present).
 		Int("invalid", sum.Invalid).Int("studies", sum.Studies).Int("corrections", sum.Corrections).
-		Bool("dry_run", req.DryRun).Msg("reconcile: pass finished")
+		Bool("dry_run", req.DryRun).Msg(msg)
 	if err != nil {
 		return sum, fmt.Errorf("reconcile: %w", err)
 	}
