@@ -187,6 +187,10 @@ type Options struct {
 	// on (SQLite: another process holds the database file), so the wait
 	// can be logged instead of looking like a hang.
 	OnWait func(reason string)
+	// Outputs are the configured outputs: Save queues an outbox row for
+	// each one an event passes, in the event's transaction (see Output).
+	// Open registers each; names must be unique.
+	Outputs []Output
 }
 
 // AliasLimit returns the alias cap o configures: o.MaxAliases, or
@@ -260,6 +264,9 @@ type Store interface {
 	// event's X-Event-ID and content are no longer duplicates: delivered
 	// again, the event would be stored again (see RunPruner).
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
+
+	// Outbox holds the rows queued for the outputs.
+	Outbox
 
 	// Ping reports whether the database is reachable (readiness).
 	Ping(ctx context.Context) error

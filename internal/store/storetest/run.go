@@ -58,6 +58,12 @@ func Run(t *testing.T, open OpenFunc) {
 		{"PruneClosed", testPruneClosed},
 		{"ConcurrentSaves", testConcurrentSaves},
 		{"ConcurrentShuffledTimestamps", testConcurrentShuffledTimestamps},
+		{"OutboxRouting", testOutboxRouting},
+		{"OutboxOrdered", testOutboxOrdered},
+		{"OutboxLease", testOutboxLease},
+		{"OutboxDeadLetters", testOutboxDeadLetters},
+		{"OutboxPause", testOutboxPause},
+		{"OutboxPruned", testOutboxPruned},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}

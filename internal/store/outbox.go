@@ -1,0 +1,164 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// OutputFilter selects the events an output receives. Each list that is
+// not empty must hold the event's value; an empty list matches any value.
+// A Statuses list never matches an event without a status
+// (study.progress.change, say).
+type OutputFilter struct {
+	EventTypes []string
+	Statuses   []string
+	StudyIDs   []string
+}
+
+// Match reports whether an event of eventType with status, about studyID
+// (the study resolved when it was stored; "" when unknown), passes f.
+func (f OutputFilter) Match(eventType, status, studyID string) bool {
+	return matchList(f.EventTypes, eventType) && matchList(f.Statuses, status) && matchList(f.StudyIDs, studyID)
+}
+
+func matchList(list []string, v string) bool {
+	return len(list) == 0 || slices.Contains(list, v)
+}
+
+// Output is one configured output as the store sees it: Save queues an
+// outbox row for it, in the event's transaction, for every stored event
+// that passes Filter.
+type Output struct {
+	Name   string
+	Filter OutputFilter
+	// FromBeginning, the first time the store sees the output (Open
+	// registers it), queues every stored event that passes Filter, in
+	// stored order; otherwise only events stored from then on are queued.
+	// Later opens never queue the history again.
+	FromBeginning bool
+}
+
+// OrderKey is the key outbox rows are ordered by within an output: the
+// event's study, or its resource (a submission whose study was not known)
+// when there is none.
+func OrderKey(e *Event, studyID string) string {
+	if studyID != "" {
+		return studyID
+	}
+	return e.ResourceID
+}
+
+// OutboxItem is one event queued for one output.
+type OutboxItem struct {
+	ID        int64  // the row's ID, increasing with queue order
+	Output    string // the output's name
+	OrderKey  string // see OrderKey
+	EventSeq  int64
+	Event     *Event    // the stored event; nil when it was pruned before delivery
+	CreatedAt time.Time // when the row was queued
+	AgeFrom   time.Time // when the row's maximum age started (queued, or retried from the dead letters)
+	DueAt     time.Time
+	Attempts  int       // delivery attempts so far, the current one included once claimed
+	LastError string    // why the last attempt failed
+	DeadAt    time.Time // when it was dead-lettered; zero while pending
+}
+
+// OutputState is an output's standing in the store.
+type OutputState struct {
+	Name         string
+	RegisteredAt time.Time
+	Paused       bool   // by an operator (SetOutputPaused)
+	Disabled     string // why the worker stopped it (the destination answered 410 Gone); "" when enabled
+	Pending      int
+	// OldestPending is CreatedAt of the oldest pending row; zero when none.
+	OldestPending time.Time
+	DeadLetters   int
+}
+
+// Outbox is the part of the store the output workers and the operators'
+// API use. Rows are queued by Save (see Output); a row leased by one
+// caller is invisible to other callers, on any replica, until the lease
+// ends or the row is completed or released.
+type Outbox interface {
+	// ClaimOutbox leases up to limit due rows of output to owner for lease,
+	// oldest first, unless the output is paused or disabled. With ordered,
+	// a row is claimed only while no older row of the same output and
+	// OrderKey is pending (due or not, leased or not), so rows of one key
+	// are delivered one at a time in queue order; dead letters do not hold
+	// later rows back.
+	ClaimOutbox(ctx context.Context, output, owner string, limit int, lease time.Duration, ordered bool) ([]OutboxItem, error)
+	// CompleteOutbox deletes delivered rows owner holds.
+	CompleteOutbox(ctx context.Context, owner string, ids []int64) error
+	// RetryOutbox releases a row owner holds to be tried again at retryAt,
+	// recording reason.
+	RetryOutbox(ctx context.Context, owner string, id int64, retryAt time.Time, reason string) error
+	// DeadLetterOutbox moves a row owner holds to the dead letters.
+	DeadLetterOutbox(ctx context.Context, owner string, id int64, reason string) error
+	// DisableOutput stops claims of output until SetOutputPaused(false).
+	DisableOutput(ctx context.Context, output, reason string) error
+	// SetOutputPaused pauses or resumes output on every replica; resuming
+	// also clears DisableOutput. An output never registered is ErrNotFound.
+	SetOutputPaused(ctx context.Context, output string, paused bool) error
+	// RetryOutput makes every pending row of output due now and returns how
+	// many; with deadLetters it instead moves the dead letters back to
+	// pending, due now, their maximum age starting afresh.
+	RetryOutput(ctx context.Context, output string, deadLetters bool) (int, error)
+	// OutputStates lists every registered output by name.
+	OutputStates(ctx context.Context) ([]OutputState, error)
+	// DeadLetters lists output's dead letters with ID > afterID, oldest
+	// first, at most limit (capped at MaxLimit).
+	DeadLetters(ctx context.Context, output string, afterID int64, limit int) ([]OutboxItem, error)
+}
+
+// OutboxRow is one row a batch queues: used by the backends' commit paths.
+type OutboxRow struct {
+	Output   string
+	EventSeq int64
+	OrderKey string
+}
+
+// OutboxRows appends to rows one row per output in outputs that e (stored,
+// with Seq set, about studyID) passes.
+func OutboxRows(rows []OutboxRow, outputs []Output, e *Event, studyID string) []OutboxRow {
+	for i := range outputs {
+		if outputs[i].Filter.Match(e.Type, e.Status, studyID) {
+			rows = append(rows, OutboxRow{Output: outputs[i].Name, EventSeq: e.Seq, OrderKey: OrderKey(e, studyID)})
+		}
+	}
+	return rows
+}
+
+// maxOutboxError bounds the last_error recorded for an outbox row.
+const maxOutboxError = 1000
+
+// TruncateError bounds reason to what an outbox row records.
+func TruncateError(reason string) string {
+	if len(reason) > maxOutboxError {
+		return reason[:maxOutboxError]
+	}
+	return reason
+}
+
+// SortOutbox sorts items by ID (queue order).
+func SortOutbox(items []OutboxItem) {
+	slices.SortFunc(items, func(a, b OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// CheckOutputs reports outputs without a name or with a name used twice.
+func CheckOutputs(outputs []Output) error {
+	seen := map[string]bool{}
+	for _, o := range outputs {
+		if o.Name == "" {
+			return errors.New("outputs: an output has no name")
+		}
+		if seen[o.Name] {
+			return fmt.Errorf("outputs: name %q used twice", o.Name)
+		}
+		seen[o.Name] = true
+	}
+	return nil
+}

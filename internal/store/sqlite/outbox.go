@@ -1,0 +1,305 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// sqlBackfill queues, for an output registered with FromBeginning, every
+// stored event its filter passes (an empty JSON array matches any value),
+// in stored order. It applies the same rule as store.OutputFilter.Match.
+const sqlBackfill = `INSERT INTO outbox (output, event_seq, order_key, created_at, age_from, due_at)
+	SELECT ?1, seq, CASE WHEN study_id <> '' THEN study_id ELSE resource_id END, ?2, ?2, ?2
+	FROM events
+	WHERE (?3 = '[]' OR type IN (SELECT value FROM json_each(?3)))
+	  AND (?4 = '[]' OR status IN (SELECT value FROM json_each(?4)))
+	  AND (?5 = '[]' OR study_id IN (SELECT value FROM json_each(?5)))
+	ORDER BY seq`
+
+// registerOutputs records every configured output not yet known, queueing
+// the stored history for those that start from the beginning, in one
+// transaction.
+func (db *DB) registerOutputs(ctx context.Context) error {
+	if err := store.CheckOutputs(db.opts.Outputs); err != nil {
+		return err
+	}
+	if len(db.opts.Outputs) == 0 {
+		return nil
+	}
+	now := micros(db.opts.Now())
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("register outputs: %w", err)
+	}
+	defer tx.Rollback()
+	for _, o := range db.opts.Outputs {
+		res, err := tx.ExecContext(ctx, `INSERT INTO outputs (name, registered_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, o.Name, now)
+		if err != nil {
+			return fmt.Errorf("register output %q: %w", o.Name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 || !o.FromBeginning {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, sqlBackfill, o.Name, now, jsonList(o.Filter.EventTypes),
+			jsonList(o.Filter.Statuses), jsonList(o.Filter.StudyIDs)); err != nil {
+			return fmt.Errorf("queue stored events for output %q: %w", o.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("register outputs: %w", err)
+	}
+	return nil
+}
+
+// jsonList encodes list as a JSON array ("[]" when empty).
+func jsonList(list []string) string {
+	if len(list) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(list) // strings always encode
+	return string(b)
+}
+
+const outboxColumns = `id, output, order_key, event_seq, created_at, age_from, due_at, attempts, last_error, dead_at`
+
+func scanOutbox(row interface{ Scan(...any) error }) (store.OutboxItem, error) {
+	var it store.OutboxItem
+	var created, ageFrom, due, dead int64
+	err := row.Scan(&it.ID, &it.Output, &it.OrderKey, &it.EventSeq, &created, &ageFrom, &due, &it.Attempts, &it.LastError, &dead)
+	it.CreatedAt, it.AgeFrom, it.DueAt = fromMicros(created), fromMicros(ageFrom), fromMicros(due)
+	if dead != 0 {
+		it.DeadAt = fromMicros(dead)
+	}
+	return it, err
+}
+
+// ClaimOutbox leases due rows of output to owner (see store.Outbox).
+func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease time.Duration, ordered bool) ([]store.OutboxItem, error) {
+	if db.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if owner == "" {
+		return nil, errors.New("claim outbox: empty owner")
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	now := micros(db.opts.Now())
+	rows, err := db.write.QueryContext(ctx, `UPDATE outbox
+		SET locked_by = ?1, locked_until = ?2, attempts = attempts + 1
+		WHERE id IN (
+			SELECT id FROM outbox o
+			WHERE o.output = ?3 AND o.dead_at = 0 AND o.due_at <= ?4 AND (o.locked_by = '' OR o.locked_until <= ?4)
+			  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = ?3 AND (paused OR disabled_reason <> ''))
+			  AND (NOT ?6 OR NOT EXISTS (SELECT 1 FROM outbox p
+				WHERE p.output = o.output AND p.order_key = o.order_key AND p.dead_at = 0 AND p.id < o.id))
+			ORDER BY id
+			LIMIT ?5)
+		RETURNING `+outboxColumns,
+		owner, now+lease.Microseconds(), output, now, min(n, store.MaxLimit), ordered)
+	if err != nil {
+		return nil, db.wrap("claim outbox", err)
+	}
+	items, err := collectOutbox(rows)
+	if err != nil {
+		return nil, db.wrap("claim outbox", err)
+	}
+	if err := db.attachEvents(ctx, items); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// collectOutbox reads rows of outboxColumns, sorted by ID.
+func collectOutbox(rows *sql.Rows) ([]store.OutboxItem, error) {
+	defer rows.Close()
+	items := []store.OutboxItem{}
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	store.SortOutbox(items)
+	return items, nil
+}
+
+// attachEvents reads the stored event of each item (nil when pruned).
+func (db *DB) attachEvents(ctx context.Context, items []store.OutboxItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	seqs := make([]int64, len(items))
+	for i, it := range items {
+		seqs[i] = it.EventSeq
+	}
+	b, _ := json.Marshal(seqs)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE seq IN (SELECT value FROM json_each(?))`, string(b))
+	if err != nil {
+		return db.wrap("read outbox events", err)
+	}
+	defer rows.Close()
+	bySeq := map[int64]*store.Event{}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return db.wrap("read outbox events", err)
+		}
+		bySeq[e.Seq] = &e
+	}
+	if err := rows.Err(); err != nil {
+		return db.wrap("read outbox events", err)
+	}
+	for i := range items {
+		items[i].Event = bySeq[items[i].EventSeq]
+	}
+	return nil
+}
+
+// CompleteOutbox deletes delivered rows owner holds.
+func (db *DB) CompleteOutbox(ctx context.Context, owner string, ids []int64) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(ids)
+	if _, err := db.write.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?)) AND locked_by = ?`,
+		string(b), owner); err != nil {
+		return db.wrap("complete outbox", err)
+	}
+	return nil
+}
+
+// RetryOutbox releases a row owner holds to be tried again at retryAt.
+func (db *DB) RetryOutbox(ctx context.Context, owner string, id int64, retryAt time.Time, reason string) error {
+	return db.outboxExec(ctx, "retry outbox", `UPDATE outbox SET locked_by = '', locked_until = 0, due_at = ?, last_error = ?
+		WHERE id = ? AND locked_by = ?`, micros(retryAt), store.TruncateError(reason), id, owner)
+}
+
+// DeadLetterOutbox moves a row owner holds to the dead letters.
+func (db *DB) DeadLetterOutbox(ctx context.Context, owner string, id int64, reason string) error {
+	return db.outboxExec(ctx, "dead-letter outbox", `UPDATE outbox SET locked_by = '', locked_until = 0, dead_at = ?, last_error = ?
+		WHERE id = ? AND locked_by = ?`, micros(db.opts.Now()), store.TruncateError(reason), id, owner)
+}
+
+// DisableOutput stops claims of output until it is resumed.
+func (db *DB) DisableOutput(ctx context.Context, output, reason string) error {
+	return db.outboxExec(ctx, "disable output", `UPDATE outputs SET disabled_reason = ? WHERE name = ?`,
+		store.TruncateError(cmp.Or(strings.TrimSpace(reason), "disabled")), output)
+}
+
+// SetOutputPaused pauses or resumes output (resuming clears a disable).
+func (db *DB) SetOutputPaused(ctx context.Context, output string, paused bool) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	q := `UPDATE outputs SET paused = 1 WHERE name = ?`
+	if !paused {
+		q = `UPDATE outputs SET paused = 0, disabled_reason = '' WHERE name = ?`
+	}
+	res, err := db.write.ExecContext(ctx, q, output)
+	if err != nil {
+		return db.wrap("pause output", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("output %q: %w", output, store.ErrNotFound)
+	}
+	return nil
+}
+
+// RetryOutput makes output's pending rows, or its dead letters, due now.
+func (db *DB) RetryOutput(ctx context.Context, output string, deadLetters bool) (int, error) {
+	if db.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	now := micros(db.opts.Now())
+	q := `UPDATE outbox SET due_at = ?1 WHERE output = ?2 AND dead_at = 0 AND due_at > ?1`
+	if deadLetters {
+		q = `UPDATE outbox SET dead_at = 0, due_at = ?1, age_from = ?1, attempts = 0 WHERE output = ?2 AND dead_at <> 0`
+	}
+	res, err := db.write.ExecContext(ctx, q, now, output)
+	if err != nil {
+		return 0, db.wrap("retry output", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.wrap("retry output", err)
+	}
+	return int(n), nil
+}
+
+// OutputStates lists the registered outputs with their row counts.
+func (db *DB) OutputStates(ctx context.Context) ([]store.OutputState, error) {
+	if db.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT name, registered_at, paused, disabled_reason,
+		(SELECT count(*) FROM outbox WHERE output = name AND dead_at = 0),
+		(SELECT min(created_at) FROM outbox WHERE output = name AND dead_at = 0),
+		(SELECT count(*) FROM outbox WHERE output = name AND dead_at <> 0)
+		FROM outputs ORDER BY name`)
+	if err != nil {
+		return nil, db.wrap("output states", err)
+	}
+	defer rows.Close()
+	out := []store.OutputState{}
+	for rows.Next() {
+		var s store.OutputState
+		var registered int64
+		var oldest sql.NullInt64
+		if err := rows.Scan(&s.Name, &registered, &s.Paused, &s.Disabled, &s.Pending, &oldest, &s.DeadLetters); err != nil {
+			return nil, db.wrap("output states", err)
+		}
+		s.RegisteredAt, s.OldestPending = fromMicros(registered), fromNullMicros(oldest)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap("output states", err)
+	}
+	return out, nil
+}
+
+// DeadLetters lists output's dead letters after afterID, oldest first.
+func (db *DB) DeadLetters(ctx context.Context, output string, afterID int64, n int) ([]store.OutboxItem, error) {
+	if db.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
+		WHERE output = ? AND dead_at <> 0 AND id > ? ORDER BY id LIMIT ?`, output, afterID, limit(n, store.MaxLimit))
+	if err != nil {
+		return nil, db.wrap("dead letters", err)
+	}
+	items, err := collectOutbox(rows)
+	if err != nil {
+		return nil, db.wrap("dead letters", err)
+	}
+	if err := db.attachEvents(ctx, items); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// outboxExec runs one write of the outbox calls.
+func (db *DB) outboxExec(ctx context.Context, op, q string, args ...any) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	if _, err := db.write.ExecContext(ctx, q, args...); err != nil {
+		return db.wrap(op, err)
+	}
+	return nil
+}
