@@ -3,8 +3,11 @@ package store
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 )
@@ -161,4 +164,16 @@ func CheckOutputs(outputs []Output) error {
 		seen[o.Name] = true
 	}
 	return nil
+}
+
+// LeaseOwner returns a name for a worker's leases that no other process
+// uses: host, process ID and a random suffix.
+func LeaseOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

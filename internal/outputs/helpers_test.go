@@ -1,0 +1,193 @@
+package outputs
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/postgres"
+	"github.com/prolific-receiver/receiver/internal/store/postgres/pgtest"
+	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
+)
+
+// opener opens one database (the same one each call) with opts.
+type opener func(t *testing.T, opts store.Options) store.Store
+
+// forEachStore runs fn against a fresh SQLite file and a fresh PostgreSQL
+// schema (skipped without RECEIVER_TEST_POSTGRES_DSN, see pgtest).
+func forEachStore(t *testing.T, fn func(t *testing.T, open opener)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "receiver.db")
+		fn(t, func(t *testing.T, opts store.Options) store.Store {
+			db, err := sqlite.Open(path, opts)
+			if err != nil {
+				t.Fatalf("sqlite.Open: %v", err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		dsn := pgtest.DSN(t)
+		fn(t, func(t *testing.T, opts store.Options) store.Store {
+			db, err := postgres.Open(context.Background(), dsn, opts)
+			if err != nil {
+				t.Fatalf("postgres.Open: %v", err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		})
+	})
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// consumer is a lab's HTTP endpoint: it verifies each delivery with the
+// Standard Webhooks library and answers as mode says.
+type consumer struct {
+	t      *testing.T
+	srv    *httptest.Server
+	hook   *standardwebhooks.Webhook
+	mode   atomic.Value // "up", "503", "500", "410", "slow"
+	slow   time.Duration
+	mu     sync.Mutex
+	got    map[string]int // deliveries per webhook-id while up
+	tried  atomic.Int64
+	badSig atomic.Int64
+}
+
+func newConsumer(t *testing.T) *consumer {
+	c := &consumer{t: t, got: map[string]int{}, slow: 2 * time.Second}
+	hook, err := standardwebhooks.NewWebhook(testSecret)
+	if err != nil {
+		t.Fatalf("standardwebhooks.NewWebhook: %v", err)
+	}
+	c.hook = hook
+	c.mode.Store("up")
+	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func (c *consumer) serve(w http.ResponseWriter, r *http.Request) {
+	c.tried.Add(1)
+	body, _ := io.ReadAll(r.Body)
+	switch c.mode.Load().(string) {
+	case "503":
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	case "500":
+		http.Error(w, "boom", http.StatusInternalServerError)
+		return
+	case "410":
+		w.WriteHeader(http.StatusGone)
+		return
+	case "slow":
+		select {
+		case <-time.After(c.slow):
+		case <-r.Context().Done():
+		}
+		return
+	}
+	if err := c.hook.Verify(body, r.Header); err != nil {
+		c.badSig.Add(1)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil || m.EventID != r.Header.Get("webhook-id") {
+		c.badSig.Add(1)
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	c.got[m.EventID]++
+	c.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// received returns how often each event ID was accepted.
+func (c *consumer) received() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.got {
+		out[k] = v
+	}
+	return out
+}
+
+// httpOutput is an output to c for every event type.
+func httpOutput(name string, c *consumer) Output {
+	key, _ := DecodeSecret(testSecret)
+	return Output{Name: name, Type: "http", Ordered: true, MaxAge: DefaultMaxAge,
+		HTTP: HTTPSettings{URL: c.srv.URL + "/hooks", Key: key, Timeout: 500 * time.Millisecond}}
+}
+
+// saveEvents stores n status changes spread over studies studies and
+// returns their IDs.
+func saveEvents(t *testing.T, s store.Store, n, studies int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		e := storetest.NewEvent("study.status.change", "study-"+string(rune('a'+i%studies)), "ACTIVE", storetest.T0.Add(time.Duration(i)*time.Second))
+		if _, err := s.Save(context.Background(), e); err != nil {
+			t.Fatalf("Save: %v", err)
+		}
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// drain polls w, moving clock by step before each poll, until the output
+// has nothing pending or rounds run out.
+func drain(t *testing.T, w *Worker, s store.Store, output string, clock *storetest.Clock, step time.Duration, rounds int) {
+	t.Helper()
+	for range rounds {
+		if _, err := w.Poll(testCtx(t)); err != nil {
+			t.Fatalf("Poll: %v", err)
+		}
+		if pending(t, s, output) == 0 {
+			return
+		}
+		clock.Advance(step)
+	}
+}
+
+func pending(t *testing.T, s store.Store, output string) int {
+	t.Helper()
+	return state(t, s, output).Pending
+}
+
+func state(t *testing.T, s store.Store, output string) store.OutputState {
+	t.Helper()
+	states, err := s.OutputStates(testCtx(t))
+	if err != nil {
+		t.Fatalf("OutputStates: %v", err)
+	}
+	for _, st := range states {
+		if st.Name == output {
+			return st
+		}
+	}
+	t.Fatalf("no output %q in %+v", output, states)
+	return store.OutputState{}
+}
