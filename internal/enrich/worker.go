@@ -251,4 +251,3 @@ func (w *Worker) apiSucceeded() {
 	w.pauseNext = 0
 	w.mu.Unlock()
 }
-
