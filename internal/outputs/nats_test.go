@@ -1,0 +1,176 @@
+package outputs
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
+)
+
+// natsServer is an embedded NATS server with JetStream on a temporary
+// directory; restart keeps its port and its data.
+type natsServer struct {
+	t    *testing.T
+	dir  string
+	port int
+	srv  *server.Server
+}
+
+func startNATS(t *testing.T) *natsServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	n := &natsServer{t: t, dir: t.TempDir(), port: port}
+	n.start()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *natsServer) start() {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.dir, NoSigs: true})
+	if err != nil {
+		n.t.Fatalf("nats server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		n.t.Fatal("nats server not ready")
+	}
+	n.srv = srv
+}
+
+func (n *natsServer) stop() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+		n.srv = nil
+	}
+}
+
+func (n *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
+
+// streamMsgs returns the Nats-Msg-Id of every message in stream, by
+// subject.
+func streamMsgs(t *testing.T, url, stream string) map[string]string {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, _ := s.Info(ctx)
+	got := map[string]string{}
+	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		id := m.Header.Get(jetstream.MsgIDHeader)
+		if _, dup := got[id]; dup {
+			t.Errorf("stream holds %s twice", id)
+		}
+		got[id] = m.Subject
+	}
+	return got
+}
+
+func natsOutput(url string) Output {
+	subj, _ := ParseSubject("prolific.{event_type}.{study_id}")
+	return Output{Name: "bus", Type: "nats", Ordered: true, MaxAge: DefaultMaxAge,
+		NATS: NATSSettings{URL: url, Subject: subj, Stream: "PROLIFIC", StreamSubjects: []string{"prolific.>"}, Timeout: time.Second}}
+}
+
+// TestNATSRestart: events stored while the NATS server is down reach the
+// stream once it is back, each once (Nats-Msg-Id = event ID), on its
+// rendered subject.
+func TestNATSRestart(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		ns := startNATS(t)
+		out := natsOutput(ns.url())
+		clock := storetest.NewClock(storetest.T0)
+		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
+		dest, err := DialNATS(out.NATS, "receiver-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dest.Close()
+		w := NewWorker(s, out, dest, Options{Owner: "w", Now: clock.Now, Jitter: noJitter})
+		before := saveEvents(t, s, 10, 3)
+		drain(t, w, s, "bus", clock, time.Minute, 5)
+		if got := pending(t, s, "bus"); got != 0 {
+			t.Fatalf("pending with NATS up = %d, want 0", got)
+		}
+		ns.stop()
+		during := saveEvents(t, s, 10, 3)
+		for range 3 {
+			if _, err := w.Poll(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Minute)
+		}
+		if got := pending(t, s, "bus"); got != 10 {
+			t.Fatalf("pending with NATS down = %d, want 10", got)
+		}
+		ns.start()
+		deadline := time.Now().Add(20 * time.Second)
+		for pending(t, s, "bus") > 0 && time.Now().Before(deadline) {
+			if _, err := w.Poll(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(10 * time.Minute)
+			time.Sleep(50 * time.Millisecond) // the client reconnects in real time
+		}
+		got := streamMsgs(t, ns.url(), "PROLIFIC")
+		for _, id := range append(before, during...) {
+			subj, ok := got[id]
+			if !ok {
+				t.Errorf("event %s missing from the stream", id)
+				continue
+			}
+			if len(subj) < len("prolific.study.status.change.study-") || subj[:29] != "prolific.study.status.change." {
+				t.Errorf("subject of %s = %q, want prolific.study.status.change.<study>", id, subj)
+			}
+		}
+		if len(got) != 20 {
+			t.Errorf("stream holds %d messages, want 20", len(got))
+		}
+	})
+}
+
+// TestNATSDeduplicates: a publish repeated with the same event ID (a
+// retry after a lost ack) is stored once.
+func TestNATSDeduplicates(t *testing.T) {
+	ns := startNATS(t)
+	out := natsOutput(ns.url())
+	dest, err := DialNATS(out.NATS, "receiver-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dest.Close()
+	m := Message{EventID: "evt-1", EventType: "study.status.change", StudyID: "s1"}
+	for range 3 {
+		if err := dest.Deliver(context.Background(), m, m.Encode()); err != nil {
+			t.Fatalf("Deliver: %v", err)
+		}
+	}
+	if got := streamMsgs(t, ns.url(), "PROLIFIC"); len(got) != 1 || got["evt-1"] != "prolific.study.status.change.s1" {
+		t.Errorf("stream = %v, want evt-1 once on prolific.study.status.change.s1", got)
+	}
+}
