@@ -59,6 +59,7 @@ func commands() []command {
 		{"send", "sign and post a sample event to a receiver, as Prolific would", runSend},
 		{"studies", "show the studies of a running receiver as a table", runStudies},
 		{"events", "print a running receiver's stored events as JSON lines, oldest first (-follow for new ones)", runEvents},
+		{"outputs", "list a running receiver's outputs; retry, pause or resume one", runOutputs},
 		{"loadgen", "send signed load to a receiver and report throughput and latency", loadgen.Main},
 		{"healthcheck", "exit 0 when a running receiver is ready (for container HEALTHCHECKs)", runHealthcheck},
 		{"version", "print the version", runVersion},

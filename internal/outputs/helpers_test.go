@@ -2,23 +2,16 @@ package outputs
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/postgres"
 	"github.com/prolific-receiver/receiver/internal/store/postgres/pgtest"
 	"github.com/prolific-receiver/receiver/internal/store/sqlite"
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // opener opens one database (the same one each call) with opts.
@@ -59,87 +52,16 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// consumer is a lab's HTTP endpoint: it verifies each delivery with the
-// Standard Webhooks library and answers as mode says.
-type consumer struct {
-	t      *testing.T
-	srv    *httptest.Server
-	hook   *standardwebhooks.Webhook
-	mode   atomic.Value // "up", "503", "500", "410", "slow"
-	slow   time.Duration
-	mu     sync.Mutex
-	got    map[string]int // deliveries per webhook-id while up
-	tried  atomic.Int64
-	badSig atomic.Int64
-}
+// consumer is the lab's endpoint the tests deliver to.
+type consumer = testkit.Consumer
 
-func newConsumer(t *testing.T) *consumer {
-	c := &consumer{t: t, got: map[string]int{}, slow: 2 * time.Second}
-	hook, err := standardwebhooks.NewWebhook(testSecret)
-	if err != nil {
-		t.Fatalf("standardwebhooks.NewWebhook: %v", err)
-	}
-	c.hook = hook
-	c.mode.Store("up")
-	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
-	t.Cleanup(c.srv.Close)
-	return c
-}
-
-func (c *consumer) serve(w http.ResponseWriter, r *http.Request) {
-	c.tried.Add(1)
-	body, _ := io.ReadAll(r.Body)
-	switch c.mode.Load().(string) {
-	case "503":
-		w.Header().Set("Retry-After", "30")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	case "500":
-		http.Error(w, "boom", http.StatusInternalServerError)
-		return
-	case "410":
-		w.WriteHeader(http.StatusGone)
-		return
-	case "slow":
-		select {
-		case <-time.After(c.slow):
-		case <-r.Context().Done():
-		}
-		return
-	}
-	if err := c.hook.Verify(body, r.Header); err != nil {
-		c.badSig.Add(1)
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var m Message
-	if err := json.Unmarshal(body, &m); err != nil || m.EventID != r.Header.Get("webhook-id") {
-		c.badSig.Add(1)
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	c.mu.Lock()
-	c.got[m.EventID]++
-	c.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// received returns how often each event ID was accepted.
-func (c *consumer) received() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range c.got {
-		out[k] = v
-	}
-	return out
-}
+func newConsumer(t *testing.T) *consumer { return testkit.NewConsumer(t, testSecret) }
 
 // httpOutput is an output to c for every event type.
 func httpOutput(name string, c *consumer) Output {
 	key, _ := DecodeSecret(testSecret)
 	return Output{Name: name, Type: "http", Ordered: true, MaxAge: DefaultMaxAge,
-		HTTP: HTTPSettings{URL: c.srv.URL + "/hooks", Key: key, Timeout: 500 * time.Millisecond}}
+		HTTP: HTTPSettings{URL: c.URL + "/hooks", Key: key, Timeout: 500 * time.Millisecond}}
 }
 
 // saveEvents stores n status changes spread over studies studies and

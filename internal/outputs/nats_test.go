@@ -2,62 +2,16 @@ package outputs
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
-
-// natsServer is an embedded NATS server with JetStream on a temporary
-// directory; restart keeps its port and its data.
-type natsServer struct {
-	t    *testing.T
-	dir  string
-	port int
-	srv  *server.Server
-}
-
-func startNATS(t *testing.T) *natsServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	n := &natsServer{t: t, dir: t.TempDir(), port: port}
-	n.start()
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsServer) start() {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.dir, NoSigs: true})
-	if err != nil {
-		n.t.Fatalf("nats server: %v", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		n.t.Fatal("nats server not ready")
-	}
-	n.srv = srv
-}
-
-func (n *natsServer) stop() {
-	if n.srv != nil {
-		n.srv.Shutdown()
-		n.srv.WaitForShutdown()
-		n.srv = nil
-	}
-}
-
-func (n *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
 
 // streamMsgs returns the Nats-Msg-Id of every message in stream, by
 // subject.
@@ -102,8 +56,8 @@ func natsOutput(url string) Output {
 // rendered subject.
 func TestNATSRestart(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
-		ns := startNATS(t)
-		out := natsOutput(ns.url())
+		ns := testkit.StartNATS(t)
+		out := natsOutput(ns.URL())
 		clock := storetest.NewClock(storetest.T0)
 		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
 		dest, err := DialNATS(out.NATS, "receiver-test")
@@ -117,7 +71,7 @@ func TestNATSRestart(t *testing.T) {
 		if got := pending(t, s, "bus"); got != 0 {
 			t.Fatalf("pending with NATS up = %d, want 0", got)
 		}
-		ns.stop()
+		ns.Stop()
 		during := saveEvents(t, s, 10, 3)
 		for range 3 {
 			if _, err := w.Poll(testCtx(t)); err != nil {
@@ -128,7 +82,7 @@ func TestNATSRestart(t *testing.T) {
 		if got := pending(t, s, "bus"); got != 10 {
 			t.Fatalf("pending with NATS down = %d, want 10", got)
 		}
-		ns.start()
+		ns.Start()
 		deadline := time.Now().Add(20 * time.Second)
 		for pending(t, s, "bus") > 0 && time.Now().Before(deadline) {
 			if _, err := w.Poll(testCtx(t)); err != nil {
@@ -137,7 +91,7 @@ func TestNATSRestart(t *testing.T) {
 			clock.Advance(10 * time.Minute)
 			time.Sleep(50 * time.Millisecond) // the client reconnects in real time
 		}
-		got := streamMsgs(t, ns.url(), "PROLIFIC")
+		got := streamMsgs(t, ns.URL(), "PROLIFIC")
 		for _, id := range append(before, during...) {
 			subj, ok := got[id]
 			if !ok {
@@ -157,8 +111,8 @@ func TestNATSRestart(t *testing.T) {
 // TestNATSDeduplicates: a publish repeated with the same event ID (a
 // retry after a lost ack) is stored once.
 func TestNATSDeduplicates(t *testing.T) {
-	ns := startNATS(t)
-	out := natsOutput(ns.url())
+	ns := testkit.StartNATS(t)
+	out := natsOutput(ns.URL())
 	dest, err := DialNATS(out.NATS, "receiver-test")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +124,7 @@ func TestNATSDeduplicates(t *testing.T) {
 			t.Fatalf("Deliver: %v", err)
 		}
 	}
-	if got := streamMsgs(t, ns.url(), "PROLIFIC"); len(got) != 1 || got["evt-1"] != "prolific.study.status.change.s1" {
+	if got := streamMsgs(t, ns.URL(), "PROLIFIC"); len(got) != 1 || got["evt-1"] != "prolific.study.status.change.s1" {
 		t.Errorf("stream = %v, want evt-1 once on prolific.study.status.change.s1", got)
 	}
 }

@@ -10,8 +10,12 @@ import (
 // Subject is a NATS subject template such as
 // prolific.{event_type}.{study_id}.
 type Subject struct {
+	tmpl  string
 	parts []subjectPart
 }
+
+// String returns the template as written.
+func (s *Subject) String() string { return s.tmpl }
 
 type subjectPart struct {
 	literal string
@@ -28,7 +32,7 @@ func ParseSubject(tmpl string) (*Subject, error) {
 	if tmpl == "" {
 		return nil, errors.New("required, e.g. prolific.{event_type}.{study_id}")
 	}
-	s := &Subject{}
+	s := &Subject{tmpl: tmpl}
 	last := 0
 	for _, m := range placeholder.FindAllStringSubmatchIndex(tmpl, -1) {
 		name := tmpl[m[2]:m[3]]

@@ -36,7 +36,7 @@ func TestDownThenBack(t *testing.T) {
 		var log bytes.Buffer
 		w := newTestWorker(s, out, clock, &log)
 
-		c.mode.Store("503")
+		c.Mode.Store("503")
 		ids := saveEvents(t, s, 40, 5)
 		for range 5 { // an hour of trying against a destination that is down
 			if _, err := w.Poll(testCtx(t)); err != nil {
@@ -44,22 +44,22 @@ func TestDownThenBack(t *testing.T) {
 			}
 			clock.Advance(15 * time.Minute)
 		}
-		if got := c.received(); len(got) != 0 {
+		if got := c.Received(); len(got) != 0 {
 			t.Fatalf("received while down = %v, want nothing", got)
 		}
 		if got := pending(t, s, "lab"); got != 40 {
 			t.Fatalf("pending while down = %d, want 40", got)
 		}
-		c.mode.Store("up")
+		c.Mode.Store("up")
 		drain(t, w, s, "lab", clock, time.Hour, 40)
 		want := map[string]int{}
 		for _, id := range ids {
 			want[id] = 1
 		}
-		if d := cmp.Diff(want, c.received()); d != "" {
+		if d := cmp.Diff(want, c.Received()); d != "" {
 			t.Errorf("received after the destination came back (-want +got):\n%s", d)
 		}
-		if n := c.badSig.Load(); n != 0 {
+		if n := c.BadSignatures(); n != 0 {
 			t.Errorf("%d deliveries failed Standard Webhooks verification", n)
 		}
 		if strings.Contains(log.String(), testSecret) || strings.Contains(log.String(), "v1,") {
@@ -117,7 +117,7 @@ func TestDeadLettersThenRetry(t *testing.T) {
 		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
 		var log bytes.Buffer
 		w := newTestWorker(s, out, clock, &log)
-		c.mode.Store("500")
+		c.Mode.Store("500")
 		ids := saveEvents(t, s, 6, 2)
 		drain(t, w, s, "lab", clock, 30*time.Minute, 400)
 		st := state(t, s, "lab")
@@ -134,12 +134,12 @@ func TestDeadLettersThenRetry(t *testing.T) {
 		if !strings.Contains(dead[0].LastError, "500") || !strings.Contains(dead[0].LastError, "max_age") {
 			t.Errorf("dead letter reason = %q, want the 500 and max_age", dead[0].LastError)
 		}
-		c.mode.Store("up")
+		c.Mode.Store("up")
 		if n, err := s.RetryOutput(testCtx(t), "lab", true); err != nil || n != 6 {
 			t.Fatalf("RetryOutput(dead letters) = %d, %v, want 6", n, err)
 		}
 		drain(t, w, s, "lab", clock, time.Minute, 20)
-		if got := c.received(); len(got) != len(ids) {
+		if got := c.Received(); len(got) != len(ids) {
 			t.Errorf("received after retry = %d events, want %d", len(got), len(ids))
 		}
 	})
@@ -155,17 +155,17 @@ func TestGoneDisables(t *testing.T) {
 		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
 		var log bytes.Buffer
 		w := newTestWorker(s, out, clock, &log)
-		c.mode.Store("410")
+		c.Mode.Store("410")
 		saveEvents(t, s, 3, 3)
 		if _, err := w.Poll(testCtx(t)); err != nil {
 			t.Fatal(err)
 		}
-		tried := c.tried.Load()
+		tried := c.Tried()
 		clock.Advance(time.Hour)
 		if n, err := w.Poll(testCtx(t)); err != nil || n != 0 {
 			t.Errorf("Poll of a disabled output = %d, %v, want nothing claimed", n, err)
 		}
-		if c.tried.Load() != tried {
+		if c.Tried() != tried {
 			t.Errorf("a disabled output was tried again")
 		}
 		if st := state(t, s, "lab"); st.Disabled == "" || st.Pending != 3 {
@@ -174,12 +174,12 @@ func TestGoneDisables(t *testing.T) {
 		if !strings.Contains(log.String(), "410") {
 			t.Errorf("log does not say the output was disabled by a 410:\n%s", log.String())
 		}
-		c.mode.Store("up")
+		c.Mode.Store("up")
 		if err := s.SetOutputPaused(testCtx(t), "lab", false); err != nil {
 			t.Fatal(err)
 		}
 		drain(t, w, s, "lab", clock, time.Minute, 5)
-		if got := len(c.received()); got != 3 {
+		if got := len(c.Received()); got != 3 {
 			t.Errorf("received after resume = %d, want 3", got)
 		}
 	})
@@ -189,7 +189,7 @@ func TestGoneDisables(t *testing.T) {
 // the attempt ends at the timeout.
 func TestSlowDestination(t *testing.T) {
 	c := newConsumer(t)
-	c.mode.Store("slow")
+	c.Mode.Store("slow")
 	out := httpOutput("lab", c)
 	out.HTTP.Timeout = 100 * time.Millisecond
 	h := NewHTTP(out.HTTP, "receiver-test", nil)
@@ -202,7 +202,7 @@ func TestSlowDestination(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("Deliver took %s, want about the 100ms timeout", el)
 	}
-	if strings.Contains(err.Error(), c.srv.URL) {
+	if strings.Contains(err.Error(), c.URL) {
 		t.Errorf("error %q holds the URL", err)
 	}
 }
