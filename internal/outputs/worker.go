@@ -18,7 +18,7 @@ import (
 type Store interface {
 	ClaimOutbox(ctx context.Context, output, owner string, limit int, lease time.Duration, ordered bool) ([]store.OutboxItem, error)
 	CompleteOutbox(ctx context.Context, owner string, ids []int64) error
-	RetryOutbox(ctx context.Context, owner string, id int64, retryAt time.Time, reason string) error
+	RetryOutbox(ctx context.Context, owner string, retries []store.OutboxRetry) error
 	DeadLetterOutbox(ctx context.Context, owner string, id int64, reason string) error
 	DisableOutput(ctx context.Context, output, reason string) error
 }
@@ -52,6 +52,10 @@ const (
 	DefaultBackoffBase  = time.Second
 	DefaultBackoffMax   = time.Hour
 )
+
+// idleGap is the least time between two looks at the outbox when the
+// first found nothing due: the most a new event waits on an idle output.
+const idleGap = 50 * time.Millisecond
 
 // Options tune a Worker. The zero value uses the defaults above.
 type Options struct {
@@ -145,7 +149,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		if n > 0 && err == nil {
 			continue // more may be due
 		}
-		timer := time.NewTimer(w.opts.PollInterval)
+		// Nothing was due: wait for a stored event or the poll interval,
+		// but look again no sooner than idleGap, so that a stream of new
+		// events for a destination that is down does not turn into a stream
+		// of outbox scans.
+		gap := time.NewTimer(min(idleGap, w.opts.PollInterval))
+		select {
+		case <-ctx.Done():
+			gap.Stop()
+			return nil
+		case <-gap.C:
+		}
+		timer := time.NewTimer(w.opts.PollInterval - min(idleGap, w.opts.PollInterval))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -202,6 +217,7 @@ var errPruned = errors.New("the event was pruned (RECEIVER_EVENT_RETENTION) befo
 // in one call.
 func (w *Worker) record(ctx context.Context, results []result) error {
 	var done []int64
+	var retries []store.OutboxRetry
 	var errs []error
 	now := w.opts.Now()
 	var gone sync.Once
@@ -218,7 +234,7 @@ func (w *Worker) record(ctx context.Context, results []result) error {
 				w.opts.Log.Error().Str("output", w.out.Name).Msg("output disabled: the destination answered 410 Gone; `receiver outputs resume " + w.out.Name + "` enables it again")
 				errs = append(errs, w.store.DisableOutput(ctx, w.out.Name, r.err.Error()))
 			})
-			errs = append(errs, w.store.RetryOutbox(ctx, w.opts.Owner, it.ID, now, r.err.Error()))
+			retries = append(retries, store.OutboxRetry{ID: it.ID, At: now, Reason: r.err.Error()})
 		case errors.Is(r.err, errPruned) || now.Sub(it.AgeFrom) >= w.out.MaxAge:
 			reason := r.err.Error()
 			if !errors.Is(r.err, errPruned) {
@@ -236,10 +252,10 @@ func (w *Worker) record(ctx context.Context, results []result) error {
 			if w.opts.Metrics != nil {
 				w.opts.Metrics.retried(w.out.Name)
 			}
-			errs = append(errs, w.store.RetryOutbox(ctx, w.opts.Owner, it.ID, at, r.err.Error()))
+			retries = append(retries, store.OutboxRetry{ID: it.ID, At: at, Reason: r.err.Error()})
 		}
 	}
-	errs = append(errs, w.store.CompleteOutbox(ctx, w.opts.Owner, done))
+	errs = append(errs, w.store.RetryOutbox(ctx, w.opts.Owner, retries), w.store.CompleteOutbox(ctx, w.opts.Owner, done))
 	return errors.Join(errs...)
 }
 

@@ -96,9 +96,9 @@ type Outbox interface {
 	ClaimOutbox(ctx context.Context, output, owner string, limit int, lease time.Duration, ordered bool) ([]OutboxItem, error)
 	// CompleteOutbox deletes delivered rows owner holds.
 	CompleteOutbox(ctx context.Context, owner string, ids []int64) error
-	// RetryOutbox releases a row owner holds to be tried again at retryAt,
-	// recording reason.
-	RetryOutbox(ctx context.Context, owner string, id int64, retryAt time.Time, reason string) error
+	// RetryOutbox releases rows owner holds to be tried again, each at its
+	// At, recording its Reason, in one write.
+	RetryOutbox(ctx context.Context, owner string, retries []OutboxRetry) error
 	// DeadLetterOutbox moves a row owner holds to the dead letters.
 	DeadLetterOutbox(ctx context.Context, owner string, id int64, reason string) error
 	// DisableOutput stops claims of output until SetOutputPaused(false).
@@ -115,6 +115,13 @@ type Outbox interface {
 	// DeadLetters lists output's dead letters with ID > afterID, oldest
 	// first, at most limit (capped at MaxLimit).
 	DeadLetters(ctx context.Context, output string, afterID int64, limit int) ([]OutboxItem, error)
+}
+
+// OutboxRetry is a failed row to try again: at At, because of Reason.
+type OutboxRetry struct {
+	ID     int64
+	At     time.Time
+	Reason string
 }
 
 // OutboxRow is one row a batch queues: used by the backends' commit paths.

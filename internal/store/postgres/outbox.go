@@ -182,10 +182,21 @@ func (d *DB) CompleteOutbox(ctx context.Context, owner string, ids []int64) erro
 	return d.exec(ctx, "complete outbox", `DELETE FROM outbox WHERE id = ANY($1) AND locked_by = $2`, ids, owner)
 }
 
-// RetryOutbox releases a row owner holds to be tried again at retryAt.
-func (d *DB) RetryOutbox(ctx context.Context, owner string, id int64, retryAt time.Time, reason string) error {
-	return d.exec(ctx, "retry outbox", `UPDATE outbox SET locked_by = '', locked_until = NULL, due_at = $3, last_error = $4
-		WHERE id = $1 AND locked_by = $2`, id, owner, retryAt, store.TruncateError(reason))
+// RetryOutbox releases rows owner holds to be tried again, in one
+// statement.
+func (d *DB) RetryOutbox(ctx context.Context, owner string, retries []store.OutboxRetry) error {
+	if len(retries) == 0 {
+		return d.check()
+	}
+	ids := make([]int64, len(retries))
+	ats := make([]time.Time, len(retries))
+	reasons := make([]string, len(retries))
+	for i, r := range retries {
+		ids[i], ats[i], reasons[i] = r.ID, r.At, store.TruncateError(r.Reason)
+	}
+	return d.exec(ctx, "retry outbox", `UPDATE outbox o SET locked_by = '', locked_until = NULL, due_at = r.at, last_error = r.reason
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS r(id, at, reason)
+		WHERE o.id = r.id AND o.locked_by = $4`, ids, ats, reasons, owner)
 }
 
 // DeadLetterOutbox moves a row owner holds to the dead letters.

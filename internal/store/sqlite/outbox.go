@@ -81,6 +81,29 @@ func scanOutbox(row interface{ Scan(...any) error }) (store.OutboxItem, error) {
 	return it, err
 }
 
+// sqlClaimable finds rows of an output that could be claimed now. It runs
+// on the read pool: looking (which, for an ordered output whose
+// destination is down, walks every pending row) never holds up the single
+// writer, and commits of saves go on meanwhile.
+const sqlClaimable = `SELECT id FROM outbox o
+	WHERE o.output = ?1 AND o.dead_at = 0 AND o.due_at <= ?2 AND (o.locked_by = '' OR o.locked_until <= ?2)
+	  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = ?1 AND (paused OR disabled_reason <> ''))
+	  AND (NOT ?4 OR NOT EXISTS (SELECT 1 FROM outbox p
+		WHERE p.output = o.output AND p.order_key = o.order_key AND p.dead_at = 0 AND p.id < o.id))
+	ORDER BY id
+	LIMIT ?3`
+
+// sqlClaim leases the rows sqlClaimable found, checking every condition
+// again on the writer (the read snapshot may be older).
+const sqlClaim = `UPDATE outbox
+	SET locked_by = ?1, locked_until = ?2, attempts = attempts + 1
+	WHERE id IN (SELECT value FROM json_each(?5))
+	  AND dead_at = 0 AND due_at <= ?3 AND (locked_by = '' OR locked_until <= ?3)
+	  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = ?4 AND (paused OR disabled_reason <> ''))
+	  AND (NOT ?6 OR NOT EXISTS (SELECT 1 FROM outbox p
+		WHERE p.output = outbox.output AND p.order_key = outbox.order_key AND p.dead_at = 0 AND p.id < outbox.id))
+	RETURNING ` + outboxColumns
+
 // ClaimOutbox leases due rows of output to owner (see store.Outbox).
 func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease time.Duration, ordered bool) ([]store.OutboxItem, error) {
 	if db.closed.Load() {
@@ -93,18 +116,28 @@ func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, leas
 		return nil, nil
 	}
 	now := micros(db.opts.Now())
-	rows, err := db.write.QueryContext(ctx, `UPDATE outbox
-		SET locked_by = ?1, locked_until = ?2, attempts = attempts + 1
-		WHERE id IN (
-			SELECT id FROM outbox o
-			WHERE o.output = ?3 AND o.dead_at = 0 AND o.due_at <= ?4 AND (o.locked_by = '' OR o.locked_until <= ?4)
-			  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = ?3 AND (paused OR disabled_reason <> ''))
-			  AND (NOT ?6 OR NOT EXISTS (SELECT 1 FROM outbox p
-				WHERE p.output = o.output AND p.order_key = o.order_key AND p.dead_at = 0 AND p.id < o.id))
-			ORDER BY id
-			LIMIT ?5)
-		RETURNING `+outboxColumns,
-		owner, now+lease.Microseconds(), output, now, min(n, store.MaxLimit), ordered)
+	found, err := db.read.QueryContext(ctx, sqlClaimable, output, now, min(n, store.MaxLimit), ordered)
+	if err != nil {
+		return nil, db.wrap("claim outbox", err)
+	}
+	var ids []int64
+	for found.Next() {
+		var id int64
+		if err := found.Scan(&id); err != nil {
+			found.Close()
+			return nil, db.wrap("claim outbox", err)
+		}
+		ids = append(ids, id)
+	}
+	found.Close()
+	if err := found.Err(); err != nil {
+		return nil, db.wrap("claim outbox", err)
+	}
+	if len(ids) == 0 {
+		return []store.OutboxItem{}, nil
+	}
+	list, _ := json.Marshal(ids)
+	rows, err := db.write.QueryContext(ctx, sqlClaim, owner, now+lease.Microseconds(), now, output, string(list), ordered)
 	if err != nil {
 		return nil, db.wrap("claim outbox", err)
 	}
@@ -184,10 +217,35 @@ func (db *DB) CompleteOutbox(ctx context.Context, owner string, ids []int64) err
 	return nil
 }
 
-// RetryOutbox releases a row owner holds to be tried again at retryAt.
-func (db *DB) RetryOutbox(ctx context.Context, owner string, id int64, retryAt time.Time, reason string) error {
-	return db.outboxExec(ctx, "retry outbox", `UPDATE outbox SET locked_by = '', locked_until = 0, due_at = ?, last_error = ?
-		WHERE id = ? AND locked_by = ?`, micros(retryAt), store.TruncateError(reason), id, owner)
+// RetryOutbox releases rows owner holds to be tried again, in one
+// transaction.
+func (db *DB) RetryOutbox(ctx context.Context, owner string, retries []store.OutboxRetry) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	if len(retries) == 0 {
+		return nil
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap("retry outbox", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `UPDATE outbox SET locked_by = '', locked_until = 0, due_at = ?, last_error = ?
+		WHERE id = ? AND locked_by = ?`)
+	if err != nil {
+		return db.wrap("retry outbox", err)
+	}
+	defer stmt.Close()
+	for _, r := range retries {
+		if _, err := stmt.ExecContext(ctx, micros(r.At), store.TruncateError(r.Reason), r.ID, owner); err != nil {
+			return db.wrap("retry outbox", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return db.wrap("retry outbox", err)
+	}
+	return nil
 }
 
 // DeadLetterOutbox moves a row owner holds to the dead letters.

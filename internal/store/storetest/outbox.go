@@ -115,7 +115,7 @@ func testOutboxOrdered(t *testing.T, open OpenFunc) {
 		t.Errorf("ordered ClaimOutbox while study-a's head is leased = %v, want none", itemEvents(got))
 	}
 	// A failed head still holds its key back while it waits for its retry.
-	if err := s.RetryOutbox(ctx(t), "w1", items[0].ID, clock.Now().Add(time.Minute), "503"); err != nil {
+	if err := s.RetryOutbox(ctx(t), "w1", []store.OutboxRetry{{ID: items[0].ID, At: clock.Now().Add(time.Minute), Reason: "503"}}); err != nil {
 		t.Fatalf("RetryOutbox: %v", err)
 	}
 	if got := claimOutbox(t, s, "all", "w2", true); len(got) != 0 {
@@ -213,7 +213,7 @@ func testOutboxDeadLetters(t *testing.T, open OpenFunc) {
 	if d := diff([]string{e2.ID}, itemEvents(next)); d != "" {
 		t.Errorf("ordered ClaimOutbox after a dead letter (-want +got):\n%s", d)
 	}
-	if err := s.RetryOutbox(ctx(t), "w", next[0].ID, clock.Now().Add(time.Hour), "timeout"); err != nil {
+	if err := s.RetryOutbox(ctx(t), "w", []store.OutboxRetry{{ID: next[0].ID, At: clock.Now().Add(time.Hour), Reason: "timeout"}}); err != nil {
 		t.Fatalf("RetryOutbox: %v", err)
 	}
 	st := outputState(t, s, "all")
@@ -284,7 +284,7 @@ func testOutboxPause(t *testing.T, open OpenFunc) {
 	if err := s.DisableOutput(ctx(t), "all", "410 Gone"); err != nil {
 		t.Fatalf("DisableOutput: %v", err)
 	}
-	if err := s.RetryOutbox(ctx(t), "w", items[0].ID, T0, "410 Gone"); err != nil {
+	if err := s.RetryOutbox(ctx(t), "w", []store.OutboxRetry{{ID: items[0].ID, At: T0, Reason: "410 Gone"}}); err != nil {
 		t.Fatalf("RetryOutbox: %v", err)
 	}
 	if got := claimOutbox(t, s, "all", "w", true); len(got) != 0 {
