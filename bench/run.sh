@@ -185,12 +185,32 @@ postgres_floor() {
 # mean of the ceiling runs just before and after it (r-1 and r), so a machine
 # that got faster or slower during the run favours neither side; the targets
 # use the median over the rounds.
+# An output whose destination is down (nothing listens on its port): every
+# event also gets an outbox row, and the output's worker keeps failing and
+# rescheduling in the background (docs/outputs.md). The "+output" runs
+# measure the webhook path with it attached, in the same round as the runs
+# without.
+DOWN_PORT=$(free_port)
+cat >"$WORK/outputs-down.yaml" <<EOF
+outputs:
+  - name: down
+    type: http
+    filter:
+      event_types: ["*"]
+    http:
+      url: http://127.0.0.1:$DOWN_PORT/hooks
+      secret: whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+      timeout: 2s
+EOF
+
 ceiling "ceiling 0"
 for r in $(seq 1 "$ROUNDS"); do
   receiver_sqlite "receiver sqlite $r"
+  OUTPUTS_FILE="$WORK/outputs-down.yaml" receiver_sqlite "receiver sqlite+output $r"
   if [ -n "$PG_BASE" ]; then
     receiver_postgres "receiver postgres $r"
     postgres_floor "postgres floor $r"
+    OUTPUTS_FILE="$WORK/outputs-down.yaml" receiver_postgres "receiver postgres+output $r"
   fi
   ceiling "ceiling $r"
 done
@@ -218,7 +238,7 @@ ratios() {
   for r in $(seq 0 "$ROUNDS"); do ceilings+=("${src["ceiling $r"]}"); done
   ceil=$(median "${ceilings[@]}" | xargs printf "%.0f")
   for r in $(seq 0 "$ROUNDS"); do rat["ceiling $r"]=$(ratio "${src["ceiling $r"]}" "$ceil"); done
-  for kind in sqlite postgres; do
+  for kind in sqlite sqlite+output postgres postgres+output; do
     vals=()
     for r in $(seq 1 "$ROUNDS"); do
       name="receiver $kind $r"
@@ -237,7 +257,7 @@ declare -A PER_ROUND MEDIAN_RATIO RATIO_ALSO PER_ROUND_ALSO MEDIAN_RATIO_ALSO PE
 CEILING_RPS="" CEILING_ALSO_RPS=""
 ratios RPS RATIO PER_ROUND MEDIAN_RATIO CEILING_RPS
 [ -z "$ALSO" ] || ratios RPS_ALSO RATIO_ALSO PER_ROUND_ALSO MEDIAN_RATIO_ALSO CEILING_ALSO_RPS
-for kind in sqlite postgres; do
+for kind in sqlite sqlite+output postgres postgres+output; do
   p99s=() idles=()
   for r in $(seq 1 "$ROUNDS"); do
     name="receiver $kind $r"
@@ -262,6 +282,26 @@ for i in "${!ROWS[@]}"; do
     ROWS[i]=${ROWS[i]//"@also:$name@"/"$also"}
   done
 done
+# with_output KIND SRC: per round, the closed-loop throughput with the
+# down output attached against the run without it in the same round (in %),
+# into OUT_PER[KIND] and its median into OUT_MED[KIND].
+declare -A OUT_PER OUT_MED OUT_P99_PER
+with_output() {
+  local kind=$1 r vals=() p99s=()
+  local -n src=$2
+  for r in $(seq 1 "$ROUNDS"); do
+    [ -n "${src["receiver $kind+output $r"]:-}" ] && [ -n "${src["receiver $kind $r"]:-}" ] || continue
+    vals+=("$(ratio "${src["receiver $kind+output $r"]}" "${src["receiver $kind $r"]}")")
+    p99s+=("${OPEN_P99["receiver $kind $r"]} → ${OPEN_P99["receiver $kind+output $r"]}")
+  done
+  [ ${#vals[@]} -gt 0 ] || return 0
+  OUT_PER[$kind]=$(joined "${vals[@]}")
+  OUT_MED[$kind]=$(median "${vals[@]}")
+  OUT_P99_PER[$kind]=$(joined "${p99s[@]}")
+}
+with_output sqlite RPS
+with_output postgres RPS
+log "with an output whose destination is down, vs without: SQLite ${OUT_PER[sqlite]:-–} % (median ${OUT_MED[sqlite]:-–}), PostgreSQL ${OUT_PER[postgres]:-–} % (median ${OUT_MED[postgres]:-–})"
 log "ceiling median ${CEILING_RPS}/s; SQLite ${PER_ROUND[sqlite]:-–} % (median ${MEDIAN_RATIO[sqlite]:-–}), PostgreSQL ${PER_ROUND[postgres]:-–} % (median ${MEDIAN_RATIO[postgres]:-–})"
 [ -z "$ALSO" ] || log "with $ALSO connections: SQLite ${PER_ROUND_ALSO[sqlite]:-–} % (median ${MEDIAN_RATIO_ALSO[sqlite]:-–}), PostgreSQL ${PER_ROUND_ALSO[postgres]:-–} % (median ${MEDIAN_RATIO_ALSO[postgres]:-–})"
 
@@ -337,6 +377,10 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   if [ -n "$FLOOR_MEDIAN" ]; then
     echo "| PostgreSQL's own p99 at $RATE one-row commits/s (pgbench; the floor, informational) | $FLOOR_MEDIAN ms | $FLOOR_ROUNDS | – | – |"
   fi
+  check "SQLite throughput with an output whose destination is down, vs without (same round)" "${OUT_MED[sqlite]:-}" ">=" 90 "%" "${OUT_PER[sqlite]:-}"
+  check "PostgreSQL throughput with an output whose destination is down, vs without (same round)" "${OUT_MED[postgres]:-}" ">=" 90 "%" "${OUT_PER[postgres]:-}"
+  [ -z "${OUT_P99_PER[sqlite]:-}" ] || echo "| SQLite p99 at $RATE events/s without → with the down output (informational) | – | ${OUT_P99_PER[sqlite]} ms | – | – |"
+  [ -z "${OUT_P99_PER[postgres]:-}" ] || echo "| PostgreSQL p99 at $RATE events/s without → with the down output (informational) | – | ${OUT_P99_PER[postgres]} ms | – | – |"
   check "idle RSS (SQLite)" "${MAX_IDLE[sqlite]:-}" "<" 40 "MiB"
   check "idle RSS (PostgreSQL)" "${MAX_IDLE[postgres]:-}" "<" 40 "MiB"
   check "verification, 1 KiB body (raw form)" "$(awk -v n="$VERIFY_NS" 'BEGIN { if (n != "") printf "%.2f", n / 1000 }')" "<" 5 "µs"

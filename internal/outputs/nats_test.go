@@ -5,45 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
 	"github.com/prolific-receiver/receiver/internal/testkit"
 )
-
-// streamMsgs returns the Nats-Msg-Id of every message in stream, by
-// subject.
-func streamMsgs(t *testing.T, url, stream string) map[string]string {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, _ := s.Info(ctx)
-	got := map[string]string{}
-	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		id := m.Header.Get(jetstream.MsgIDHeader)
-		if _, dup := got[id]; dup {
-			t.Errorf("stream holds %s twice", id)
-		}
-		got[id] = m.Subject
-	}
-	return got
-}
 
 func natsOutput(url string) Output {
 	subj, _ := ParseSubject("prolific.{event_type}.{study_id}")
@@ -91,7 +57,7 @@ func TestNATSRestart(t *testing.T) {
 			clock.Advance(10 * time.Minute)
 			time.Sleep(50 * time.Millisecond) // the client reconnects in real time
 		}
-		got := streamMsgs(t, ns.URL(), "PROLIFIC")
+		got := ns.StreamMsgIDs(t, "PROLIFIC")
 		for _, id := range append(before, during...) {
 			subj, ok := got[id]
 			if !ok {
@@ -124,7 +90,7 @@ func TestNATSDeduplicates(t *testing.T) {
 			t.Fatalf("Deliver: %v", err)
 		}
 	}
-	if got := streamMsgs(t, ns.URL(), "PROLIFIC"); len(got) != 1 || got["evt-1"] != "prolific.study.status.change.s1" {
+	if got := ns.StreamMsgIDs(t, "PROLIFIC"); len(got) != 1 || got["evt-1"] != "prolific.study.status.change.s1" {
 		t.Errorf("stream = %v, want evt-1 once on prolific.study.status.change.s1", got)
 	}
 }

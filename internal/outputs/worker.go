@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -93,6 +94,27 @@ type Worker struct {
 	dest  Destination
 	opts  Options
 	wake  chan struct{}
+
+	mu         sync.Mutex
+	downStreak int // polls in a row whose every attempt failed
+}
+
+// maxDownPause caps how long a worker waits between probes of a
+// destination that is down: also the longest a recovered destination
+// waits for its first delivery.
+const maxDownPause = time.Minute
+
+// downPause is how long Run waits before the next poll because the
+// destination is down: 1 s after the first poll whose every attempt
+// failed, doubling with each further one, up to maxDownPause; 0 while it
+// is up.
+func (w *Worker) downPause() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.downStreak == 0 {
+		return 0
+	}
+	return min(maxDownPause, time.Second<<min(w.downStreak-1, 10))
 }
 
 // NewWorker returns a worker delivering out's rows from st to dest.
@@ -145,6 +167,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			w.opts.Log.Error().Err(err).Str("output", w.out.Name).Msg("output worker: store failed")
+		}
+		if d := w.downPause(); d > 0 {
+			// Every attempt of the last poll failed: the destination is
+			// down. Probe it again after d instead of trying (and
+			// rescheduling) each new event as it comes.
+			if !ctxwait.Sleep(ctx, d) {
+				return nil
+			}
+			continue
 		}
 		if n > 0 && err == nil {
 			continue // more may be due
@@ -255,6 +286,14 @@ func (w *Worker) record(ctx context.Context, results []result) error {
 			retries = append(retries, store.OutboxRetry{ID: it.ID, At: at, Reason: r.err.Error()})
 		}
 	}
+	w.mu.Lock()
+	switch {
+	case len(done) > 0:
+		w.downStreak = 0
+	case len(retries) > 0:
+		w.downStreak++
+	}
+	w.mu.Unlock()
 	errs = append(errs, w.store.RetryOutbox(ctx, w.opts.Owner, retries), w.store.CompleteOutbox(ctx, w.opts.Owner, done))
 	return errors.Join(errs...)
 }

@@ -270,3 +270,27 @@ func TestRetryAt(t *testing.T) {
 		t.Errorf("jitter ceiling (-want +got):\n%s", d)
 	}
 }
+
+// TestDownPause: polls whose every attempt failed make the worker wait
+// before probing again, doubling; one delivery ends it.
+func TestDownPause(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		out := httpOutput("lab", newConsumer(t))
+		clock := storetest.NewClock(storetest.T0)
+		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
+		rec := &recorder{fail: map[int]bool{0: true, 1: true}}
+		w := NewWorker(s, out, rec, Options{Owner: "w", Now: clock.Now, Jitter: noJitter})
+		saveEvents(t, s, 1, 1)
+		var pauses []time.Duration
+		for range 3 {
+			if _, err := w.Poll(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			pauses = append(pauses, w.downPause())
+			clock.Advance(time.Hour)
+		}
+		if d := cmp.Diff([]time.Duration{time.Second, 2 * time.Second, 0}, pauses); d != "" {
+			t.Errorf("pauses after fail, fail, deliver (-want +got):\n%s", d)
+		}
+	})
+}

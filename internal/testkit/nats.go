@@ -1,12 +1,15 @@
 package testkit
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATSServer is an in-process NATS server with JetStream, its data in a
@@ -59,3 +62,41 @@ func (n *NATSServer) Stop() {
 
 // URL is the server's nats:// URL.
 func (n *NATSServer) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
+
+// StreamMsgIDs returns the Nats-Msg-Id of every message in stream, with
+// its subject, and fails t when an ID is stored twice.
+func (n *NATSServer) StreamMsgIDs(t testing.TB, stream string) map[string]string {
+	t.Helper()
+	nc, err := nats.Connect(n.URL())
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream %s info: %v", stream, err)
+	}
+	got := map[string]string{}
+	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		id := m.Header.Get(jetstream.MsgIDHeader)
+		if _, dup := got[id]; dup {
+			t.Errorf("stream %s holds %s twice", stream, id)
+		}
+		got[id] = m.Subject
+	}
+	return got
+}
