@@ -169,3 +169,30 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestBadOutputsFileStopsStart: a mistake in the outputs file keeps the
+// receiver from starting, and the error names the variable, the line and
+// the field, never the secret.
+func TestBadOutputsFileStopsStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outputs.yaml")
+	file := "outputs:\n  - name: lab\n    type: http\n    filter: {event_types: [\"*\"]}\n    http:\n      url: https://lab.example\n      secret: ${FORWARD_SECRET}\n      timeout: soon\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PROLIFIC_WEBHOOK_SECRET", "s")
+	t.Setenv("RECEIVER_OUTPUTS_FILE", path)
+	t.Setenv("FORWARD_SECRET", forwardSecret)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"receiver", "serve"}, &out, &out)
+	if err == nil {
+		t.Fatal("serve with a bad outputs file = nil error, want a refusal")
+	}
+	for _, want := range []string{"RECEIVER_OUTPUTS_FILE", "line 8", "http.timeout", `"soon"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error()+out.String(), "AAECAwQF") {
+		t.Error("the error or the log holds the signing secret")
+	}
+}

@@ -101,15 +101,5 @@ func pending(t *testing.T, s store.Store, output string) int {
 
 func state(t *testing.T, s store.Store, output string) store.OutputState {
 	t.Helper()
-	states, err := s.OutputStates(testCtx(t))
-	if err != nil {
-		t.Fatalf("OutputStates: %v", err)
-	}
-	for _, st := range states {
-		if st.Name == output {
-			return st
-		}
-	}
-	t.Fatalf("no output %q in %+v", output, states)
-	return store.OutputState{}
+	return storetest.OutputState(t, s, output)
 }

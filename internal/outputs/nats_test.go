@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
 	"github.com/prolific-receiver/receiver/internal/testkit"

@@ -70,7 +70,8 @@ type Options struct {
 	Batch, Concurrency int
 	// Lease is how long a claimed row stays invisible to other workers; a
 	// crashed worker's rows are delivered by another after it. Default:
-	// the destination's timeout times 3 plus a minute.
+	// twice the destination's timeout plus 10 s (an attempt and the
+	// store writes after it fit well inside).
 	Lease time.Duration
 	// BackoffBase and BackoffMax shape the retry delay: a uniformly random
 	// delay up to BackoffBase·2^(attempts-1), capped at BackoffMax (full
@@ -132,7 +133,7 @@ func NewWorker(st Store, out Output, dest Destination, opts Options) *Worker {
 		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 3*max(out.HTTP.Timeout, out.NATS.Timeout) + time.Minute
+		opts.Lease = 2*max(out.HTTP.Timeout, out.NATS.Timeout) + 10*time.Second
 	}
 	if opts.BackoffBase <= 0 {
 		opts.BackoffBase = DefaultBackoffBase

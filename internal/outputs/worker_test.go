@@ -19,22 +19,25 @@ import (
 // noJitter makes back-off deterministic: the full ceiling.
 func noJitter(d time.Duration) time.Duration { return d }
 
-func newTestWorker(s store.Store, out Output, clock *storetest.Clock, log *bytes.Buffer) *Worker {
-	return NewWorker(s, out, NewHTTP(out.HTTP, "receiver-test", nil), Options{
+// rig opens a store with an HTTP output "lab" to a new consumer, on a
+// manual clock, and a worker for it logging into the returned buffer.
+func rig(t *testing.T, open opener) (*consumer, store.Store, *storetest.Clock, *Worker, *bytes.Buffer) {
+	c := newConsumer(t)
+	out := httpOutput("lab", c)
+	clock := storetest.NewClock(storetest.T0)
+	s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
+	log := &bytes.Buffer{}
+	w := NewWorker(s, out, NewHTTP(out.HTTP, "receiver-test", nil), Options{
 		Owner: "w1", Now: clock.Now, Jitter: noJitter, Log: zerolog.New(log),
 	})
+	return c, s, clock, w, log
 }
 
 // TestDownThenBack: every event stored while the destination was down
 // reaches it once it is back, each under its own stable webhook-id.
 func TestDownThenBack(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
-		c := newConsumer(t)
-		out := httpOutput("lab", c)
-		clock := storetest.NewClock(storetest.T0)
-		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
-		var log bytes.Buffer
-		w := newTestWorker(s, out, clock, &log)
+		c, s, clock, w, log := rig(t, open)
 
 		c.Mode.Store("503")
 		ids := saveEvents(t, s, 40, 5)
@@ -111,12 +114,7 @@ func TestOrderPerStudy(t *testing.T) {
 // every event to the dead letters after max_age; retry delivers them.
 func TestDeadLettersThenRetry(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
-		c := newConsumer(t)
-		out := httpOutput("lab", c)
-		clock := storetest.NewClock(storetest.T0)
-		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
-		var log bytes.Buffer
-		w := newTestWorker(s, out, clock, &log)
+		c, s, clock, w, _ := rig(t, open)
 		c.Mode.Store("500")
 		ids := saveEvents(t, s, 6, 2)
 		drain(t, w, s, "lab", clock, 30*time.Minute, 400)
@@ -149,12 +147,7 @@ func TestDeadLettersThenRetry(t *testing.T) {
 // delivers.
 func TestGoneDisables(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
-		c := newConsumer(t)
-		out := httpOutput("lab", c)
-		clock := storetest.NewClock(storetest.T0)
-		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
-		var log bytes.Buffer
-		w := newTestWorker(s, out, clock, &log)
+		c, s, clock, w, log := rig(t, open)
 		c.Mode.Store("410")
 		saveEvents(t, s, 3, 3)
 		if _, err := w.Poll(testCtx(t)); err != nil {

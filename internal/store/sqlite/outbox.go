@@ -81,30 +81,28 @@ func scanOutbox(row interface{ Scan(...any) error }) (store.OutboxItem, error) {
 	return it, err
 }
 
-// sqlClaimable finds rows of an output that could be claimed now. It runs
-// on the read pool: looking (which, for an ordered output whose
+// sqlPending walks an output's pending rows in queue order, for
+// ClaimOutbox. It runs on the read pool: looking (which, while the
 // destination is down, walks every pending row) never holds up the single
-// writer, and commits of saves go on meanwhile.
-const sqlClaimable = `SELECT id FROM outbox o
-	WHERE o.output = ?1 AND o.dead_at = 0 AND o.due_at <= ?2 AND (o.locked_by = '' OR o.locked_until <= ?2)
-	  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = ?1 AND (paused OR disabled_reason <> ''))
-	  AND (NOT ?4 OR NOT EXISTS (SELECT 1 FROM outbox p
-		WHERE p.output = o.output AND p.order_key = o.order_key AND p.dead_at = 0 AND p.id < o.id))
-	ORDER BY id
-	LIMIT ?3`
+// writer, and saves commit meanwhile.
+const sqlPending = `SELECT id, order_key, due_at <= ?2 AND (locked_by = '' OR locked_until <= ?2)
+	FROM outbox WHERE output = ?1 AND dead_at = 0 ORDER BY id`
 
-// sqlClaim leases the rows sqlClaimable found, checking every condition
-// again on the writer (the read snapshot may be older).
+// sqlClaim leases the rows ClaimOutbox chose, checking again on the writer
+// that each is still pending, due and free (the read snapshot may be older).
 const sqlClaim = `UPDATE outbox
 	SET locked_by = ?1, locked_until = ?2, attempts = attempts + 1
 	WHERE id IN (SELECT value FROM json_each(?5))
 	  AND dead_at = 0 AND due_at <= ?3 AND (locked_by = '' OR locked_until <= ?3)
 	  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = ?4 AND (paused OR disabled_reason <> ''))
-	  AND (NOT ?6 OR NOT EXISTS (SELECT 1 FROM outbox p
-		WHERE p.output = outbox.output AND p.order_key = outbox.order_key AND p.dead_at = 0 AND p.id < outbox.id))
 	RETURNING ` + outboxColumns
 
-// ClaimOutbox leases due rows of output to owner (see store.Outbox).
+// ClaimOutbox leases due rows of output to owner (see store.Outbox). With
+// ordered, a row is taken only when it is the first pending row of its key
+// in queue order: the walk remembers the keys it passed. Only this
+// process writes the file (owner), and rows are completed, retried or
+// dead-lettered only by their lease holder, so a row chosen as its key's
+// first stays so until it is claimed.
 func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease time.Duration, ordered bool) ([]store.OutboxItem, error) {
 	if db.closed.Load() {
 		return nil, store.ErrClosed
@@ -115,35 +113,69 @@ func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, leas
 	if n <= 0 {
 		return nil, nil
 	}
+	n = min(n, store.MaxLimit)
+	var halted bool
+	if err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outputs WHERE name = ? AND (paused OR disabled_reason <> ''))`,
+		output).Scan(&halted); err != nil {
+		return nil, db.wrap("claim outbox", err)
+	}
+	if halted {
+		return []store.OutboxItem{}, nil
+	}
 	now := micros(db.opts.Now())
-	found, err := db.read.QueryContext(ctx, sqlClaimable, output, now, min(n, store.MaxLimit), ordered)
+	ids, err := db.claimable(ctx, output, now, n, ordered)
 	if err != nil {
-		return nil, db.wrap("claim outbox", err)
-	}
-	var ids []int64
-	for found.Next() {
-		var id int64
-		if err := found.Scan(&id); err != nil {
-			found.Close()
-			return nil, db.wrap("claim outbox", err)
-		}
-		ids = append(ids, id)
-	}
-	found.Close()
-	if err := found.Err(); err != nil {
-		return nil, db.wrap("claim outbox", err)
+		return nil, err
 	}
 	if len(ids) == 0 {
 		return []store.OutboxItem{}, nil
 	}
 	list, _ := json.Marshal(ids)
-	rows, err := db.write.QueryContext(ctx, sqlClaim, owner, now+lease.Microseconds(), now, output, string(list), ordered)
+	rows, err := db.write.QueryContext(ctx, sqlClaim, owner, now+lease.Microseconds(), now, output, string(list))
+	return db.itemsWithEvents(ctx, "claim outbox", rows, err)
+}
+
+// claimable returns up to n rows of output that can be claimed at now.
+func (db *DB) claimable(ctx context.Context, output string, now int64, n int, ordered bool) ([]int64, error) {
+	rows, err := db.read.QueryContext(ctx, sqlPending, output, now)
 	if err != nil {
 		return nil, db.wrap("claim outbox", err)
 	}
+	defer rows.Close()
+	var ids []int64
+	passed := map[string]bool{} // keys with an earlier pending row
+	for rows.Next() && len(ids) < n {
+		var id int64
+		var key string
+		var free bool
+		if err := rows.Scan(&id, &key, &free); err != nil {
+			return nil, db.wrap("claim outbox", err)
+		}
+		if ordered {
+			if passed[key] {
+				continue
+			}
+			passed[key] = true
+		}
+		if free {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap("claim outbox", err)
+	}
+	return ids, nil
+}
+
+// itemsWithEvents reads the outbox rows a query returned (or its error)
+// and attaches their events.
+func (db *DB) itemsWithEvents(ctx context.Context, op string, rows *sql.Rows, err error) ([]store.OutboxItem, error) {
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
 	items, err := collectOutbox(rows)
 	if err != nil {
-		return nil, db.wrap("claim outbox", err)
+		return nil, db.wrap(op, err)
 	}
 	if err := db.attachEvents(ctx, items); err != nil {
 		return nil, err
@@ -338,17 +370,7 @@ func (db *DB) DeadLetters(ctx context.Context, output string, afterID int64, n i
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
 		WHERE output = ? AND dead_at <> 0 AND id > ? ORDER BY id LIMIT ?`, output, afterID, limit(n, store.MaxLimit))
-	if err != nil {
-		return nil, db.wrap("dead letters", err)
-	}
-	items, err := collectOutbox(rows)
-	if err != nil {
-		return nil, db.wrap("dead letters", err)
-	}
-	if err := db.attachEvents(ctx, items); err != nil {
-		return nil, err
-	}
-	return items, nil
+	return db.itemsWithEvents(ctx, "dead letters", rows, err)
 }
 
 // outboxExec runs one write of the outbox calls.

@@ -69,7 +69,8 @@ const (
 		ON CONFLICT (kind, key) DO UPDATE SET requeue = 1
 		WHERE jobs.locked_by <> '' AND jobs.locked_until > ?5`
 
-	// sqlInsertOutbox queues one event for one output (docs/outputs.md).
+	// sqlInsertOutbox queues a batch's outbox rows (docs/outputs.md), a
+	// JSON array of store.OutboxRow in stored order, in one statement.
 	sqlInsertOutbox = `INSERT OR FAIL INTO outbox (output, event_seq, order_key, created_at, age_from, due_at)
 		VALUES (?1, ?2, ?3, ?4, ?4, ?4)`
 )

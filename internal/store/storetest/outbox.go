@@ -177,8 +177,9 @@ func testOutboxLease(t *testing.T, open OpenFunc) {
 	}
 }
 
-// outputState returns the state of output.
-func outputState(t *testing.T, s store.Outbox, output string) store.OutputState {
+// OutputState returns the state of output in s, failing t when s does
+// not list it.
+func OutputState(t *testing.T, s store.Outbox, output string) store.OutputState {
 	t.Helper()
 	states, err := s.OutputStates(ctx(t))
 	if err != nil {
@@ -195,7 +196,7 @@ func outputState(t *testing.T, s store.Outbox, output string) store.OutputState 
 
 func pendingOf(t *testing.T, s store.Outbox, output string) int {
 	t.Helper()
-	return outputState(t, s, output).Pending
+	return OutputState(t, s, output).Pending
 }
 
 func testOutboxDeadLetters(t *testing.T, open OpenFunc) {
@@ -216,7 +217,7 @@ func testOutboxDeadLetters(t *testing.T, open OpenFunc) {
 	if err := s.RetryOutbox(ctx(t), "w", []store.OutboxRetry{{ID: next[0].ID, At: clock.Now().Add(time.Hour), Reason: "timeout"}}); err != nil {
 		t.Fatalf("RetryOutbox: %v", err)
 	}
-	st := outputState(t, s, "all")
+	st := OutputState(t, s, "all")
 	if st.Pending != 1 || st.DeadLetters != 1 || !st.OldestPending.Equal(T0) {
 		t.Errorf("state = %+v, want 1 pending since T0, 1 dead letter", st)
 	}
@@ -257,7 +258,7 @@ func testOutboxDeadLetters(t *testing.T, open OpenFunc) {
 	if got[0].Attempts != 1 || !got[0].AgeFrom.Equal(T0.Add(time.Hour)) || !got[0].DeadAt.IsZero() {
 		t.Errorf("retried dead letter = %+v, want attempts 1, AgeFrom T0+1h, not dead", got[0])
 	}
-	if st := outputState(t, s, "all"); st.DeadLetters != 0 {
+	if st := OutputState(t, s, "all"); st.DeadLetters != 0 {
 		t.Errorf("dead letters after retry = %d, want 0", st.DeadLetters)
 	}
 }
@@ -271,7 +272,7 @@ func testOutboxPause(t *testing.T, open OpenFunc) {
 	if got := claimOutbox(t, s, "all", "w", true); len(got) != 0 {
 		t.Errorf("ClaimOutbox while paused = %v, want none", itemEvents(got))
 	}
-	if st := outputState(t, s, "all"); !st.Paused {
+	if st := OutputState(t, s, "all"); !st.Paused {
 		t.Errorf("state = %+v, want paused", st)
 	}
 	if err := s.SetOutputPaused(ctx(t), "all", false); err != nil {
@@ -290,7 +291,7 @@ func testOutboxPause(t *testing.T, open OpenFunc) {
 	if got := claimOutbox(t, s, "all", "w", true); len(got) != 0 {
 		t.Errorf("ClaimOutbox while disabled = %v, want none", itemEvents(got))
 	}
-	if st := outputState(t, s, "all"); st.Disabled != "410 Gone" || st.Pending != 1 {
+	if st := OutputState(t, s, "all"); st.Disabled != "410 Gone" || st.Pending != 1 {
 		t.Errorf("state = %+v, want disabled by 410 Gone, 1 pending", st)
 	}
 	if err := s.SetOutputPaused(ctx(t), "all", false); err != nil {
@@ -370,4 +371,35 @@ func RunOutputs(t *testing.T, reopen ReopenFunc) {
 			t.Errorf("after a restart, now = %v, want only the one still leased-out row", itemEvents(got))
 		}
 	})
+}
+
+func testOutboxRetryBatch(t *testing.T, open OpenFunc) {
+	s, clock := outboxStore(t, open)
+	e1 := NewEvent(studyStatus, "study-a", "ACTIVE", at(1))
+	e2 := NewEvent(studyStatus, "study-b", "ACTIVE", at(2))
+	mustSave(t, s, e1, store.Stored)
+	mustSave(t, s, e2, store.Stored)
+	items := claimOutbox(t, s, "all", "w", false)
+	if len(items) != 2 {
+		t.Fatalf("ClaimOutbox = %d rows, want 2", len(items))
+	}
+	if err := s.RetryOutbox(ctx(t), "w", []store.OutboxRetry{
+		{ID: items[0].ID, At: T0.Add(time.Minute), Reason: "first"},
+		{ID: items[1].ID, At: T0.Add(2 * time.Minute), Reason: "second"},
+	}); err != nil {
+		t.Fatalf("RetryOutbox: %v", err)
+	}
+	clock.Advance(time.Minute)
+	got := claimOutbox(t, s, "all", "w", false)
+	if d := diff([]string{e1.ID}, itemEvents(got)); d != "" || got[0].LastError != "first" {
+		t.Errorf("due after 1m (-want +got):\n%s (last error %q)", d, got[0].LastError)
+	}
+	if err := s.CompleteOutbox(ctx(t), "w", itemIDs(got)); err != nil {
+		t.Fatalf("CompleteOutbox: %v", err)
+	}
+	clock.Advance(time.Minute)
+	got = claimOutbox(t, s, "all", "w2", false)
+	if d := diff([]string{e2.ID}, itemEvents(got)); d != "" {
+		t.Errorf("due after 2m (-want +got):\n%s", d)
+	}
 }

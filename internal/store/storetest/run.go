@@ -64,6 +64,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"OutboxDeadLetters", testOutboxDeadLetters},
 		{"OutboxPause", testOutboxPause},
 		{"OutboxPruned", testOutboxPruned},
+		{"OutboxRetryBatch", testOutboxRetryBatch},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}
