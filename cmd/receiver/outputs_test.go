@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/outputs"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/testkit"
 )
@@ -194,5 +195,26 @@ func TestBadOutputsFileStopsStart(t *testing.T) {
 	}
 	if strings.Contains(err.Error()+out.String(), "AAECAwQF") {
 		t.Error("the error or the log holds the signing secret")
+	}
+}
+
+// TestDestinationHidesCredentials: what the API and the log show of a
+// destination has no user, password, query or fragment.
+func TestDestinationHidesCredentials(t *testing.T) {
+	subj, err := outputs.ParseSubject("prolific.{event_type}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		out  outputs.Output
+		want string
+	}{
+		{outputs.Output{Type: "http", HTTP: outputs.HTTPSettings{URL: "https://user:pw@lab.example/hook?token=hush#x"}}, "https://lab.example/hook"},
+		{outputs.Output{Type: "nats", NATS: outputs.NATSSettings{URL: "nats://u:pw@bus:4222", Subject: subj}}, "nats://bus:4222 prolific.{event_type}"},
+	}
+	for _, tc := range tests {
+		if got := destination(tc.out); got != tc.want {
+			t.Errorf("destination(%s) = %q, want %q", tc.out.Type, got, tc.want)
+		}
 	}
 }

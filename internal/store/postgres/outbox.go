@@ -109,7 +109,8 @@ const outboxColumns = `o.id, o.output, o.order_key, o.event_seq, o.created_at, o
 // row of its key. The stored events come back in the same statement.
 const claimOutboxSQL = `WITH due AS (
 		SELECT id FROM outbox o
-		WHERE o.output = $3 AND o.dead_at IS NULL AND o.due_at <= $1 AND (o.locked_until IS NULL OR o.locked_until <= $1)
+		WHERE o.id IN (SELECT id FROM outbox WHERE output = $3 AND dead_at IS NULL ORDER BY id LIMIT ` + maxWalk + `)
+		  AND o.output = $3 AND o.dead_at IS NULL AND o.due_at <= $1 AND (o.locked_until IS NULL OR o.locked_until <= $1)
 		  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = $3 AND (paused OR disabled_reason <> ''))
 		  AND (NOT $6::boolean OR NOT EXISTS (SELECT 1 FROM outbox p
 			WHERE p.output = o.output AND p.order_key = o.order_key AND p.dead_at IS NULL AND p.id < o.id))
@@ -123,6 +124,12 @@ const claimOutboxSQL = `WITH due AS (
 	)
 	SELECT ` + outboxColumns + `, ` + outboxEventColumns + `
 	FROM claimed o LEFT JOIN events e ON e.seq = o.event_seq ORDER BY o.id`
+
+// maxWalk bounds how many pending rows one claim looks at: while a
+// destination is down every row waits, and a claim would otherwise walk the
+// whole backlog; the rows further back are reached once the first ones are
+// delivered or dead-lettered.
+const maxWalk = "5000"
 
 // ClaimOutbox leases due rows of output to owner (see store.Outbox).
 func (d *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease time.Duration, ordered bool) ([]store.OutboxItem, error) {

@@ -86,7 +86,13 @@ func scanOutbox(row interface{ Scan(...any) error }) (store.OutboxItem, error) {
 // destination is down, walks every pending row) never holds up the single
 // writer, and saves commit meanwhile.
 const sqlPending = `SELECT id, order_key, due_at <= ?2 AND (locked_by = '' OR locked_until <= ?2)
-	FROM outbox WHERE output = ?1 AND dead_at = 0 ORDER BY id`
+	FROM outbox WHERE output = ?1 AND dead_at = 0 ORDER BY id LIMIT ?3`
+
+// maxWalk bounds how many pending rows one claim looks at. While a
+// destination is down every row waits and a claim would otherwise walk the
+// whole backlog, a burst of CPU beside the webhooks; the rows further back
+// are reached once the first ones are delivered or dead-lettered.
+const maxWalk = 5000
 
 // sqlClaim leases the rows ClaimOutbox chose, checking again on the writer
 // that each is still pending, due and free (the read snapshot may be older).
@@ -137,7 +143,7 @@ func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, leas
 
 // claimable returns up to n rows of output that can be claimed at now.
 func (db *DB) claimable(ctx context.Context, output string, now int64, n int, ordered bool) ([]int64, error) {
-	rows, err := db.read.QueryContext(ctx, sqlPending, output, now)
+	rows, err := db.read.QueryContext(ctx, sqlPending, output, now, maxWalk)
 	if err != nil {
 		return nil, db.wrap("claim outbox", err)
 	}
