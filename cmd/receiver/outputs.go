@@ -69,21 +69,21 @@ func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return printOutputs(stdout, out.Outputs, *asJSON)
 	case "retry":
-		vs := flag.NewFlagSet("outputs retry", flag.ContinueOnError)
+		vs, deadFlag := newRetryFlags()
 		vs.SetOutput(stderr)
-		dead := vs.Bool("dead-letters", false, "queue the dead letters again")
 		name, err := oneName(verb, rest, vs)
+		dead := *deadFlag
 		if err != nil {
 			return err
 		}
 		var out struct {
 			Retried int `json:"retried"`
 		}
-		if err := call(http.MethodPost, "/api/v1/outputs/"+url.PathEscape(name)+fmt.Sprintf("/retry?dead_letters=%t", *dead), &out); err != nil {
+		if err := call(http.MethodPost, "/api/v1/outputs/"+url.PathEscape(name)+fmt.Sprintf("/retry?dead_letters=%t", dead), &out); err != nil {
 			return err
 		}
 		what := "waiting events made due now"
-		if *dead {
+		if dead {
 			what = "dead letters queued again"
 		}
 		fmt.Fprintf(stdout, "%s: %d %s\n", name, out.Retried, what)
@@ -115,8 +115,20 @@ func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return usageError{fmt.Sprintf("outputs: unknown command %q (list, retry, pause, resume, dead-letters)", verb)}
 }
 
-// oneName reads NAME (and, with fs, flags after it) from rest.
+// newRetryFlags is the flag set of `receiver outputs retry`.
+func newRetryFlags() (*flag.FlagSet, *bool) {
+	fs := flag.NewFlagSet("outputs retry", flag.ContinueOnError)
+	return fs, fs.Bool("dead-letters", false, "queue the dead letters again")
+}
+
+// oneName reads NAME (and, with fs, its flags before or after it) from rest.
 func oneName(verb string, rest []string, fs *flag.FlagSet) (string, error) {
+	if fs != nil {
+		if err := fs.Parse(rest); err != nil {
+			return "", err
+		}
+		rest = fs.Args()
+	}
 	if len(rest) == 0 || rest[0] == "" || rest[0][0] == '-' {
 		return "", usageError{fmt.Sprintf("outputs %s: name the output: receiver outputs %s NAME", verb, verb)}
 	}

@@ -218,3 +218,29 @@ func TestDestinationHidesCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputsCommandArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{"pause"}, "name the output"},
+		{[]string{"resume", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"list", "x"}, `unexpected argument "x"`},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"receiver", "outputs", "-admin-url", "http://127.0.0.1:1"}, tc.args...), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("outputs %v = %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	// The flag may come before or after the name.
+	for _, args := range [][]string{{"retry", "-dead-letters", "lab"}, {"retry", "lab", "-dead-letters"}} {
+		fs, dead := newRetryFlags()
+		name, err := oneName("retry", args[1:], fs)
+		if err != nil || name != "lab" || !*dead {
+			t.Errorf("oneName(%v) = %q, %v (dead letters %v), want lab with -dead-letters", args, name, err, *dead)
+		}
+	}
+}
