@@ -184,3 +184,40 @@ func LeaseOwner() string {
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
+
+// MaxClaimWalk bounds how many pending rows of an output one claim looks
+// at (ClaimOutbox). While a destination is down every row waits, and a
+// claim would otherwise walk the whole backlog; rows further back are
+// reached once the first ones are delivered or dead-lettered.
+const MaxClaimWalk = 5000
+
+// ClaimWalk picks the rows a claim may take from an output's pending rows
+// offered in queue order (pending: not delivered, not dead-lettered, leased
+// or not). With ordered, only the first pending row of each order key is
+// taken, and only when it is free (due and not leased): a later row of the
+// key waits for it. The backends use it so that both keep one rule.
+type ClaimWalk struct {
+	n       int
+	ordered bool
+	passed  map[string]bool // keys with an earlier pending row
+	IDs     []int64         // the rows picked, in queue order
+}
+
+// NewClaimWalk picks up to n rows.
+func NewClaimWalk(n int, ordered bool) *ClaimWalk {
+	return &ClaimWalk{n: n, ordered: ordered, passed: map[string]bool{}}
+}
+
+// Offer considers the next pending row and reports whether more are wanted.
+func (w *ClaimWalk) Offer(id int64, key string, free bool) bool {
+	if w.ordered {
+		if w.passed[key] {
+			return len(w.IDs) < w.n
+		}
+		w.passed[key] = true
+	}
+	if free {
+		w.IDs = append(w.IDs, id)
+	}
+	return len(w.IDs) < w.n
+}

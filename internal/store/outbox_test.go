@@ -1,6 +1,9 @@
 package store
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestOutputFilterMatch(t *testing.T) {
 	f := OutputFilter{EventTypes: []string{"study.status.change"}, Statuses: []string{"COMPLETED"}, StudyIDs: []string{"s1"}}
@@ -52,5 +55,37 @@ func TestOutboxRows(t *testing.T) {
 	}
 	if got := OutboxRows(nil, outputs, e, "study-1"); got[0].OrderKey != "study-1" {
 		t.Errorf("OrderKey with a study = %q, want study-1", got[0].OrderKey)
+	}
+}
+
+func TestClaimWalk(t *testing.T) {
+	type row struct {
+		id   int64
+		key  string
+		free bool
+	}
+	rows := []row{{1, "a", false}, {2, "a", true}, {3, "b", true}, {4, "b", true}, {5, "c", true}}
+	tests := []struct {
+		name    string
+		n       int
+		ordered bool
+		want    []int64
+	}{
+		{"ordered: a waits for its leased head, b and c give their first", 10, true, []int64{3, 5}},
+		{"unordered: every free row", 10, false, []int64{2, 3, 4, 5}},
+		{"at most n", 1, true, []int64{3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := NewClaimWalk(tc.n, tc.ordered)
+			for _, r := range rows {
+				if !w.Offer(r.id, r.key, r.free) {
+					break
+				}
+			}
+			if !slices.Equal(w.IDs, tc.want) {
+				t.Errorf("IDs = %v, want %v", w.IDs, tc.want)
+			}
+		})
 	}
 }

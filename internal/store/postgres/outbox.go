@@ -102,36 +102,35 @@ const outboxEventColumns = `e.seq IS NOT NULL, e.seq, e.id, COALESCE(e.content_h
 
 const outboxColumns = `o.id, o.output, o.order_key, o.event_seq, o.created_at, o.age_from, o.due_at, o.attempts, o.last_error, o.dead_at`
 
-// claimOutboxSQL leases due rows of one output as claimSQL does jobs: SKIP
-// LOCKED lets replicas claim concurrently without double-claiming; a row
-// another transaction just leased is re-checked after its commit and no
-// longer matches. With $6 (ordered) a row waits for every older pending
-// row of its key. The stored events come back in the same statement.
+// pendingSQL walks an output's pending rows in queue order (the primary
+// key) for ClaimOutbox: each row's order key and whether it is free now.
+const pendingSQL = `SELECT id, order_key, due_at <= $2 AND (locked_until IS NULL OR locked_until <= $2)
+	FROM outbox WHERE output = $1 AND dead_at IS NULL ORDER BY id LIMIT $3`
+
+// claimOutboxSQL leases the rows the walk picked, as claimSQL does jobs:
+// each is checked again (still pending, due and free, the output neither
+// paused nor disabled), and SKIP LOCKED lets replicas claim concurrently
+// without double-claiming: a row another transaction just leased is
+// re-checked after its commit and no longer matches. The stored events
+// come back in the same statement.
 const claimOutboxSQL = `WITH due AS (
 		SELECT id FROM outbox o
-		WHERE o.id IN (SELECT id FROM outbox WHERE output = $3 AND dead_at IS NULL ORDER BY id LIMIT ` + maxWalk + `)
-		  AND o.output = $3 AND o.dead_at IS NULL AND o.due_at <= $1 AND (o.locked_until IS NULL OR o.locked_until <= $1)
-		  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = $3 AND (paused OR disabled_reason <> ''))
-		  AND (NOT $6::boolean OR NOT EXISTS (SELECT 1 FROM outbox p
-			WHERE p.output = o.output AND p.order_key = o.order_key AND p.dead_at IS NULL AND p.id < o.id))
-		ORDER BY id
-		LIMIT $2
+		WHERE o.id = ANY($5) AND o.dead_at IS NULL AND o.due_at <= $1 AND (o.locked_until IS NULL OR o.locked_until <= $1)
+		  AND NOT EXISTS (SELECT 1 FROM outputs WHERE name = $2 AND (paused OR disabled_reason <> ''))
 		FOR UPDATE SKIP LOCKED
 	), claimed AS (
-		UPDATE outbox o SET locked_by = $4, locked_until = $5, attempts = o.attempts + 1
+		UPDATE outbox o SET locked_by = $3, locked_until = $4, attempts = o.attempts + 1
 		FROM due WHERE o.id = due.id
 		RETURNING o.*
 	)
 	SELECT ` + outboxColumns + `, ` + outboxEventColumns + `
 	FROM claimed o LEFT JOIN events e ON e.seq = o.event_seq ORDER BY o.id`
 
-// maxWalk bounds how many pending rows one claim looks at: while a
-// destination is down every row waits, and a claim would otherwise walk the
-// whole backlog; the rows further back are reached once the first ones are
-// delivered or dead-lettered.
-const maxWalk = "5000"
-
-// ClaimOutbox leases due rows of output to owner (see store.Outbox).
+// ClaimOutbox leases due rows of output to owner (see store.Outbox): a
+// walk of the pending rows in queue order picks them (store.ClaimWalk,
+// which keeps the order per key), then one statement leases those still
+// free. A row picked as its key's first stays so until it is claimed: only
+// its lease holder completes, retries or dead-letters it.
 func (d *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease time.Duration, ordered bool) ([]store.OutboxItem, error) {
 	if err := d.check(); err != nil {
 		return nil, err
@@ -143,7 +142,25 @@ func (d *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease
 		return []store.OutboxItem{}, nil
 	}
 	now := d.clock()
-	rows, err := d.pool.Query(ctx, claimOutboxSQL, now, min(n, store.MaxLimit), output, owner, now.Add(lease), ordered)
+	rows, err := d.pool.Query(ctx, pendingSQL, output, now, store.MaxClaimWalk)
+	if err != nil {
+		return nil, d.wrap("claim outbox", err)
+	}
+	walk := store.NewClaimWalk(min(n, store.MaxLimit), ordered)
+	var id int64
+	var key string
+	var free bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &key, &free}, func() error {
+		walk.Offer(id, key, free)
+		return nil
+	})
+	if err != nil {
+		return nil, d.wrap("claim outbox", err)
+	}
+	if len(walk.IDs) == 0 {
+		return []store.OutboxItem{}, nil
+	}
+	rows, err = d.pool.Query(ctx, claimOutboxSQL, now, output, owner, now.Add(lease), walk.IDs)
 	if err != nil {
 		return nil, d.wrap("claim outbox", err)
 	}

@@ -88,12 +88,6 @@ func scanOutbox(row interface{ Scan(...any) error }) (store.OutboxItem, error) {
 const sqlPending = `SELECT id, order_key, due_at <= ?2 AND (locked_by = '' OR locked_until <= ?2)
 	FROM outbox WHERE output = ?1 AND dead_at = 0 ORDER BY id LIMIT ?3`
 
-// maxWalk bounds how many pending rows one claim looks at. While a
-// destination is down every row waits and a claim would otherwise walk the
-// whole backlog, a burst of CPU beside the webhooks; the rows further back
-// are reached once the first ones are delivered or dead-lettered.
-const maxWalk = 5000
-
 // sqlClaim leases the rows ClaimOutbox chose, checking again on the writer
 // that each is still pending, due and free (the read snapshot may be older).
 const sqlClaim = `UPDATE outbox
@@ -143,34 +137,27 @@ func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, leas
 
 // claimable returns up to n rows of output that can be claimed at now.
 func (db *DB) claimable(ctx context.Context, output string, now int64, n int, ordered bool) ([]int64, error) {
-	rows, err := db.read.QueryContext(ctx, sqlPending, output, now, maxWalk)
+	rows, err := db.read.QueryContext(ctx, sqlPending, output, now, store.MaxClaimWalk)
 	if err != nil {
 		return nil, db.wrap("claim outbox", err)
 	}
 	defer rows.Close()
-	var ids []int64
-	passed := map[string]bool{} // keys with an earlier pending row
-	for rows.Next() && len(ids) < n {
+	walk := store.NewClaimWalk(n, ordered)
+	for rows.Next() {
 		var id int64
 		var key string
 		var free bool
 		if err := rows.Scan(&id, &key, &free); err != nil {
 			return nil, db.wrap("claim outbox", err)
 		}
-		if ordered {
-			if passed[key] {
-				continue
-			}
-			passed[key] = true
-		}
-		if free {
-			ids = append(ids, id)
+		if !walk.Offer(id, key, free) {
+			break
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, db.wrap("claim outbox", err)
 	}
-	return ids, nil
+	return walk.IDs, nil
 }
 
 // itemsWithEvents reads the outbox rows a query returned (or its error)
