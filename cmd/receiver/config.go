@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/prolific-receiver/receiver/internal/outputs"
 )
 
 // Config is the receiver's whole configuration, read once from the
@@ -51,6 +53,10 @@ type Config struct {
 
 	ReconcileInterval time.Duration `envconfig:"RECEIVER_RECONCILE_INTERVAL" default:"15m"`
 	ReconcileSettle   time.Duration `envconfig:"RECEIVER_RECONCILE_SETTLE" default:"30s"`
+	// OutputsFile names the outputs file (docs/outputs.md); Outputs is
+	// what it configures, read and validated by loadConfig.
+	OutputsFile string           `envconfig:"RECEIVER_OUTPUTS_FILE"`
+	Outputs     []outputs.Output `ignored:"true"`
 }
 
 // minEventRetention is the shortest RECEIVER_EVENT_RETENTION accepted: a
@@ -79,7 +85,17 @@ func loadConfig() (Config, error) {
 	if previous != "" {
 		c.PreviousSecrets = strings.Split(previous, ",")
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	if c.OutputsFile != "" {
+		outs, err := outputs.Load(c.OutputsFile, os.Getenv)
+		if err != nil {
+			return Config{}, fmt.Errorf("RECEIVER_OUTPUTS_FILE: %w", err)
+		}
+		c.Outputs = outs
+	}
+	return c, nil
 }
 
 // readSecretFile sets *dst from the file NAME_FILE names, when it is set;

@@ -22,6 +22,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/dashboard"
 	"github.com/prolific-receiver/receiver/internal/enrich"
 	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/outputs"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/reconcile"
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -80,6 +81,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		Debounce:      cfg.EnrichDebounce,
 		ObserveCommit: metrics.ObserveCommit,
 		OnWait:        func(reason string) { log.Warn().Msg("opening the store: " + reason) },
+		Outputs:       outputs.StoreOutputs(cfg.Outputs),
 	})
 	if err != nil {
 		return fmt.Errorf("open store (RECEIVER_STORE): %w", err)
@@ -113,6 +115,16 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	// Background work; it stops when ctx is cancelled and is waited for
 	// before the store is closed.
 	var background []func(context.Context)
+	if len(cfg.Outputs) > 0 { // forwarding to the lab's systems (docs/outputs.md)
+		runner, err := startOutputs(st, cfg.Outputs, reg, log)
+		if err != nil {
+			return err
+		}
+		deps.Saver = notifySaver{Saver: st, notify: runner.Notify}
+		deps.Outputs = outputInfos(cfg.Outputs)
+		background = append(background, runner.Run)
+	}
+	deps.Outbox = st
 	if cfg.EventRetention > 0 { // deletes old events and their aliases (docs/store.md)
 		background = append(background, func(ctx context.Context) {
 			store.RunPruner(ctx, st, cfg.EventRetention, time.Hour, log.With().Str("component", "retention").Logger())

@@ -7,10 +7,7 @@ package enrich
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -136,7 +133,7 @@ func New(st EnrichStore, api API, opts Options) *Worker {
 		opts.RateLimitPause = DefaultRateLimitPause
 	}
 	if opts.Owner == "" {
-		opts.Owner = defaultOwner()
+		opts.Owner = store.LeaseOwner()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -271,14 +268,4 @@ func (w *Worker) apiSucceeded() {
 	w.mu.Lock()
 	w.pauseNext = 0
 	w.mu.Unlock()
-}
-
-func defaultOwner() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

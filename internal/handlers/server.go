@@ -61,6 +61,10 @@ type Deps struct {
 	OnBadSignature func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Outbox serves the outputs API (/api/v1/outputs); nil leaves it out.
+	Outbox Outbox
+	// Outputs are the configured outputs, for GET /api/v1/outputs.
+	Outputs []OutputInfo
 	// Reconciler runs POST /api/v1/reconcile; nil (no API token) answers 503.
 	Reconciler Reconciler
 }

@@ -221,6 +221,10 @@ type Options struct {
 	// on (SQLite: another process holds the database file), so the wait
 	// can be logged instead of looking like a hang.
 	OnWait func(reason string)
+	// Outputs are the configured outputs: Save queues an outbox row for
+	// each one an event passes, in the event's transaction (see Output).
+	// Open registers each; names must be unique.
+	Outputs []Output
 }
 
 // AliasLimit returns the alias cap o configures: o.MaxAliases, or
@@ -305,6 +309,8 @@ type Store interface {
 	// SetReconcileMark records mark (kind, key) at at; a mark only moves
 	// forward, so an older at leaves a newer mark as it is.
 	SetReconcileMark(ctx context.Context, kind, key string, at time.Time) error
+	// Outbox holds the rows queued for the outputs.
+	Outbox
 
 	// Ping reports whether the database is reachable (readiness).
 	Ping(ctx context.Context) error

@@ -183,6 +183,9 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		}
 	}
 	b = projectionBatch(p, now, now.Add(d.opts.Debounce))
+	if len(d.opts.Outputs) > 0 {
+		queueOutbox(b, d.opts.Outputs, events, res, now)
+	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("apply projection and commit: %w", err)

@@ -61,6 +61,13 @@ func Run(t *testing.T, open OpenFunc) {
 		{"SourceStored", testSourceStored},
 		{"EnqueueJob", testEnqueueJob},
 		{"ReconcileMarks", testReconcileMarks},
+		{"OutboxRouting", testOutboxRouting},
+		{"OutboxOrdered", testOutboxOrdered},
+		{"OutboxLease", testOutboxLease},
+		{"OutboxDeadLetters", testOutboxDeadLetters},
+		{"OutboxPause", testOutboxPause},
+		{"OutboxPruned", testOutboxPruned},
+		{"OutboxRetryBatch", testOutboxRetryBatch},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}
