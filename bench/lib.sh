@@ -78,10 +78,13 @@ with_search_path() {
 }
 
 # start_receiver NAME STORE LISTEN ADMIN LOGFILE: starts $RECEIVER serve and
-# sets RECEIVER_PID; returns non-zero if it is not ready within 30 s.
+# sets RECEIVER_PID; returns non-zero if it is not ready within 30 s. With
+# OUTPUTS_FILE set it runs with that outputs file (RECEIVER_OUTPUTS_FILE),
+# else with none.
 start_receiver() {
   local name=$1 store=$2 listen=$3 admin=$4 logfile=$5
-  env -u PROLIFIC_API_TOKEN -u PROLIFIC_WEBHOOK_SECRET_FILE -u RECEIVER_ADMIN_TOKEN \
+  env -u PROLIFIC_API_TOKEN -u PROLIFIC_WEBHOOK_SECRET_FILE -u RECEIVER_ADMIN_TOKEN -u RECEIVER_OUTPUTS_FILE \
+    ${OUTPUTS_FILE:+RECEIVER_OUTPUTS_FILE="$OUTPUTS_FILE"} \
     RECEIVER_LISTEN_ADDR="$listen" RECEIVER_ADMIN_ADDR="$admin" RECEIVER_STORE="$store" \
     PROLIFIC_WEBHOOK_SECRET="$SECRET" RECEIVER_BOOTSTRAP=false RECEIVER_LOG_LEVEL=warn \
     "$RECEIVER" serve >>"$logfile" 2>&1 &

@@ -20,7 +20,8 @@
 #
 # Environment: BENCH_ROUNDS (3), BENCH_DURATION (10s), BENCH_CONNECTIONS (256),
 # BENCH_ALSO_CONNECTIONS (64; empty: skipped), BENCH_RATE (1000), BENCH_WRK_THREADS (2),
-# BENCH_PRESIGNED (500000 requests per closed-loop set), RECEIVER_TEST_POSTGRES_DSN (else a local server on
+# BENCH_PRESIGNED (500000 requests per closed-loop set), BENCH_NOTE (a remark for the
+# report, e.g. what else ran on the host), RECEIVER_TEST_POSTGRES_DSN (else a local server on
 # 127.0.0.1:5432 is tried), LOADGEN (command to run instead of "<built
 # receiver> loadgen" for the open loop). wrk is installed from Debian when missing.
 set -euo pipefail
@@ -55,7 +56,7 @@ for set in a b; do
 done
 
 ROWS=()
-declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB ACKED STORED SERVER_CPU LOAD_CPU
+declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB ACKED STORED SERVER_CPU LOAD_CPU SCPU
 FLOOR_P99S=()
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -150,7 +151,7 @@ measure() {
   local sticks; read -r sticks _ <"$c.cpu"
   local scpu; scpu=$(per_request_us "$sticks" "$reqs")
   local lcpu; lcpu=$(wrk_cpu_us "$c")
-  SERVER_CPU[$name]=$scpu LOAD_CPU[$name]=$lcpu
+  SERVER_CPU[$name]=$scpu LOAD_CPU[$name]=$lcpu SCPU[$name]=$scpu
   ROWS+=("| $name | $rps | @ratio:$name@ | $also | @also:$name@ | $scpu | $lcpu | $batch | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $wraps | @stored:$name@ | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
   # For the targets section: open-loop p99, idle RSS in MiB (ratios once the
   # ceiling has been measured twice).
@@ -259,12 +260,32 @@ postgres_floor() {
 # mean of the ceiling runs just before and after it (r-1 and r), so a machine
 # that got faster or slower during the run favours neither side; the targets
 # use the median over the rounds.
+# An output whose destination is down (nothing listens on its port): every
+# event also gets an outbox row, and the output's worker keeps failing and
+# rescheduling in the background (docs/outputs.md). The "+output" runs
+# measure the webhook path with it attached, in the same round as the runs
+# without.
+DOWN_PORT=$(free_port)
+cat >"$WORK/outputs-down.yaml" <<EOF
+outputs:
+  - name: down
+    type: http
+    filter:
+      event_types: ["*"]
+    http:
+      url: http://127.0.0.1:$DOWN_PORT/hooks
+      secret: whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+      timeout: 2s
+EOF
+
 ceiling "ceiling 0"
 for r in $(seq 1 "$ROUNDS"); do
   receiver_sqlite "receiver sqlite $r"
+  OUTPUTS_FILE="$WORK/outputs-down.yaml" receiver_sqlite "receiver sqlite+output $r"
   if [ -n "$PG_BASE" ]; then
     receiver_postgres "receiver postgres $r"
     postgres_floor "postgres floor $r"
+    OUTPUTS_FILE="$WORK/outputs-down.yaml" receiver_postgres "receiver postgres+output $r"
   fi
   ceiling "ceiling $r"
 done
@@ -292,7 +313,7 @@ ratios() {
   for r in $(seq 0 "$ROUNDS"); do ceilings+=("${src["ceiling $r"]}"); done
   ceil=$(median "${ceilings[@]}" | xargs printf "%.0f")
   for r in $(seq 0 "$ROUNDS"); do rat["ceiling $r"]=$(ratio "${src["ceiling $r"]}" "$ceil"); done
-  for kind in sqlite postgres; do
+  for kind in sqlite sqlite+output postgres postgres+output; do
     vals=()
     for r in $(seq 1 "$ROUNDS"); do
       name="receiver $kind $r"
@@ -311,7 +332,7 @@ declare -A PER_ROUND MEDIAN_RATIO RATIO_ALSO PER_ROUND_ALSO MEDIAN_RATIO_ALSO PE
 CEILING_RPS="" CEILING_ALSO_RPS=""
 ratios RPS RATIO PER_ROUND MEDIAN_RATIO CEILING_RPS
 [ -z "$ALSO" ] || ratios RPS_ALSO RATIO_ALSO PER_ROUND_ALSO MEDIAN_RATIO_ALSO CEILING_ALSO_RPS
-for kind in sqlite postgres; do
+for kind in sqlite sqlite+output postgres postgres+output; do
   p99s=() idles=()
   for r in $(seq 1 "$ROUNDS"); do
     name="receiver $kind $r"
@@ -354,6 +375,28 @@ for i in "${!ROWS[@]}"; do
     ROWS[i]=${ROWS[i]//"@stored:$name@"/"$st"}
   done
 done
+# with_output KIND SRC: per round, the closed-loop throughput with the
+# down output attached against the run without it in the same round (in %),
+# into OUT_PER[KIND] and its median into OUT_MED[KIND].
+declare -A OUT_PER OUT_MED OUT_P99_PER OUT_CPU_PER
+with_output() {
+  local kind=$1 r vals=() p99s=() cpus=()
+  local -n src=$2
+  for r in $(seq 1 "$ROUNDS"); do
+    [ -n "${src["receiver $kind+output $r"]:-}" ] && [ -n "${src["receiver $kind $r"]:-}" ] || continue
+    vals+=("$(ratio "${src["receiver $kind+output $r"]}" "${src["receiver $kind $r"]}")")
+    p99s+=("${OPEN_P99["receiver $kind $r"]} → ${OPEN_P99["receiver $kind+output $r"]}")
+    cpus+=("${SCPU["receiver $kind $r"]} → ${SCPU["receiver $kind+output $r"]}")
+  done
+  [ ${#vals[@]} -gt 0 ] || return 0
+  OUT_PER[$kind]=$(joined "${vals[@]}")
+  OUT_MED[$kind]=$(median "${vals[@]}")
+  OUT_P99_PER[$kind]=$(joined "${p99s[@]}")
+  OUT_CPU_PER[$kind]=$(joined "${cpus[@]}")
+}
+with_output sqlite RPS
+with_output postgres RPS
+log "with an output whose destination is down, vs without: SQLite ${OUT_PER[sqlite]:-–} % (median ${OUT_MED[sqlite]:-–}), PostgreSQL ${OUT_PER[postgres]:-–} % (median ${OUT_MED[postgres]:-–})"
 log "ceiling median ${CEILING_RPS}/s; SQLite ${PER_ROUND[sqlite]:-–} % (median ${MEDIAN_RATIO[sqlite]:-–}), PostgreSQL ${PER_ROUND[postgres]:-–} % (median ${MEDIAN_RATIO[postgres]:-–})"
 [ -z "$ALSO" ] || log "with $ALSO connections: SQLite ${PER_ROUND_ALSO[sqlite]:-–} % (median ${MEDIAN_RATIO_ALSO[sqlite]:-–}), PostgreSQL ${PER_ROUND_ALSO[postgres]:-–} % (median ${MEDIAN_RATIO_ALSO[postgres]:-–})"
 
@@ -365,7 +408,7 @@ VERIFY_NS=$(awk '$1 ~ /^BenchmarkVerifyRaw1KiB/ { print $3 }' "$WORK/gobench.txt
 # The stores alone, without HTTP: CPU per durably stored event (SQLite: the
 # whole test process; PostgreSQL: the whole machine, its server included).
 log "go test -bench: the stores alone"
-go test -run '^$' -bench 'SaveConcurrent(Ungathered)?/callers=64' -benchtime "${BENCH_STORE_EVENTS:-50000}x" ./internal/store/sqlite >"$WORK/storebench.txt" 2>&1 || die "store benchmark failed: $(tail -n 20 "$WORK/storebench.txt")"
+go test -run '^$' -bench 'SaveConcurrent(Ungathered|Output)?/callers=64' -benchtime "${BENCH_STORE_EVENTS:-50000}x" ./internal/store/sqlite >"$WORK/storebench.txt" 2>&1 || die "store benchmark failed: $(tail -n 20 "$WORK/storebench.txt")"
 if [ -n "$PG_BASE" ]; then
   RECEIVER_TEST_POSTGRES_DSN=$PG_BASE go test -run '^$' -bench 'SaveParallel' -benchtime "${BENCH_STORE_EVENTS:-50000}x" ./internal/store/postgres >>"$WORK/storebench.txt" 2>&1 || die "store benchmark failed: $(tail -n 20 "$WORK/storebench.txt")"
 fi
@@ -416,6 +459,10 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "  (schedule lag included). A receiver that answers after its commit cannot beat one commit by much, so this is"
   echo "  the floor under the PostgreSQL p99 on this host."
   echo "- Compare rows of one run, not runs: on a shared machine the absolute numbers move from run to run."
+  echo "- \"+output\" runs: the same receiver with an HTTP output (every event type) whose destination is down"
+  echo "  (nothing listens on its port), so each event also gets an outbox row and the worker keeps probing;"
+  echo "  compared with the run without it in the same round (docs/outputs.md)."
+  [ -z "${BENCH_NOTE:-}" ] || echo "- Note: $BENCH_NOTE"
   echo
   echo "| target | closed 2xx/s | vs ceiling | closed 2xx/s, ${ALSO:-–} conns | vs ceiling | server CPU µs/req | wrk CPU µs/req | events per commit | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | wrk wraps | 2xx / stored | idle RSS | peak RSS |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -438,6 +485,12 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   fi
   check "load generator's CPU vs the bare server's, per request (wrk / ceiling)" "$GEN_SHARE" "<" 20 "%" "$GEN_ROUNDS"
   echo "| every 2xx stored (events counted in each receiver's database afterwards) | $ALL_STORED | $STORED_ROUNDS | yes | $( [ "$ALL_STORED" = yes ] && echo met || echo "not met" ) |"
+  check "SQLite throughput with an output whose destination is down, vs without (same round)" "${OUT_MED[sqlite]:-}" ">=" 90 "%" "${OUT_PER[sqlite]:-}"
+  check "PostgreSQL throughput with an output whose destination is down, vs without (same round)" "${OUT_MED[postgres]:-}" ">=" 90 "%" "${OUT_PER[postgres]:-}"
+  [ -z "${OUT_P99_PER[sqlite]:-}" ] || echo "| SQLite p99 at $RATE events/s without → with the down output (informational) | – | ${OUT_P99_PER[sqlite]} ms | – | – |"
+  [ -z "${OUT_P99_PER[postgres]:-}" ] || echo "| PostgreSQL p99 at $RATE events/s without → with the down output (informational) | – | ${OUT_P99_PER[postgres]} ms | – | – |"
+  [ -z "${OUT_CPU_PER[sqlite]:-}" ] || echo "| SQLite server CPU per request without → with the down output (informational; steadier than throughput) | – | ${OUT_CPU_PER[sqlite]} µs | – | – |"
+  [ -z "${OUT_CPU_PER[postgres]:-}" ] || echo "| PostgreSQL server CPU per request without → with the down output (informational) | – | ${OUT_CPU_PER[postgres]} µs | – | – |"
   check "idle RSS (SQLite)" "${MAX_IDLE[sqlite]:-}" "<" 40 "MiB"
   check "idle RSS (PostgreSQL)" "${MAX_IDLE[postgres]:-}" "<" 40 "MiB"
   check "verification, 1 KiB body (raw form)" "$(awk -v n="$VERIFY_NS" 'BEGIN { if (n != "") printf "%.2f", n / 1000 }')" "<" 5 "µs"
@@ -459,6 +512,7 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "SQLite and the whole machine's (PostgreSQL's server included) for PostgreSQL."
   echo "\`BenchmarkSaveConcurrentUngathered\` is SQLite's writer without the WAL-gathering VFS"
   echo "(docs/store.md), each WAL frame written as two system calls, for comparison."
+  echo "\`BenchmarkSaveConcurrentOutput\` is the same with one output every event passes (an outbox row per event)."
   echo
   echo '```'
   grep -E '^Benchmark' "$WORK/storebench.txt"

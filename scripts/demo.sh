@@ -7,13 +7,18 @@
 # webhook secret: bootstrap fetches the secret and registers one confirmed
 # subscription per event type, which starts the fake's simulated study
 # (DEMO_PLACES participants' places over about DEMO_SECONDS seconds).
-# Every few seconds it prints Prolific's progress and the receiver's view;
-# at the end it compares the receiver's study (GET /api/v1/studies/{id})
+# Every few seconds it prints Prolific's progress and the receiver's view.
+# A third of the way in the receiver is stopped for DEMO_OUTAGE seconds:
+# Prolific's deliveries fail and, with few retries, are given up on; started
+# again, the receiver recovers them from Prolific's delivery log (its
+# start-up reconciliation pass, docs/reconcile.md) and says how many.
+# At the end it compares the receiver's study (GET /api/v1/studies/{id})
 # with the fake's final result and prints MATCH, or MISMATCH and exits 1.
 # Processes are stopped on exit and on Ctrl-C; the work directory (SQLite
 # store, logs) is removed unless DEMO_KEEP=1.
 #
-# Environment: DEMO_PLACES (300), DEMO_SECONDS (60), DEMO_KEEP (unset).
+# Environment: DEMO_PLACES (300), DEMO_SECONDS (60), DEMO_OUTAGE (15; 0 for
+# none), DEMO_KEEP (unset).
 # Needs curl and jq. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +26,7 @@ source bench/lib.sh
 
 PLACES=${DEMO_PLACES:-300}
 SIM_SECONDS=${DEMO_SECONDS:-60}
+OUTAGE=${DEMO_OUTAGE:-15}
 # A study of SIM_SECONDS minutes, run SCALE times faster: the fake divides
 # the simulated duration and its retry back-off by the time scale.
 SCALE=60
@@ -53,7 +59,8 @@ RECEIVER_LOG=$WORK/receiver.log
 
 log "starting the fake Prolific on $FAKE_URL (study of $PLACES places over ~${SIM_SECONDS}s)"
 bin/fake-prolific -addr "$FAKE_ADDR" -token "$TOKEN" -workspace "$WORKSPACE" -allow-http-targets \
-  -time-scale "$SCALE" -simulate "$PLACES" -duration "${SIM_SECONDS}m" >"$FAKE_LOG" 2>&1 &
+  -time-scale "$SCALE" -simulate "$PLACES" -duration "${SIM_SECONDS}m" \
+  -max-retries 3 >"$FAKE_LOG" 2>&1 &
 PIDS+=("$!")
 FAKE_PID=$!
 fake_api() { curl -fsS --max-time 5 -H "Authorization: Token $TOKEN" "$FAKE_URL$1"; }
@@ -65,6 +72,7 @@ done
 fake_api /api/v1/hooks/event-types/ >/dev/null || die "the fake Prolific did not start (log: $FAKE_LOG)"
 
 log "starting the receiver: webhooks on http://$PUBLIC_ADDR/hooks/prolific, admin on $ADMIN_URL/"
+start_receiver() {
 env -u PROLIFIC_WEBHOOK_SECRET -u PROLIFIC_WEBHOOK_SECRET_FILE -u PROLIFIC_WEBHOOK_PREVIOUS_SECRETS \
   -u PROLIFIC_API_TOKEN_FILE -u RECEIVER_ADMIN_TOKEN -u RECEIVER_ADMIN_TOKEN_FILE \
   -u RECEIVER_TLS_CERT_FILE -u RECEIVER_TLS_KEY_FILE \
@@ -72,14 +80,16 @@ env -u PROLIFIC_WEBHOOK_SECRET -u PROLIFIC_WEBHOOK_SECRET_FILE -u PROLIFIC_WEBHO
   RECEIVER_PUBLIC_URL="http://$PUBLIC_ADDR/hooks/prolific" RECEIVER_ALLOW_INSECURE_PUBLIC_URL=true \
   RECEIVER_LISTEN_ADDR="$PUBLIC_ADDR" RECEIVER_ADMIN_ADDR="$ADMIN_ADDR" RECEIVER_STORE="sqlite:$WORK/receiver.db" \
   RECEIVER_EVENT_TYPES="$EVENT_TYPES" RECEIVER_BOOTSTRAP=true RECEIVER_LOG_FORMAT=console \
-  RECEIVER_ENRICH_DEBOUNCE=500ms RECEIVER_PROLIFIC_RATE_LIMIT=20 \
-  bin/receiver serve >"$RECEIVER_LOG" 2>&1 &
+  RECEIVER_ENRICH_DEBOUNCE=500ms RECEIVER_PROLIFIC_RATE_LIMIT=20 RECEIVER_RECONCILE_SETTLE=2s \
+  bin/receiver serve >>"$RECEIVER_LOG" 2>&1 &
 RECEIVER_PID=$!
 PIDS+=("$RECEIVER_PID")
 if ! wait_ready "$ADMIN_URL/readyz" 30; then
   tail -n 20 "$RECEIVER_LOG" >&2
   die "the receiver did not become ready (log: $RECEIVER_LOG)"
 fi
+}
+start_receiver
 subs=$(fake_api "/api/v1/hooks/subscriptions/?workspace_id=$WORKSPACE" | jq -r '[.results[].event_type] | join(", ")')
 log "bootstrap registered and confirmed: $subs"
 log "dashboard: $ADMIN_URL/   (also $ADMIN_URL/metrics, $ADMIN_URL/api/v1/studies)"
@@ -96,11 +106,39 @@ while :; do
   [ "$(date +%s)" -lt "$deadline" ] || die "the simulation did not finish in time (log: $FAKE_LOG)"
   progress=$(grep '^progress:' "$FAKE_LOG" | tail -n 1 | sed 's/^progress: //' || true)
   [ -n "$progress" ] && log "prolific: $progress"
+  taken=$(sed -n 's/.* places \([0-9]*\)\/.*/\1/p' <<<"$progress")
+  if [ "$OUTAGE" -gt 0 ] && [ -z "${outage_done:-}" ] && [ "${taken:-0}" -ge $(( PLACES / 3 )) ]; then
+    outage_done=1
+    log "OUTAGE: stopping the receiver for ${OUTAGE}s; Prolific's deliveries fail and its retries run out"
+    kill -TERM "$RECEIVER_PID"; wait "$RECEIVER_PID" 2>/dev/null || true
+    outage_end=$(( $(date +%s) + OUTAGE ))
+    while [ "$(date +%s)" -lt "$outage_end" ]; do
+      sleep 5
+      log "prolific: $(grep '^progress:' "$FAKE_LOG" | tail -n 1 | sed 's/^progress: //')"
+    done
+    restarted=$(date +%s)
+    log "OUTAGE over: starting the receiver again on the same store"
+    start_receiver
+    for _ in $(seq 1 120); do
+      last=$(curl -fsS --max-time 5 "$ADMIN_URL/metrics" | awk '/^receiver_reconcile_last_success_timestamp_seconds / { print int($NF) }')
+      [ "${last:-0}" -ge "$restarted" ] && break
+      sleep 0.5
+    done
+    recovered=$(curl -fsS --max-time 5 "$ADMIN_URL/metrics" | awk '/^receiver_reconcile_events_total\{/ && /source="api"/ && /outcome="stored"/ { n += $NF } END { print n + 0 }')
+    log "reconciled: $recovered events Prolific could not deliver recovered from its delivery log (source \"api\")"
+    continue
+  fi
   { bin/receiver studies -admin-url "$ADMIN_URL" 2>/dev/null || true; } | tail -n +2 | while IFS= read -r row; do log "receiver: $row"; done
   sleep 5
 done
 study=$(jq -r .StudyID <<<"$final")
 log "prolific: study $study completed and every webhook delivered: $(jq -c .Deliveries <<<"$final")"
+if [ "$OUTAGE" -gt 0 ]; then
+  # Deliveries given up on after the start-up pass (their last retry failed
+  # while the receiver was starting) are recovered by the next pass; run it now.
+  log "receiver reconcile (one pass on demand, as an operator would after an outage):"
+  bin/receiver reconcile -admin-url "$ADMIN_URL" 2>&1 | while IFS= read -r line; do log "  $line"; done
+fi
 
 # The two views, normalised: status, places and non-zero counts by status.
 prolific_view() {
@@ -134,7 +172,14 @@ done < <(jq -rn --argjson a "$want" --argjson b "${got:-null}" \
 # Informational: deliveries Prolific saw answered 2xx, and the receiver's 2xx
 # answers (stored + duplicate: equal signed content counts as a duplicate).
 accepted=$(curl -fsS --max-time 5 "$ADMIN_URL/metrics" | awk '/^receiver_webhooks_total\{/ && /outcome="(stored|duplicate)"/ { n += $NF } END { print n + 0 }')
-printf '%-22s %12s %12s\n\n' "webhooks answered 2xx" "$(jq -r .Deliveries.Successes <<<"$final")" "$accepted"
+printf '%-22s %12s %12s\n' "webhooks answered 2xx" "$(jq -r .Deliveries.Successes <<<"$final")" "$accepted"
+# The outage: deliveries Prolific gave up on, and the events the receiver
+# recovered from its delivery log; the pass also stores deliveries still
+# being retried, whose retry then arrives as a duplicate, so it may recover more.
+recovered=$(curl -fsS --max-time 5 "$ADMIN_URL/metrics" | awk '/^receiver_reconcile_events_total\{/ && /source="api"/ && /outcome="stored"/ { n += $NF } END { print n + 0 }')
+printf '%-22s %12s %12s\n' "given up / recovered" "$(jq -r .Deliveries.Exhausted <<<"$final")" "$recovered"
+[ "$OUTAGE" -gt 0 ] && printf '%s\n' "(the receiver's counters start again at its restart)"
+echo
 if [ "$got" = "$want" ]; then
   log "MATCH: the receiver's view of study $study equals Prolific's"
   exit 0

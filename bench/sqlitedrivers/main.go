@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -44,13 +45,36 @@ func main() {
 	events := flag.Int("events", 100000, "events to store per driver and round")
 	batch := flag.Int("batch", 64, "events per transaction")
 	migrations := flag.String("migrations", "../../internal/store/sqlite/migrations", "the receiver's migrations")
+	flag.BoolVar(&multiRow, "multi", false, "insert each transaction's events with one multi-row INSERT ... RETURNING instead of one INSERT each")
 	flag.Parse()
 	us, err := run(*events, *batch, *migrations)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", driverLabel, err)
 		os.Exit(1)
 	}
-	fmt.Printf("%s %.1f\n", driverLabel, us)
+	label := driverLabel
+	if multiRow {
+		label += "-multi"
+	}
+	fmt.Printf("%s %.1f\n", label, us)
+}
+
+var multiRow bool
+
+// multiInsert returns insertEvent for n rows, returning what was stored.
+func multiInsert(n int) string {
+	head, _, _ := strings.Cut(insertEvent, "VALUES")
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString("VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(" ON CONFLICT DO NOTHING RETURNING seq, id")
+	return b.String()
 }
 
 func cpu() time.Duration {
@@ -106,7 +130,33 @@ func run(n, batch int, migrations string) (float64, error) {
 		}
 		return hex.EncodeToString(b[:])
 	}
+	// The events' values, built before the clock starts.
+	type row struct {
+		id, sub, part, hash string
+		at                  int64
+		body                []byte
+	}
 	base := time.Now().UnixMicro()
+	rows := make([]row, n)
+	for i := range rows {
+		sub, part := id(i/4, 's'), id(i/4, 'p')
+		rows[i] = row{id: id(i, 'e'), sub: sub, part: part, hash: id(i, 'h') + id(i, 'h') + id(i, 'h')[:16], at: base + int64(i),
+			body: fmt.Appendf(nil, `{"resource_id": "%s", "event_type": "submission.status.change", "participant_id": "%s", "status": "ACTIVE"}`, sub, part)}
+	}
+	// One INSERT of a whole transaction's rows, by row count, prepared
+	// before the clock starts (the one connection is the transaction's).
+	multi := map[int]*sql.Stmt{}
+	if multiRow {
+		for _, k := range []int{batch, n % batch} {
+			if k == 0 || multi[k] != nil {
+				continue
+			}
+			if multi[k], err = db.Prepare(multiInsert(k)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	args := make([]any, 0, 11*batch)
 	start := cpu()
 	for i := 0; i < n; {
 		tx, err := db.Begin()
@@ -114,17 +164,44 @@ func run(n, batch int, migrations string) (float64, error) {
 			return 0, err
 		}
 		ti, tu := tx.Stmt(ins), tx.Stmt(up)
-		for j := 0; j < batch && i < n; j, i = j+1, i+1 {
-			sub, part := id(i/4, 's'), id(i/4, 'p')
-			body := fmt.Sprintf(`{"resource_id": "%s", "event_type": "submission.status.change", "participant_id": "%s", "status": "ACTIVE"}`, sub, part)
-			if _, err := ti.Exec(id(i, 'e'), "submission.status.change", sub, "ACTIVE", part, "", base+int64(i), base+int64(i),
-				"raw", id(i, 'h')+id(i, 'h')+id(i, 'h')[:16], []byte(body)); err != nil {
+		end := min(i+batch, n)
+		if multiRow {
+			args = args[:0]
+			for _, r := range rows[i:end] {
+				args = append(args, r.id, "submission.status.change", r.sub, "ACTIVE", r.part, "", r.at, r.at, "raw", r.hash, r.body)
+			}
+			rs, err := tx.Stmt(multi[end-i]).Query(args...)
+			if err != nil {
 				return 0, err
 			}
-			if _, err := tu.Exec(sub, "", part, "ACTIVE", 2, base+int64(i), base); err != nil {
+			got := 0
+			for rs.Next() {
+				var seq int64
+				var eid string
+				if err := rs.Scan(&seq, &eid); err != nil {
+					return 0, err
+				}
+				got++
+			}
+			if err := rs.Err(); err != nil {
+				return 0, err
+			}
+			if got != end-i {
+				return 0, fmt.Errorf("multi-row insert stored %d of %d", got, end-i)
+			}
+		}
+		for _, r := range rows[i:end] {
+			if !multiRow {
+				if _, err := ti.Exec(r.id, "submission.status.change", r.sub, "ACTIVE", r.part, "", r.at, r.at,
+					"raw", r.hash, r.body); err != nil {
+					return 0, err
+				}
+			}
+			if _, err := tu.Exec(r.sub, "", r.part, "ACTIVE", 2, r.at, base); err != nil {
 				return 0, err
 			}
 		}
+		i = end
 		if err := tx.Commit(); err != nil {
 			return 0, err
 		}

@@ -26,6 +26,7 @@ type config struct {
 	duration                              time.Duration
 	returnRate, timeoutRate, rejectRate   float64
 	seed                                  int64
+	maxRetries                            int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -50,6 +51,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.timeoutRate, "timeout-rate", 0.05, "chance a participant times out")
 	fs.Float64Var(&c.rejectRate, "reject-rate", 0.05, "chance a submission is rejected")
 	fs.Int64Var(&c.seed, "seed", 1, "random seed of the simulation")
+	fs.IntVar(&c.maxRetries, "max-retries", 11, "retries after a failed delivery attempt before giving up, as Prolific does after about 24 hours (0: none)")
 	fs.BoolVar(&c.exitAfter, "exit-after-simulate", false, "exit once the simulation's webhooks are delivered instead of serving on")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
@@ -80,7 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts := prolifictest.Options{
 		Tokens: []string{c.token}, Workspaces: []string{c.workspace},
 		AllowHTTPTargets: c.allowHTTP, CreateResponseShape: c.shape,
-		TimeScale: c.timeScale, DeliveryTimeout: c.deliveryTimeout,
+		TimeScale: c.timeScale, DeliveryTimeout: c.deliveryTimeout, MaxRetries: c.maxRetries,
+	}
+	if c.maxRetries == 0 {
+		opts.MaxRetries = -1 // the fake's zero value means its default
 	}
 	if c.secret != "" {
 		opts.Secrets = map[string]string{c.workspace: c.secret}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/prolific-receiver/receiver/internal/outputs"
 )
 
 // Config is the receiver's whole configuration, read once from the
@@ -48,6 +50,13 @@ type Config struct {
 	APIRateLimit     float64       `envconfig:"RECEIVER_PROLIFIC_RATE_LIMIT" default:"5"`
 	SweepInterval    time.Duration `envconfig:"RECEIVER_SWEEP_INTERVAL" default:"10m"`
 	EventRetention   time.Duration `envconfig:"RECEIVER_EVENT_RETENTION" default:"0"`
+
+	ReconcileInterval time.Duration `envconfig:"RECEIVER_RECONCILE_INTERVAL" default:"15m"`
+	ReconcileSettle   time.Duration `envconfig:"RECEIVER_RECONCILE_SETTLE" default:"30s"`
+	// OutputsFile names the outputs file (docs/outputs.md); Outputs is
+	// what it configures, read and validated by loadConfig.
+	OutputsFile string           `envconfig:"RECEIVER_OUTPUTS_FILE"`
+	Outputs     []outputs.Output `ignored:"true"`
 }
 
 // minEventRetention is the shortest RECEIVER_EVENT_RETENTION accepted: a
@@ -76,7 +85,17 @@ func loadConfig() (Config, error) {
 	if previous != "" {
 		c.PreviousSecrets = strings.Split(previous, ",")
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	if c.OutputsFile != "" {
+		outs, err := outputs.Load(c.OutputsFile, os.Getenv)
+		if err != nil {
+			return Config{}, fmt.Errorf("RECEIVER_OUTPUTS_FILE: %w", err)
+		}
+		c.Outputs = outs
+	}
+	return c, nil
 }
 
 // readSecretFile sets *dst from the file NAME_FILE names, when it is set;
@@ -125,6 +144,9 @@ func (c Config) validate() error {
 	}
 	if c.SweepInterval < 0 {
 		errs = append(errs, errors.New("RECEIVER_SWEEP_INTERVAL must not be negative (0 disables the polling sweep)"))
+	}
+	if c.ReconcileInterval < 0 || c.ReconcileSettle < 0 {
+		errs = append(errs, errors.New("RECEIVER_RECONCILE_INTERVAL and RECEIVER_RECONCILE_SETTLE must not be negative (an interval of 0 disables reconciliation but on demand)"))
 	}
 	if c.EventRetention != 0 && c.EventRetention < minEventRetention {
 		errs = append(errs, errors.New("RECEIVER_EVENT_RETENTION must be 0 (keep events forever) or at least 168h: deduplication by X-Event-ID must outlive Prolific's retries (about 24 h) by far"))

@@ -59,6 +59,8 @@ func commands() []command {
 		{"send", "sign and post a sample event to a receiver, as Prolific would", runSend},
 		{"studies", "show the studies of a running receiver as a table", runStudies},
 		{"events", "print a running receiver's stored events as JSON lines, oldest first (-follow for new ones)", runEvents},
+		{"reconcile", "recover what webhooks missed from Prolific's API, through a running receiver (-study, -subscription, -since, -dry-run)", runReconcile},
+		{"outputs", "list a running receiver's outputs; retry, pause or resume one", runOutputs},
 		{"loadgen", "send signed load to a receiver and report throughput and latency", loadgen.Main},
 		{"healthcheck", "exit 0 when a running receiver is ready (for container HEALTHCHECKs)", runHealthcheck},
 		{"version", "print the version", runVersion},

@@ -184,7 +184,8 @@ func TestConfigFromFilesAndValidation(t *testing.T) {
 	if cfg.WebhookSecret != "from-file" || len(cfg.PreviousSecrets) != 2 {
 		t.Errorf("secret %q previous %v, want from-file and 2 previous", cfg.WebhookSecret, cfg.PreviousSecrets)
 	}
-	if cfg.ListenAddr != ":8080" || cfg.AdminAddr != "127.0.0.1:9090" || cfg.MaxBodyBytes != 1<<20 || cfg.TimestampTolerance != 26*time.Hour {
+	if cfg.ListenAddr != ":8080" || cfg.AdminAddr != "127.0.0.1:9090" || cfg.MaxBodyBytes != 1<<20 || cfg.TimestampTolerance != 26*time.Hour ||
+		cfg.ReconcileInterval != 15*time.Minute || cfg.ReconcileSettle != 30*time.Second {
 		t.Errorf("defaults wrong: %+v", cfg)
 	}
 	for _, tc := range []struct{ env, value, want string }{
@@ -196,6 +197,8 @@ func TestConfigFromFilesAndValidation(t *testing.T) {
 		{"RECEIVER_PROLIFIC_RATE_LIMIT", "0", "RECEIVER_PROLIFIC_RATE_LIMIT"},
 		{"RECEIVER_EVENT_RETENTION", "24h", "RECEIVER_EVENT_RETENTION"},
 		{"RECEIVER_EVENT_RETENTION", "-1h", "RECEIVER_EVENT_RETENTION"},
+		{"RECEIVER_RECONCILE_INTERVAL", "-1m", "RECEIVER_RECONCILE_INTERVAL"},
+		{"RECEIVER_RECONCILE_SETTLE", "-1s", "RECEIVER_RECONCILE_SETTLE"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)

@@ -22,7 +22,9 @@ import (
 	"github.com/prolific-receiver/receiver/internal/dashboard"
 	"github.com/prolific-receiver/receiver/internal/enrich"
 	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/outputs"
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/reconcile"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/storeopen"
 	"github.com/prolific-receiver/receiver/internal/studymetrics"
@@ -79,6 +81,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		Debounce:      cfg.EnrichDebounce,
 		ObserveCommit: metrics.ObserveCommit,
 		OnWait:        func(reason string) { log.Warn().Msg("opening the store: " + reason) },
+		Outputs:       outputs.StoreOutputs(cfg.Outputs),
 	})
 	if err != nil {
 		return fmt.Errorf("open store (RECEIVER_STORE): %w", err)
@@ -112,6 +115,16 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	// Background work; it stops when ctx is cancelled and is waited for
 	// before the store is closed.
 	var background []func(context.Context)
+	if len(cfg.Outputs) > 0 { // forwarding to the lab's systems (docs/outputs.md)
+		runner, err := startOutputs(st, cfg.Outputs, reg, log)
+		if err != nil {
+			return err
+		}
+		deps.Saver = notifySaver{Saver: st, notify: runner.Notify}
+		deps.Outputs = outputInfos(cfg.Outputs)
+		background = append(background, runner.Run)
+	}
+	deps.Outbox = st
 	if cfg.EventRetention > 0 { // deletes old events and their aliases (docs/store.md)
 		background = append(background, func(ctx context.Context) {
 			store.RunPruner(ctx, st, cfg.EventRetention, time.Hour, log.With().Str("component", "retention").Logger())
@@ -120,14 +133,27 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	if cfg.enrichmentEnabled() {
 		em := enrich.NewMetrics(reg, st, log)
 		client := newProlificClient(cfg, em.ObserveAPI)
-		monitor, err := startProlific(ctx, cfg, client, keyring, reg, log, st)
+		var sched *reconcile.Scheduler // set below, before the monitor runs
+		monitor, err := startProlific(ctx, cfg, client, keyring, reg, log, st, func() {
+			if sched != nil {
+				sched.Trigger("failed deliveries in prolific's log")
+			}
+		})
 		if err != nil {
 			return err
 		}
 		deps.OnBadSignature = monitor.Nudge
-		worker := enrich.New(st, client, enrich.Options{Metrics: em, RatePerSecond: cfg.APIRateLimit,
-			Burst: max(1, int(cfg.APIRateLimit)), Log: log.With().Str("component", "enrich").Logger()})
+		var worker *enrich.Worker
+		rec := newReconciler(cfg, st, client, reg, log, func(ctx context.Context) error { return worker.WaitAPI(ctx) })
+		worker = enrich.New(st, client, enrich.Options{Metrics: em, RatePerSecond: cfg.APIRateLimit,
+			Burst: max(1, int(cfg.APIRateLimit)), Log: log.With().Str("component", "enrich").Logger(),
+			Handlers: map[string]func(context.Context, string) error{store.JobReconcile: rec.RunJob}})
+		deps.Reconciler = rec
 		background = append(background, monitor.Run, func(ctx context.Context) { _ = worker.Run(ctx) })
+		if cfg.ReconcileInterval > 0 { // recovers what webhooks missed (docs/reconcile.md)
+			sched = reconcile.NewScheduler(rec, st, cfg.ReconcileInterval, worker.Notify)
+			background = append(background, sched.Run)
+		}
 		if cfg.SweepInterval > 0 { // backstop for missed webhooks (docs/enrichment.md)
 			background = append(background, func(ctx context.Context) {
 				_ = worker.Sweep(ctx, st, cfg.SweepInterval, cfg.StudyRetention)
@@ -219,11 +245,12 @@ func newHTTPServer(h http.Handler, log zerolog.Logger) *http.Server {
 // A failed bootstrap stops the start only when there is no secret to verify
 // with; otherwise the receiver serves and the monitor keeps trying.
 func startProlific(ctx context.Context, cfg Config, client *prolific.Client, keyring *verify.Keyring,
-	reg prometheus.Registerer, log zerolog.Logger, st store.Store) (*bootstrap.Monitor, error) {
+	reg prometheus.Registerer, log zerolog.Logger, st store.Store, onFailed func()) (*bootstrap.Monitor, error) {
 	bcfg := bootstrapConfig(cfg)
 	monitor := bootstrap.NewMonitor(client, bcfg, bootstrap.MonitorOptions{
 		Keyring: keyring, Grace: cfg.SecretGrace, AutoReenable: cfg.AutoReenable,
 		Log: log.With().Str("component", "subscriptions").Logger(), Registerer: reg,
+		OnFailedDeliveries: onFailed,
 	})
 	switch {
 	case !cfg.Bootstrap:

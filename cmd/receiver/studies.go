@@ -96,7 +96,13 @@ func fetchStudies(ctx context.Context, c *http.Client, adminURL, token string) (
 // getAdminJSON reads path (with its query) from a receiver's admin listener
 // into out. Errors start with what, the subcommand's name.
 func getAdminJSON(ctx context.Context, c *http.Client, adminURL, path, token, what string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(adminURL, "/")+path, nil)
+	return adminJSON(ctx, c, http.MethodGet, adminURL, path, token, what, out)
+}
+
+// adminJSON sends a body-less method request to path on a receiver's admin
+// listener and reads the JSON answer into out.
+func adminJSON(ctx context.Context, c *http.Client, method, adminURL, path, token, what string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(adminURL, "/")+path, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -34,6 +34,7 @@ type Monitor struct {
 	enabled      *prometheus.GaugeVec
 	failed       *prometheus.GaugeVec
 	now          func() time.Time
+	onFailed     func()
 
 	nudge chan struct{}
 	mu    sync.Mutex
@@ -54,13 +55,18 @@ type MonitorOptions struct {
 	// Registerer receives receiver_subscription_enabled; nil for none.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// OnFailedDeliveries, when set, is called (and must not block) after a
+	// check found failed deliveries in Prolific's log, so the events they
+	// carried can be recovered at once (a reconciliation pass).
+	OnFailedDeliveries func()
 }
 
 // NewMonitor returns a Monitor for cfg. With an empty cfg.PublicURL it only
 // follows the secret.
 func NewMonitor(c *prolific.Client, cfg Config, o MonitorOptions) *Monitor {
 	m := &Monitor{client: c, cfg: cfg, keyring: o.Keyring, grace: o.Grace, interval: o.Interval,
-		autoReenable: o.AutoReenable, log: o.Log, now: o.Now, nudge: make(chan struct{}, 1)}
+		autoReenable: o.AutoReenable, log: o.Log, now: o.Now, nudge: make(chan struct{}, 1),
+		onFailed: o.OnFailedDeliveries}
 	if m.interval <= 0 {
 		m.interval = 5 * time.Minute
 	}
@@ -170,6 +176,12 @@ func (m *Monitor) Check(ctx context.Context) {
 // A read that fails leaves the gauge as it was.
 func (m *Monitor) checkDeliveries(ctx context.Context, states []SubscriptionState) {
 	since := m.now().Add(-FailedDeliveryWindow)
+	total := 0
+	defer func() {
+		if total > 0 && m.onFailed != nil {
+			m.onFailed()
+		}
+	}()
 	for _, s := range states {
 		if s.ID == "" {
 			m.failed.WithLabelValues(s.EventType).Set(0)
@@ -192,6 +204,7 @@ func (m *Monitor) checkDeliveries(ctx context.Context, states []SubscriptionStat
 			}
 		}
 		m.failed.WithLabelValues(s.EventType).Set(float64(n))
+		total += n
 		if n > 0 {
 			m.log.Warn().Str("event_type", s.EventType).Str("subscription_id", s.ID).Int("failed_deliveries", n).
 				Msg("prolific reports failed deliveries to this receiver in the past hour: check that the public URL, " +

@@ -33,6 +33,9 @@ type eventRow struct {
 	ParticipantID string
 	EventTime     time.Time
 	ReceivedAt    time.Time
+	// Source is "" for a webhook, else "api" (backfilled from Prolific's
+	// delivery log) or "reconcile" (a correction).
+	Source string
 }
 
 func toEventRows(events []store.Event) []eventRow {
@@ -42,6 +45,9 @@ func toEventRows(events []store.Event) []eventRow {
 			StudyID: e.StudyID, ParticipantID: e.ParticipantID, EventTime: e.EventTime, ReceivedAt: e.ReceivedAt}
 		if e.Status != "" {
 			row.StatusClass = statusClass(e.Status)
+		}
+		if src := store.SourceOf(&e); src != store.SourceWebhook {
+			row.Source = src
 		}
 		if strings.HasPrefix(e.Type, "study.") && e.ResourceID != "" {
 			row.ResourceURL = studyURL(e.ResourceID)

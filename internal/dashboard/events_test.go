@@ -159,3 +159,27 @@ func TestEventsBadQuery(t *testing.T) {
 		}
 	}
 }
+
+// Events recovered from Prolific's API carry a badge saying so; webhooks
+// carry none.
+func TestEventSourceBadges(t *testing.T) {
+	st := openStore(t)
+	for i, src := range []string{"", store.SourceAPI, store.SourceReconcile} {
+		e := storetest.NewEvent(submissionEvent, fmt.Sprintf("sub-%d", i), "APPROVED", storetest.T0.Add(time.Duration(i)*time.Minute))
+		e.Source = src
+		save(t, st, e)
+	}
+	srv := serve(t, st, dashboard.Options{})
+	code, _, body := get(t, srv.URL+"/events")
+	if code != http.StatusOK {
+		t.Fatalf("GET /events = %d", code)
+	}
+	for _, want := range []string{">via API</span>", ">correction</span>"} {
+		if n := strings.Count(body, want); n != 1 {
+			t.Errorf("%q appears %d times, want once", want, n)
+		}
+	}
+	if n := strings.Count(body, `class="badge source"`); n != 2 {
+		t.Errorf("source badges = %d, want 2 (none on the webhook)", n)
+	}
+}

@@ -27,7 +27,11 @@ var errPermanent = errors.New("permanent failure")
 
 // handle runs one claimed job and records its outcome in the store.
 func (w *Worker) handle(ctx context.Context, j store.Job) {
-	jctx, cancel := context.WithTimeout(ctx, w.opts.JobTimeout)
+	timeout := w.opts.JobTimeout
+	if _, ok := w.opts.Handlers[j.Kind]; ok {
+		timeout = w.opts.Lease * 9 / 10
+	}
+	jctx, cancel := context.WithTimeout(ctx, timeout)
 	err := w.process(jctx, j)
 	cancel()
 
@@ -75,6 +79,9 @@ func (w *Worker) process(ctx context.Context, j store.Job) error {
 		return w.refreshStudy(ctx, j.Key)
 	case store.JobLookupSubmission:
 		return w.lookupSubmission(ctx, j.Key)
+	}
+	if h, ok := w.opts.Handlers[j.Kind]; ok {
+		return h(ctx, j.Key)
 	}
 	return fmt.Errorf("unknown job kind %q: %w", j.Kind, errPermanent)
 }

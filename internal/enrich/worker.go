@@ -7,10 +7,7 @@ package enrich
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -84,6 +81,11 @@ type Options struct {
 	Log zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Handlers run jobs of other kinds than enrichment's own (e.g.
+	// store.JobReconcile), with the job's key, under the same leases,
+	// retries and rate-limit pauses; each may run for up to nine tenths
+	// of Lease.
+	Handlers map[string]func(ctx context.Context, key string) error
 }
 
 // Worker processes the enrichment queue. Build it with New and call Run.
@@ -93,6 +95,7 @@ type Worker struct {
 	opts    Options
 	limiter *rate.Limiter
 	wake    chan struct{}
+	long    sync.WaitGroup // jobs of Handlers' kinds, which run beside the batches
 
 	mu         sync.Mutex
 	pauseUntil time.Time // no API call before this (after a 429)
@@ -130,7 +133,7 @@ func New(st EnrichStore, api API, opts Options) *Worker {
 		opts.RateLimitPause = DefaultRateLimitPause
 	}
 	if opts.Owner == "" {
-		opts.Owner = defaultOwner()
+		opts.Owner = store.LeaseOwner()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -190,13 +193,21 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.sleep(ctx, idle)
 		}
 	}
+	w.long.Wait()
 	return nil
 }
 
 // runBatch processes jobs concurrently and waits for all of them.
+// A job of one of Options.Handlers' kinds (a reconciliation pass, which may
+// take minutes) runs on beside the batch instead, so enrichment goes on
+// meanwhile; Run waits for it before returning.
 func (w *Worker) runBatch(ctx context.Context, jobs []store.Job) {
 	var wg sync.WaitGroup
 	for _, j := range jobs {
+		if _, ok := w.opts.Handlers[j.Kind]; ok {
+			w.long.Go(func() { w.handle(ctx, j) })
+			continue
+		}
 		wg.Go(func() { w.handle(ctx, j) })
 	}
 	wg.Wait()
@@ -220,6 +231,10 @@ func (w *Worker) sleepPause(ctx context.Context) bool {
 	w.mu.Unlock()
 	return d <= 0 || ctxwait.Sleep(ctx, d)
 }
+
+// WaitAPI blocks until a call to Prolific is allowed by the worker's rate
+// limit and 429 pause, for other work sharing them (reconciliation).
+func (w *Worker) WaitAPI(ctx context.Context) error { return w.waitAPI(ctx) }
 
 // waitAPI blocks until a call to Prolific is allowed: after any 429 pause
 // and within the rate limit.
@@ -253,14 +268,4 @@ func (w *Worker) apiSucceeded() {
 	w.mu.Lock()
 	w.pauseNext = 0
 	w.mu.Unlock()
-}
-
-func defaultOwner() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

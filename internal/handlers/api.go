@@ -26,6 +26,9 @@ type EventJSON struct {
 	ReceivedAt    time.Time       `json:"received_at"`
 	SignatureForm string          `json:"signature_form"`
 	Body          json.RawMessage `json:"body,omitempty"`
+	// Source is "webhook", "api" (backfilled from Prolific's delivery log)
+	// or "reconcile" (a synthetic correction).
+	Source string `json:"source"`
 }
 
 // StudyJSON is a study as the read API shows it.
@@ -57,7 +60,7 @@ type SubmissionJSON struct {
 func toEventJSON(e store.Event, withBody bool) EventJSON {
 	j := EventJSON{Seq: e.Seq, EventID: e.ID, EventType: e.Type, ResourceID: e.ResourceID, Status: e.Status,
 		ParticipantID: e.ParticipantID, StudyID: e.StudyID, EventTime: e.EventTime, ReceivedAt: e.ReceivedAt,
-		SignatureForm: e.SignatureForm}
+		SignatureForm: e.SignatureForm, Source: store.SourceOf(&e)}
 	if withBody && json.Valid(e.Body) {
 		j.Body = e.Body
 	}

@@ -47,6 +47,14 @@ func NewAdmin(d Deps) http.Handler {
 		r.Get("/studies/{id}", handleGetStudy(&d))
 		r.Get("/studies/{id}/events", handleStudyEvents(&d))
 		r.Get("/submissions/{id}", handleGetSubmission(&d))
+		r.Post("/reconcile", handleReconcile(&d))
+		if d.Outbox != nil {
+			r.Get("/outputs", handleListOutputs(&d))
+			r.Get("/outputs/{name}/dead-letters", handleDeadLetters(&d))
+			r.Post("/outputs/{name}/retry", handleRetryOutput(&d))
+			r.Post("/outputs/{name}/pause", handlePauseOutput(&d, true))
+			r.Post("/outputs/{name}/resume", handlePauseOutput(&d, false))
+		}
 	})
 	if d.Dashboard != nil {
 		r.Group(func(r chi.Router) {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/internal/reconcile"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
@@ -60,6 +61,18 @@ type Deps struct {
 	OnBadSignature func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Outbox serves the outputs API (/api/v1/outputs); nil leaves it out.
+	Outbox Outbox
+	// Outputs are the configured outputs, for GET /api/v1/outputs.
+	Outputs []OutputInfo
+	// Reconciler runs POST /api/v1/reconcile; nil (no API token) answers 503.
+	Reconciler Reconciler
+}
+
+// Reconciler runs one reconciliation pass on demand; *reconcile.Reconciler
+// satisfies it.
+type Reconciler interface {
+	Run(ctx context.Context, req reconcile.Request) (reconcile.Summary, error)
 }
 
 func (d *Deps) now() time.Time {

@@ -3,10 +3,12 @@ package prolific
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // Study is the part of Prolific's study object the receiver tracks. It
@@ -133,4 +135,45 @@ func toInt(f float64) int {
 		return 0
 	}
 	return int(math.Round(f))
+}
+
+// SubmissionsPageSize is the page_size StudySubmissions asks for when given
+// none (Prolific's default is 20).
+const SubmissionsPageSize = 200
+
+// StudySubmissions reads page (1-based) of a study's submissions, at most
+// pageSize of them (GET /api/v1/submissions/?study=ID&page=N&page_size=M;
+// the list is a bare {"results": [...]}, so a page shorter than pageSize is
+// the last). A page past the end, which Django-style APIs answer with 404,
+// is returned as an empty page. Each submission's StudyID is studyID.
+func (c *Client) StudySubmissions(ctx context.Context, studyID string, page, pageSize int) ([]Submission, error) {
+	const ep = "submissions.list"
+	if studyID == "" {
+		return nil, fmt.Errorf("prolific %s: study id: %w", ep, errEmptyID)
+	}
+	if pageSize <= 0 {
+		pageSize = SubmissionsPageSize
+	}
+	page = max(page, 1)
+	v := url.Values{}
+	v.Set("study", studyID)
+	v.Set("page", strconv.Itoa(page))
+	v.Set("page_size", strconv.Itoa(pageSize))
+	res, err := c.do(ctx, call{endpoint: ep, method: http.MethodGet, path: "/api/v1/submissions/", query: v})
+	if err != nil {
+		if page > 1 && errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	subs, err := decodeList[Submission](ep, res.body)
+	if err != nil {
+		return nil, err
+	}
+	for i := range subs {
+		if subs[i].StudyID == "" {
+			subs[i].StudyID = studyID
+		}
+	}
+	return subs, nil
 }

@@ -155,7 +155,13 @@ func (f *Fake) attempt(d *deliveryRecord) {
 	f.stats.Attempts++
 	f.mu.Unlock()
 
-	status, err := f.send(d, target, secret)
+	var status int
+	var err error
+	if broken, ok := f.brokenDeliveries(); ok {
+		status, err = broken.status, broken.err
+	} else {
+		status, err = f.send(d, target, secret)
+	}
 	success := err == nil && status >= 200 && status < 300
 	if f.opts.Logf != nil {
 		f.opts.Logf("delivery %s %s attempt %d to %s: status %d err %v", d.id, d.eventType, attemptNo, target, status, err)

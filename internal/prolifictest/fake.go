@@ -28,6 +28,7 @@ type Fake struct {
 	stats       DeliveryStats
 	pending     int
 	idle        chan struct{} // closed while pending == 0
+	broken      *brokenDelivery
 
 	q      *queue
 	wg     sync.WaitGroup

@@ -20,6 +20,7 @@ const (
 	RouteGetStudy             = "get-study"
 	RouteCountStudySubmission = "count-study-submissions-by-status"
 	RouteGetSubmission        = "get-submission"
+	RouteGetSubmissions       = "get-submissions"
 )
 
 // routes builds the whole API surface. Every path keeps Prolific's trailing
@@ -43,6 +44,7 @@ func (f *Fake) routes() http.Handler {
 	handle(RouteGetStudy, "GET /api/v1/studies/{id}/{$}", f.handleGetStudy)
 	handle(RouteCountStudySubmission, "GET /api/v1/studies/{id}/submissions/counts/{$}", f.handleCountSubmissions)
 	handle(RouteGetSubmission, "GET /api/v1/submissions/{id}/{$}", f.handleGetSubmission)
+	handle(RouteGetSubmissions, "GET /api/v1/submissions/{$}", f.handleListSubmissions)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/") {

@@ -73,6 +73,27 @@ type Event struct {
 	SignatureForm string    // which signed form matched: "raw", "python" or "compact"
 	ContentHash   string    // hex SHA-256 of request timestamp + body; a second key for dedupe
 	Body          []byte    // the body exactly as received
+	Source        string    // where it came from: SourceWebhook ("" means that too), SourceAPI or SourceReconcile
+}
+
+// Event sources (Event.Source).
+const (
+	// SourceWebhook is a delivery Prolific made to the receiver.
+	SourceWebhook = "webhook"
+	// SourceAPI is an event backfilled from Prolific's delivery log
+	// (GET /api/v1/hooks/subscriptions/{id}/events/).
+	SourceAPI = "api"
+	// SourceReconcile is a synthetic event recording a correction the
+	// reconciler made after comparing the store with Prolific's API.
+	SourceReconcile = "reconcile"
+)
+
+// SourceOf returns e's source, SourceWebhook when unset.
+func SourceOf(e *Event) string {
+	if e.Source == "" {
+		return SourceWebhook
+	}
+	return e.Source
 }
 
 // Study is the projection of one study: what the webhooks and, when enabled,
@@ -134,6 +155,19 @@ type StudyFilter struct {
 const (
 	JobRefreshStudy     = "study"      // Key is a study ID: fetch the study and its submission counts
 	JobLookupSubmission = "submission" // Key is a submission ID: learn its study
+	// JobReconcile is a reconciliation pass (docs/reconcile.md); Key says
+	// what asked for it. It is not enrichment: QueueStats leaves it out.
+	JobReconcile = "reconcile"
+)
+
+// Kinds of reconciliation marks (Store.ReconcileMarks).
+const (
+	// MarkSubscription: Key is a subscription ID; the time up to which its
+	// delivery log has been read and stored.
+	MarkSubscription = "subscription"
+	// MarkStudy: Key is a study ID; when its submissions were last
+	// reconciled with Prolific's listing.
+	MarkStudy = "study"
 )
 
 // Job is one unit of enrichment work, queued durably with the event that caused it.
@@ -187,6 +221,10 @@ type Options struct {
 	// on (SQLite: another process holds the database file), so the wait
 	// can be logged instead of looking like a hang.
 	OnWait func(reason string)
+	// Outputs are the configured outputs: Save queues an outbox row for
+	// each one an event passes, in the event's transaction (see Output).
+	// Open registers each; names must be unique.
+	Outputs []Output
 }
 
 // AliasLimit returns the alias cap o configures: o.MaxAliases, or
@@ -260,6 +298,19 @@ type Store interface {
 	// event's X-Event-ID and content are no longer duplicates: delivered
 	// again, the event would be stored again (see RunPruner).
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
+
+	// EnqueueJob queues the job (kind, key) due at dueAt. A pending job
+	// of that name is kept, its due time brought forward to dueAt if that
+	// is sooner; a leased one is marked to run once more (see CompleteJob).
+	EnqueueJob(ctx context.Context, kind, key string, dueAt time.Time) error
+	// ReconcileMarks returns every mark of kind (MarkSubscription,
+	// MarkStudy), keyed by Key.
+	ReconcileMarks(ctx context.Context, kind string) (map[string]time.Time, error)
+	// SetReconcileMark records mark (kind, key) at at; a mark only moves
+	// forward, so an older at leaves a newer mark as it is.
+	SetReconcileMark(ctx context.Context, kind, key string, at time.Time) error
+	// Outbox holds the rows queued for the outputs.
+	Outbox
 
 	// Ping reports whether the database is reachable (readiness).
 	Ping(ctx context.Context) error

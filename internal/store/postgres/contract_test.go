@@ -15,3 +15,11 @@ func TestContract(t *testing.T) {
 		return open(t, pgtest.DSN(t), opts)
 	})
 }
+
+// TestContractOutputs runs the cases that reopen one schema.
+func TestContractOutputs(t *testing.T) {
+	storetest.RunOutputs(t, func(t *testing.T) func(store.Options) store.Store {
+		dsn := pgtest.DSN(t)
+		return func(opts store.Options) store.Store { return open(t, dsn, opts) }
+	})
+}

@@ -116,7 +116,7 @@ func (d *DB) QueueStats(ctx context.Context) (store.QueueStats, error) {
 	}
 	var qs store.QueueStats
 	var oldest *time.Time
-	if err := d.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM jobs`).Scan(&qs.Depth, &oldest); err != nil {
+	if err := d.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM jobs WHERE kind <> $1`, store.JobReconcile).Scan(&qs.Depth, &oldest); err != nil {
 		return qs, d.wrap("queue stats", err)
 	}
 	qs.OldestQueued = utc(oldest)

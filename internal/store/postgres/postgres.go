@@ -82,6 +82,10 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*DB, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	if err := d.registerOutputs(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	committers := max(1, min(maxCommitters, int(cfg.MaxConns)/2))
 	d.saver = store.NewBatcher(d.commit, opts.MaxBatch, store.WithCommitters(committers), store.WithIsolate(isolatable),
 		store.WithCommitObserver(opts.ObserveCommit))

@@ -14,12 +14,12 @@ import (
 )
 
 const eventColumns = `seq, id, COALESCE(content_hash, ''), type, resource_id, status, participant_id,
-	study_id, event_time, received_at, signature_form, body`
+	study_id, event_time, received_at, signature_form, body, source`
 
 func scanEvent(row pgx.Row) (store.Event, error) {
 	var e store.Event
 	err := row.Scan(&e.Seq, &e.ID, &e.ContentHash, &e.Type, &e.ResourceID, &e.Status, &e.ParticipantID,
-		&e.StudyID, &e.EventTime, &e.ReceivedAt, &e.SignatureForm, &e.Body)
+		&e.StudyID, &e.EventTime, &e.ReceivedAt, &e.SignatureForm, &e.Body, &e.Source)
 	e.EventTime = e.EventTime.UTC()
 	e.ReceivedAt = e.ReceivedAt.UTC()
 	return e, err

@@ -84,12 +84,12 @@ type batchResult struct {
 // else the one learnt from another event of the batch ($13). Looking the
 // study and the alias up inside the insert saves two round trips per batch.
 const insertEventSQL = `INSERT INTO events
-	(id, content_hash, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, body)
+	(id, content_hash, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, body, source)
 	SELECT $1::text, NULLIF($2::text, ''), $3::text, $4::text, $5::text, $6::text,
 		CASE WHEN $12::boolean
 			THEN COALESCE((SELECT s.study_id FROM submissions s WHERE s.id = $4::text AND s.study_id <> ''), $13::text)
 			ELSE $7::text END,
-		$8::timestamptz, $9::timestamptz, $10::text, $11::bytea
+		$8::timestamptz, $9::timestamptz, $10::text, $11::bytea, $14::text
 	WHERE NOT EXISTS (SELECT 1 FROM event_aliases a WHERE a.id = $1::text)
 	ON CONFLICT DO NOTHING
 	RETURNING seq, study_id`
@@ -144,7 +144,7 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 			body = []byte{}
 		}
 		b.Queue(insertEventSQL, e.ID, e.ContentHash, e.Type, e.ResourceID, e.Status, e.ParticipantID,
-			studyID, e.EventTime, e.ReceivedAt, e.SignatureForm, body, lookUp, batchStudy[e.ResourceID])
+			studyID, e.EventTime, e.ReceivedAt, e.SignatureForm, body, lookUp, batchStudy[e.ResourceID], store.SourceOf(e))
 	}
 	br := conn.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -183,6 +183,9 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		}
 	}
 	b = projectionBatch(p, now, now.Add(d.opts.Debounce))
+	if len(d.opts.Outputs) > 0 {
+		queueOutbox(b, d.opts.Outputs, events, res, now)
+	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("apply projection and commit: %w", err)

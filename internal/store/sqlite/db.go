@@ -152,6 +152,9 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	if err := migrate(ctx, db.write, micros(db.opts.Now())); err != nil {
 		return err
 	}
+	if err := db.registerOutputs(ctx); err != nil {
+		return err
+	}
 	common.Set("_query_only", "1")
 	read, err := sql.Open("sqlite", db.path+"?"+common.Encode())
 	if err != nil {

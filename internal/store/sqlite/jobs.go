@@ -114,7 +114,7 @@ func (db *DB) QueueStats(ctx context.Context) (store.QueueStats, error) {
 	}
 	var st store.QueueStats
 	var oldest sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM jobs`).Scan(&st.Depth, &oldest); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM jobs WHERE kind <> ?`, store.JobReconcile).Scan(&st.Depth, &oldest); err != nil {
 		return st, db.wrap("queue stats", err)
 	}
 	st.OldestQueued = fromNullMicros(oldest)

@@ -24,8 +24,17 @@ import (
 // is steadier than throughput on a shared machine.
 func BenchmarkSaveConcurrent(b *testing.B) {
 	for _, callers := range []int{8, 64} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) { saveConcurrent(b, callers) })
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) { saveConcurrent(b, callers, store.Options{}) })
 	}
+}
+
+// BenchmarkSaveConcurrentOutput is BenchmarkSaveConcurrent with one output
+// that every event passes, so each Save also queues an outbox row: the
+// outbox's cost on the webhook path, in the same run.
+func BenchmarkSaveConcurrentOutput(b *testing.B) {
+	b.Run("callers=64", func(b *testing.B) {
+		saveConcurrent(b, 64, store.Options{Outputs: []store.Output{{Name: "lab"}}})
+	})
 }
 
 // BenchmarkSaveConcurrentUngathered is BenchmarkSaveConcurrent with the
@@ -33,11 +42,11 @@ func BenchmarkSaveConcurrent(b *testing.B) {
 // it over (two writes per page), for comparison in the same run.
 func BenchmarkSaveConcurrentUngathered(b *testing.B) {
 	defer sqlite.SetGatherWAL(false)()
-	b.Run("callers=64", func(b *testing.B) { saveConcurrent(b, 64) })
+	b.Run("callers=64", func(b *testing.B) { saveConcurrent(b, 64, store.Options{}) })
 }
 
-func saveConcurrent(b *testing.B, callers int) {
-	db := openTemp(b, store.Options{})
+func saveConcurrent(b *testing.B, callers int, opts store.Options) {
+	db := openTemp(b, opts)
 	ctx := context.Background()
 	gen := newLoadEvents(50)
 	var next atomic.Int64

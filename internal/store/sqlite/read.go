@@ -12,13 +12,13 @@ import (
 )
 
 const eventColumns = `seq, id, type, resource_id, status, participant_id, study_id,
-	event_time, received_at, signature_form, content_hash, body`
+	event_time, received_at, signature_form, content_hash, body, source`
 
 func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
 	var e store.Event
 	var eventTime, receivedAt int64
 	err := row.Scan(&e.Seq, &e.ID, &e.Type, &e.ResourceID, &e.Status, &e.ParticipantID, &e.StudyID,
-		&eventTime, &receivedAt, &e.SignatureForm, &e.ContentHash, &e.Body)
+		&eventTime, &receivedAt, &e.SignatureForm, &e.ContentHash, &e.Body, &e.Source)
 	e.EventTime, e.ReceivedAt = fromMicros(eventTime), fromMicros(receivedAt)
 	return e, err
 }

@@ -25,8 +25,8 @@ const (
 		WHERE id IN (SELECT value FROM json_each(?)) AND study_id <> ''`
 
 	sqlInsertEvent = `INSERT OR FAIL INTO events
-		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(id, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, content_hash, body, source)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`
 
 	// sqlUpsertStudy applies a batch's folded effect on one study
@@ -68,11 +68,17 @@ const (
 		VALUES (?1, ?2, ?3, ?4)
 		ON CONFLICT (kind, key) DO UPDATE SET requeue = 1
 		WHERE jobs.locked_by <> '' AND jobs.locked_until > ?5`
+
+	// sqlInsertOutbox queues a batch's outbox rows (docs/outputs.md), a
+	// JSON array of store.OutboxRow in stored order, in one statement.
+	sqlInsertOutbox = `INSERT OR FAIL INTO outbox (output, event_seq, order_key, created_at, age_from, due_at)
+		VALUES (?1, ?2, ?3, ?4, ?4, ?4)`
 )
 
 type statements struct {
 	submissionStudies, insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
 	aliasesKnown, eventByID, eventByHash, insertAlias                      *sql.Stmt
+	insertOutbox                                                           *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
@@ -90,6 +96,7 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 		{&s.eventByID, sqlEventByID},
 		{&s.eventByHash, sqlEventByHash},
 		{&s.insertAlias, sqlInsertAlias},
+		{&s.insertOutbox, sqlInsertOutbox},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -106,7 +113,7 @@ func (s *statements) close() {
 		return
 	}
 	for _, st := range []*sql.Stmt{s.submissionStudies, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue,
-		s.aliasesKnown, s.eventByID, s.eventByHash, s.insertAlias} {
+		s.aliasesKnown, s.eventByID, s.eventByHash, s.insertAlias, s.insertOutbox} {
 		if st != nil {
 			st.Close()
 		}
@@ -161,6 +168,9 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		mayHaveAliases:   &db.mayHaveAliases,
 		proj:             store.NewProjection(db.opts.Enrich),
 	}
+	if len(db.opts.Outputs) > 0 {
+		w.insertOutbox = tx.StmtContext(ctx, db.stmts.insertOutbox)
+	}
 	if err := w.prefetch(tx.StmtContext(ctx, db.stmts.aliasesKnown), tx.StmtContext(ctx, db.stmts.submissionStudies), events); err != nil {
 		return nil, err
 	}
@@ -189,6 +199,7 @@ type txWriter struct {
 	insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
 	eventByID, eventByHash, insertAlias                 *sql.Stmt
 	mayHaveAliases                                      *atomic.Bool
+	insertOutbox                                        *sql.Stmt // nil without outputs
 
 	// What the database holds for the batch's IDs, read once before the
 	// first event and kept current as the batch writes: the event IDs that
@@ -199,6 +210,8 @@ type txWriter struct {
 	// The batch's effect on studies, submissions and jobs, written once
 	// per row by finish.
 	proj *store.Projection
+	// The outbox rows of the batch's stored events, in stored order.
+	outbox []store.OutboxRow
 }
 
 func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
@@ -221,7 +234,7 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	// connection the changes count says whether the row went in (0: a key
 	// conflicted) and the last insert rowid is its seq.
 	res, err := w.insertEvent.ExecContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
-		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body)
+		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body, store.SourceOf(e))
 	if err != nil {
 		return 0, fmt.Errorf("insert: %w", err)
 	}
@@ -247,6 +260,7 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 		}
 	}
 	w.proj.Add(e, studyID)
+	w.outbox = store.OutboxRows(w.outbox, w.opts.Outputs, e, studyID)
 	return store.Stored, nil
 }
 
@@ -272,6 +286,11 @@ func (w *txWriter) finish() error {
 	for _, j := range w.proj.SortedJobs() {
 		if err := enqueue(w.ctx, w.enqueue, j.Kind, j.Key, w.now, w.opts.Debounce); err != nil {
 			return err
+		}
+	}
+	for _, r := range w.outbox {
+		if _, err := w.insertOutbox.ExecContext(w.ctx, r.Output, r.EventSeq, r.OrderKey, micros(w.now)); err != nil {
+			return fmt.Errorf("queue event for output %q: %w", r.Output, err)
 		}
 	}
 	return nil

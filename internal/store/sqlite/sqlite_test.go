@@ -25,3 +25,17 @@ func TestContract(t *testing.T) {
 		return openTemp(t, opts)
 	})
 }
+
+func TestContractOutputs(t *testing.T) {
+	storetest.RunOutputs(t, func(t *testing.T) func(store.Options) store.Store {
+		path := filepath.Join(t.TempDir(), "receiver.db")
+		return func(opts store.Options) store.Store {
+			db, err := sqlite.Open(path, opts)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}
+	})
+}

@@ -24,6 +24,7 @@ func testSaveReadBack(t *testing.T, open OpenFunc) {
 	}
 	want.Seq = e.Seq
 	want.ReceivedAt = want.ReceivedAt.UTC()
+	want.Source = store.SourceWebhook // what an unset Source means
 	got, err := s.Event(ctx(t), e.ID)
 	if err != nil {
 		t.Fatalf("Event(%q): %v", e.ID, err)

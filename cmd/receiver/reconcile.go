@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/handlers"
+)
+
+// runReconcile is `receiver reconcile`: it asks a running receiver (its
+// admin API, POST /api/v1/reconcile) to run one reconciliation pass now and
+// prints the summary. It goes through the receiver rather than opening
+// RECEIVER_STORE itself because an embedded SQLite file admits one
+// receiver only, and because the receiver holds the API token, the rate
+// limit shared with enrichment and the list of managed subscriptions. It
+// exits non-zero when the pass could not read Prolific (or write the
+// store), after printing what it did.
+func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	adminURL := fs.String("admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
+	token := fs.String("token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+	study := fs.String("study", "", "reconcile only this study: its events in the delivery log and its submissions")
+	subscription := fs.String("subscription", "", "backfill only this subscription's delivery log")
+	since := fs.Duration("since", 0, "read the delivery logs from this long ago (e.g. 72h) instead of the cursors, and reconcile every study seen since")
+	all := fs.Bool("all-statuses", false, "backfill SUCCEEDED deliveries too, not only FAILED and PENDING ones")
+	dryRun := fs.Bool("dry-run", false, "show what would change without writing anything")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long the pass may take")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: receiver reconcile [flags]\n\nRuns one reconciliation pass in a running receiver (docs/reconcile.md): stores the\nevents of Prolific's delivery log it does not hold and corrects submissions from\nProlific's listing. Exits 1 when Prolific could not be read.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError{fmt.Sprintf("reconcile: unexpected argument %q", fs.Arg(0))}
+	case *study != "" && *subscription != "":
+		return usageError{"reconcile: give -study or -subscription, not both"}
+	case *since < 0:
+		return usageError{"reconcile: -since must not be negative"}
+	}
+	if *token == "" {
+		*token = os.Getenv("RECEIVER_ADMIN_TOKEN")
+	}
+	q := url.Values{}
+	if *study != "" {
+		q.Set("study", *study)
+	}
+	if *subscription != "" {
+		q.Set("subscription", *subscription)
+	}
+	if *since > 0 {
+		q.Set("since", since.String())
+	}
+	if *all {
+		q.Set("all_statuses", "true")
+	}
+	if *dryRun {
+		q.Set("dry_run", "true")
+	}
+	res, err := postReconcile(ctx, &http.Client{Timeout: *timeout}, *adminURL, *token, q)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printReconcile(stdout, res)
+	}
+	if res.Error != "" {
+		return errors.New("reconcile: " + res.Error)
+	}
+	return nil
+}
+
+// postReconcile calls POST /api/v1/reconcile; a 502 still carries a summary.
+func postReconcile(ctx context.Context, c *http.Client, adminURL, token string, q url.Values) (handlers.ReconcileResponse, error) {
+	var out handlers.ReconcileResponse
+	u := strings.TrimRight(adminURL, "/") + "/api/v1/reconcile"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return out, fmt.Errorf("reconcile: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return out, fmt.Errorf("reconcile: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusBadGateway:
+		if err := json.Unmarshal(body, &out); err != nil {
+			return out, fmt.Errorf("reconcile: decode response: %w", err)
+		}
+		return out, nil
+	case http.StatusUnauthorized:
+		return out, errors.New("reconcile: receiver answered 401: pass -token or set RECEIVER_ADMIN_TOKEN")
+	}
+	return out, fmt.Errorf("reconcile: receiver answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+}
+
+// printReconcile writes the summary as a few aligned lines.
+func printReconcile(w io.Writer, res handlers.ReconcileResponse) {
+	s := res.Summary
+	verb := "stored"
+	fix := "corrections"
+	if s.DryRun {
+		verb, fix = "would store", "would correct"
+	}
+	fmt.Fprintf(w, "pages read       %d\n", s.Pages)
+	fmt.Fprintf(w, "events found     %d\n", s.Found)
+	fmt.Fprintf(w, "%-16s %d\n", verb, s.Stored)
+	fmt.Fprintf(w, "already present  %d\n", s.Present)
+	if s.Invalid > 0 {
+		fmt.Fprintf(w, "unreadable       %d\n", s.Invalid)
+	}
+	fmt.Fprintf(w, "studies checked  %d\n", s.Studies)
+	fmt.Fprintf(w, "%-16s %s\n", fix, strconv.Itoa(s.Corrections))
+	for _, e := range s.Errors {
+		fmt.Fprintf(w, "error            %s\n", e)
+	}
+}

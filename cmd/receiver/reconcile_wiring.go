@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/bootstrap"
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/reconcile"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// newReconciler builds the reconciler serve runs (docs/reconcile.md): it
+// reads the delivery logs of the subscriptions the receiver manages (those
+// for RECEIVER_PUBLIC_URL; none without it) and shares wait, the
+// enrichment worker's rate limit, towards Prolific.
+func newReconciler(cfg Config, st store.Store, client *prolific.Client, reg prometheus.Registerer,
+	log zerolog.Logger, wait func(context.Context) error) *reconcile.Reconciler {
+	bcfg := bootstrapConfig(cfg)
+	subs := func(ctx context.Context) ([]reconcile.Subscription, error) {
+		if cfg.PublicURL == "" {
+			return nil, nil
+		}
+		states, err := bootstrap.CheckSubscriptions(ctx, client, bcfg)
+		if err != nil {
+			return nil, fmt.Errorf("list subscriptions: %w", err)
+		}
+		var out []reconcile.Subscription
+		for _, s := range states {
+			if s.ID != "" {
+				out = append(out, reconcile.Subscription{ID: s.ID, EventType: s.EventType})
+			}
+		}
+		return out, nil
+	}
+	return reconcile.New(st, client, reconcile.Options{
+		Subscriptions: subs,
+		Wait:          wait,
+		Retention:     cfg.StudyRetention,
+		Settle:        cfg.ReconcileSettle,
+		Metrics:       reconcile.NewMetrics(reg),
+		Log:           log.With().Str("component", "reconcile").Logger(),
+	})
+}
