@@ -56,7 +56,7 @@ for set in a b; do
 done
 
 ROWS=()
-declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB ACKED STORED SERVER_CPU LOAD_CPU SCPU
+declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB ACKED STORED SERVER_CPU LOAD_CPU
 FLOOR_P99S=()
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -151,7 +151,7 @@ measure() {
   local sticks; read -r sticks _ <"$c.cpu"
   local scpu; scpu=$(per_request_us "$sticks" "$reqs")
   local lcpu; lcpu=$(wrk_cpu_us "$c")
-  SERVER_CPU[$name]=$scpu LOAD_CPU[$name]=$lcpu SCPU[$name]=$scpu
+  SERVER_CPU[$name]=$scpu LOAD_CPU[$name]=$lcpu
   ROWS+=("| $name | $rps | @ratio:$name@ | $also | @also:$name@ | $scpu | $lcpu | $batch | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $wraps | @stored:$name@ | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
   # For the targets section: open-loop p99, idle RSS in MiB (ratios once the
   # ceiling has been measured twice).
@@ -386,7 +386,7 @@ with_output() {
     [ -n "${src["receiver $kind+output $r"]:-}" ] && [ -n "${src["receiver $kind $r"]:-}" ] || continue
     vals+=("$(ratio "${src["receiver $kind+output $r"]}" "${src["receiver $kind $r"]}")")
     p99s+=("${OPEN_P99["receiver $kind $r"]} → ${OPEN_P99["receiver $kind+output $r"]}")
-    cpus+=("${SCPU["receiver $kind $r"]} → ${SCPU["receiver $kind+output $r"]}")
+    cpus+=("${SERVER_CPU["receiver $kind $r"]} → ${SERVER_CPU["receiver $kind+output $r"]}")
   done
   [ ${#vals[@]} -gt 0 ] || return 0
   OUT_PER[$kind]=$(joined "${vals[@]}")
