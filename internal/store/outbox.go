@@ -208,8 +208,12 @@ func NewClaimWalk(n int, ordered bool) *ClaimWalk {
 	return &ClaimWalk{n: n, ordered: ordered, passed: map[string]bool{}}
 }
 
-// Offer considers the next pending row and reports whether more are wanted.
+// Offer considers the next pending row and reports whether more are
+// wanted; once n rows are picked it picks no more.
 func (w *ClaimWalk) Offer(id int64, key string, free bool) bool {
+	if len(w.IDs) >= w.n {
+		return false
+	}
 	if w.ordered {
 		if w.passed[key] {
 			return len(w.IDs) < w.n

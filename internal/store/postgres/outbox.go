@@ -147,14 +147,20 @@ func (d *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease
 		return nil, d.wrap("claim outbox", err)
 	}
 	walk := store.NewClaimWalk(min(n, store.MaxLimit), ordered)
-	var id int64
-	var key string
-	var free bool
-	_, err = pgx.ForEachRow(rows, []any{&id, &key, &free}, func() error {
-		walk.Offer(id, key, free)
-		return nil
-	})
-	if err != nil {
+	for rows.Next() {
+		var id int64
+		var key string
+		var free bool
+		if err := rows.Scan(&id, &key, &free); err != nil {
+			rows.Close()
+			return nil, d.wrap("claim outbox", err)
+		}
+		if !walk.Offer(id, key, free) {
+			break
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, d.wrap("claim outbox", err)
 	}
 	if len(walk.IDs) == 0 {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -146,6 +147,32 @@ func testOutboxOrdered(t *testing.T, open OpenFunc) {
 	}
 	if got := claimOutbox(t, s2, "all", "w", false); len(got) != 2 {
 		t.Errorf("unordered ClaimOutbox = %d rows, want 2", len(got))
+	}
+}
+
+// testOutboxLimit: a claim takes at most the rows asked for, ordered or
+// not, however many are due: a worker leases only what it can deliver
+// within the lease.
+func testOutboxLimit(t *testing.T, open OpenFunc) {
+	s, _ := outboxStore(t, open)
+	for i := range 12 {
+		mustSave(t, s, NewEvent(studyStatus, fmt.Sprintf("study-%d", i), "ACTIVE", at(i)), store.Stored)
+	}
+	for _, ordered := range []bool{true, false} {
+		owner := fmt.Sprintf("w-%t", ordered)
+		items, err := s.ClaimOutbox(ctx(t), "all", owner, 5, lease, ordered)
+		if err != nil {
+			t.Fatalf("ClaimOutbox: %v", err)
+		}
+		if len(items) != 5 {
+			t.Errorf("ClaimOutbox(limit 5, ordered %t) over 12 due rows = %d rows, want 5", ordered, len(items))
+		}
+		if err := s.CompleteOutbox(ctx(t), owner, itemIDs(items)); err != nil {
+			t.Fatalf("CompleteOutbox: %v", err)
+		}
+	}
+	if got := pendingOf(t, s, "all"); got != 2 {
+		t.Errorf("pending after two claims of 5 = %d, want 2", got)
 	}
 }
 

@@ -64,6 +64,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"OutboxRouting", testOutboxRouting},
 		{"OutboxOrdered", testOutboxOrdered},
 		{"OutboxLease", testOutboxLease},
+		{"OutboxLimit", testOutboxLimit},
 		{"OutboxDeadLetters", testOutboxDeadLetters},
 		{"OutboxPause", testOutboxPause},
 		{"OutboxPruned", testOutboxPruned},
