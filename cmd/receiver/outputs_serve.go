@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,19 +57,4 @@ func destination(o outputs.Output) string {
 		clean += " " + o.NATS.Subject.String()
 	}
 	return clean
-}
-
-// notifySaver wakes the output workers after each stored event, so a
-// delivery does not wait for the next poll. The wake never blocks.
-type notifySaver struct {
-	handlers.Saver
-	notify func()
-}
-
-func (n notifySaver) Save(ctx context.Context, e *store.Event) (store.Outcome, error) {
-	out, err := n.Saver.Save(ctx, e)
-	if err == nil && out == store.Stored {
-		n.notify()
-	}
-	return out, err
 }

@@ -120,7 +120,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		if err != nil {
 			return err
 		}
-		deps.Saver = notifySaver{Saver: st, notify: runner.Notify}
+		deps.Saver = runner.WakeOnSave(st)
 		deps.Outputs = outputInfos(cfg.Outputs)
 		background = append(background, runner.Run)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/prolific-receiver/receiver/internal/store"
 )
 
 // Runner runs one worker per configured output.
@@ -39,9 +41,7 @@ func NewRunner(st Store, outs []Output, name string, opts Options) (*Runner, err
 			return nil, err
 		}
 		r.dests = append(r.dests, d)
-		wopts := opts
-		wopts.Log = opts.Log.With().Str("output", o.Name).Logger()
-		r.workers = append(r.workers, NewWorker(st, o, d, wopts))
+		r.workers = append(r.workers, NewWorker(st, o, d, opts))
 	}
 	return r, nil
 }
@@ -51,6 +51,28 @@ func (r *Runner) Notify() {
 	for _, w := range r.workers {
 		w.Notify()
 	}
+}
+
+// Saver stores an event; store.Store satisfies it.
+type Saver interface {
+	Save(ctx context.Context, e *store.Event) (store.Outcome, error)
+}
+
+// WakeOnSave wraps s so that each event it stores wakes the workers, and
+// a delivery does not wait for the next poll. The wake never blocks.
+func (r *Runner) WakeOnSave(s Saver) Saver { return wakingSaver{s, r} }
+
+type wakingSaver struct {
+	Saver
+	r *Runner
+}
+
+func (w wakingSaver) Save(ctx context.Context, e *store.Event) (store.Outcome, error) {
+	out, err := w.Saver.Save(ctx, e)
+	if err == nil && out == store.Stored {
+		w.r.Notify()
+	}
+	return out, err
 }
 
 // Run runs the workers until ctx ends, then closes the destinations.

@@ -83,7 +83,8 @@ type Options struct {
 	Jitter func(d time.Duration) time.Duration
 	// Metrics, when set, counts deliveries (NewMetrics).
 	Metrics *Metrics
-	// Log receives a line per failed attempt; secrets never appear in it.
+	// Log receives a line per failed attempt, each naming the output;
+	// secrets never appear in it.
 	Log zerolog.Logger
 }
 
@@ -147,6 +148,7 @@ func NewWorker(st Store, out Output, dest Destination, opts Options) *Worker {
 	if opts.Jitter == nil {
 		opts.Jitter = func(d time.Duration) time.Duration { return rand.N(d + 1) }
 	}
+	opts.Log = opts.Log.With().Str("output", out.Name).Logger()
 	return &Worker{store: st, out: out, dest: dest, opts: opts, wake: make(chan struct{}, 1)}
 }
 
@@ -167,7 +169,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			w.opts.Log.Error().Err(err).Str("output", w.out.Name).Msg("output worker: store failed")
+			w.opts.Log.Error().Err(err).Msg("output worker: store failed")
 		}
 		if d := w.downPause(); d > 0 {
 			// Every attempt of the last poll failed: the destination is
@@ -263,7 +265,7 @@ func (w *Worker) record(ctx context.Context, results []result) error {
 			}
 		case errors.Is(r.err, ErrGone):
 			gone.Do(func() {
-				w.opts.Log.Error().Str("output", w.out.Name).Msg("output disabled: the destination answered 410 Gone; `receiver outputs resume " + w.out.Name + "` enables it again")
+				w.opts.Log.Error().Msg("output disabled: the destination answered 410 Gone; `receiver outputs resume " + w.out.Name + "` enables it again")
 				errs = append(errs, w.store.DisableOutput(ctx, w.out.Name, r.err.Error()))
 			})
 			retries = append(retries, store.OutboxRetry{ID: it.ID, At: now, Reason: r.err.Error()})
@@ -272,14 +274,14 @@ func (w *Worker) record(ctx context.Context, results []result) error {
 			if !errors.Is(r.err, errPruned) {
 				reason = fmt.Sprintf("undelivered after %s (max_age), %d attempts; last: %s", w.out.MaxAge, it.Attempts, r.err)
 			}
-			w.opts.Log.Error().Str("output", w.out.Name).Int64("outbox_id", it.ID).Str("reason", reason).Msg("output: dead-lettered")
+			w.opts.Log.Error().Int64("outbox_id", it.ID).Str("reason", reason).Msg("output: dead-lettered")
 			if w.opts.Metrics != nil {
 				w.opts.Metrics.deadLettered(w.out.Name)
 			}
 			errs = append(errs, w.store.DeadLetterOutbox(ctx, w.opts.Owner, it.ID, reason))
 		default:
 			at := w.retryAt(now, it, r.err)
-			w.opts.Log.Warn().Str("output", w.out.Name).Int64("outbox_id", it.ID).Int("attempts", it.Attempts).
+			w.opts.Log.Warn().Int64("outbox_id", it.ID).Int("attempts", it.Attempts).
 				Time("retry_at", at).Str("reason", r.err.Error()).Msg("output: delivery failed, will retry")
 			if w.opts.Metrics != nil {
 				w.opts.Metrics.retried(w.out.Name)

@@ -68,6 +68,12 @@ func TestDownThenBack(t *testing.T) {
 		if strings.Contains(log.String(), testSecret) || strings.Contains(log.String(), "v1,") {
 			t.Errorf("log holds the secret or a signature:\n%s", log.String())
 		}
+		// Each line names the output, once.
+		for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+			if n := strings.Count(line, `"output":"lab"`); n != 1 {
+				t.Errorf("log line names the output %d times, want once: %s", n, line)
+			}
+		}
 	})
 }
 
