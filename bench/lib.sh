@@ -10,6 +10,23 @@ die() { log "error: $*"; exit 1; }
 # ephemeral range: a port in that range can be taken at any moment by an
 # outgoing connection (the load generator's), and a restarted receiver
 # would then fail to bind it.
+# down_output FILE writes an outputs file (docs/outputs.md) with one HTTP
+# output for every event whose destination is down (nothing listens on its
+# port): each event gets an outbox row and the worker keeps failing.
+down_output() {
+  cat >"$1" <<EOF
+outputs:
+  - name: down
+    type: http
+    filter:
+      event_types: ["*"]
+    http:
+      url: http://127.0.0.1:$(free_port)/hooks
+      secret: whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+      timeout: 2s
+EOF
+}
+
 free_port() {
   local p lo=32768
   read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true

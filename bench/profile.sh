@@ -7,7 +7,10 @@
 # $TMPDIR/receiver-profiles/<store>). Loopback only, bounded.
 #
 # Environment: PROFILE_DURATION (10s), BENCH_CONNECTIONS (256), PROFILE_LOAD
-# (wrk), RECEIVER_TEST_POSTGRES_DSN for postgres.
+# (wrk), RECEIVER_TEST_POSTGRES_DSN for postgres, PROFILE_OUTPUTS (an
+# outputs file whose workers run beside the handler, as in `receiver serve`;
+# PROFILE_OUTPUTS=down attaches one HTTP output whose destination is down,
+# as the "+output" runs of `make bench` do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -40,7 +43,15 @@ if [ "$LOAD" = wrk ]; then
 fi
 
 # GOGC as `receiver serve` sets it unless told otherwise.
-GOGC=${GOGC:-400} "$WORK/profile" -store "$DSN" -secret-file "$WORK/secret" -duration "$DURATION" -out "$OUT" >"$WORK/addr" 2>"$WORK/profile.log" &
+OUTPUTS=()
+case ${PROFILE_OUTPUTS:-} in
+  "") ;;
+  down)
+    down_output "$WORK/outputs-down.yaml"
+    OUTPUTS=(-outputs "$WORK/outputs-down.yaml") ;;
+  *) OUTPUTS=(-outputs "$PROFILE_OUTPUTS") ;;
+esac
+GOGC=${GOGC:-400} "$WORK/profile" -store "$DSN" -secret-file "$WORK/secret" -duration "$DURATION" -out "$OUT" "${OUTPUTS[@]}" >"$WORK/addr" 2>"$WORK/profile.log" &
 PIDS+=("$!"); ppid=$!
 for _ in $(seq 1 100); do [ -s "$WORK/addr" ] && break; sleep 0.1; done
 [ -s "$WORK/addr" ] || die "profile harness did not start: $(cat "$WORK/profile.log")"

@@ -265,18 +265,7 @@ postgres_floor() {
 # rescheduling in the background (docs/outputs.md). The "+output" runs
 # measure the webhook path with it attached, in the same round as the runs
 # without.
-DOWN_PORT=$(free_port)
-cat >"$WORK/outputs-down.yaml" <<EOF
-outputs:
-  - name: down
-    type: http
-    filter:
-      event_types: ["*"]
-    http:
-      url: http://127.0.0.1:$DOWN_PORT/hooks
-      secret: whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
-      timeout: 2s
-EOF
+down_output "$WORK/outputs-down.yaml"
 
 ceiling "ceiling 0"
 for r in $(seq 1 "$ROUNDS"); do

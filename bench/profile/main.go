@@ -5,7 +5,7 @@
 // receiver itself; bench/profile.sh runs it.
 //
 // Usage: profile -store sqlite:PATH|postgres://... -secret-file FILE
-// -duration 10s -out DIR. It prints the listen address on the first line,
+// -duration 10s -out DIR [-outputs FILE]. It prints the listen address on the first line,
 // profiles for -duration once the first request arrived, then exits.
 package main
 
@@ -31,6 +31,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/outputs"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/storeopen"
 	"github.com/prolific-receiver/receiver/internal/verify"
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
 	dur := fs.Duration("duration", 10*time.Second, "how long to profile after the first request")
 	out := fs.String("out", ".", "directory for cpu.pprof, mutex.pprof and block.pprof")
+	outputsFile := fs.String("outputs", "", "an outputs file (RECEIVER_OUTPUTS_FILE): its workers run as in `receiver serve`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,11 +61,29 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read secret: %w", err)
 	}
-	st, err := storeopen.Open(ctx, *dsn, store.Options{})
+	var outs []outputs.Output
+	if *outputsFile != "" {
+		if outs, err = outputs.Load(*outputsFile, os.Getenv); err != nil {
+			return err
+		}
+	}
+	st, err := storeopen.Open(ctx, *dsn, store.Options{Outputs: outputs.StoreOutputs(outs)})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	var saver handlers.Saver = st
+	if len(outs) > 0 {
+		runner, err := outputs.NewRunner(st, outs, "profile", outputs.Options{Log: zerolog.Nop()})
+		if err != nil {
+			return err
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { runner.Run(rctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		saver = runner.WakeOnSave(st)
+	}
 
 	first := make(chan struct{})
 	var once sync.Once
@@ -71,7 +91,7 @@ func run(ctx context.Context, args []string) error {
 	var count atomic.Int64
 	deps := handlers.Deps{
 		Log:          zerolog.Nop(),
-		Saver:        st,
+		Saver:        saver,
 		Reader:       st,
 		Pinger:       st,
 		Keyring:      verify.NewKeyring(strings.TrimSpace(string(secret)), nil),

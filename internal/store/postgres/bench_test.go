@@ -19,7 +19,18 @@ import (
 // callers (group commit) over 50 studies and their submissions, with
 // enrichment on, and reports events/s.
 func BenchmarkSaveParallel(b *testing.B) {
-	db := open(b, pgtest.DSN(b), store.Options{Enrich: true, Debounce: time.Second})
+	saveParallel(b, store.Options{Enrich: true, Debounce: time.Second})
+}
+
+// BenchmarkSaveParallelOutput is BenchmarkSaveParallel with one output
+// every event passes, so each Save also queues an outbox row: the outbox's
+// cost on the webhook path, in the same run.
+func BenchmarkSaveParallelOutput(b *testing.B) {
+	saveParallel(b, store.Options{Enrich: true, Debounce: time.Second, Outputs: []store.Output{{Name: "lab"}}})
+}
+
+func saveParallel(b *testing.B, opts store.Options) {
+	db := open(b, pgtest.DSN(b), opts)
 	ctx := ctxT(b)
 	var n atomic.Int64
 	b.SetParallelism(16)
