@@ -430,8 +430,9 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "- $(go version)"
   echo "- Load, on the same machine and competing for the same CPUs: closed loops from \`wrk\` ($WRK_THREADS threads)"
   echo "  replaying requests signed before the run (\`receiver loadgen presign\`, bench/wrk/presigned.lua: each a new"
-  echo "  X-Event-ID, the loadgen's mix of event types), with $CONNECTIONS connections for $DURATION (the targets' load)${ALSO:+,"
-  echo "  then with $ALSO connections from a second set}; the open loop from \`receiver loadgen\` at $RATE events/s for"
+  echo "  X-Event-ID, the loadgen's mix of event types), with $CONNECTIONS connections for $DURATION (the targets' load)$([ -n "$ALSO" ] && echo ",")"
+  [ -z "$ALSO" ] || echo "  then with $ALSO connections from a second set;"
+  echo "  the open loop from \`receiver loadgen\` at $RATE events/s for"
   echo "  $DURATION, at most $OPEN_CONNECTIONS in flight (latency measured from the scheduled send time, so queueing is not"
   echo "  hidden, which wrk's closed loop would)."
   echo "- Why $CONNECTIONS connections for throughput: a durable receiver answers a request only after the fsync of"
@@ -510,7 +511,7 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "SQLite and the whole machine's (PostgreSQL's server included) for PostgreSQL."
   echo "\`BenchmarkSaveConcurrentUngathered\` is SQLite's writer without the WAL-gathering VFS"
   echo "(docs/store.md), each WAL frame written as two system calls, for comparison."
-  echo "\`BenchmarkSaveConcurrentOutput\` is the same with one output every event passes (an outbox row per event)."
+  echo "\`BenchmarkSaveConcurrentOutput\` and \`BenchmarkSaveParallelOutput\` are the same with one output every event passes (an outbox row per event)."
   echo
   echo '```'
   grep -E '^Benchmark' "$WORK/storebench.txt"
