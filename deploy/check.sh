@@ -5,6 +5,9 @@
 #   - the Grafana dashboard: valid JSON, unique panel ids, and every PromQL
 #     query parses (through promtool, with Grafana's variables substituted)
 #   - every YAML file parses (python3 with PyYAML, apt-get install python3-yaml)
+#   - the compose stack loads with the Compose specification's own loader
+#     (compose/validate, its own Go module): mounts, secrets, profiles and
+#     entrypoints, for the demo and without it
 #   - the kustomization renders (kubectl kustomize, when kubectl is installed)
 # Tools that are missing are skipped with a message, except promtool and
 # python3 when CI=true.
@@ -61,6 +64,11 @@ PY
 	else
 		echo "python3 yaml module not found: YAML syntax checks skipped"
 	fi
+fi
+
+if need go; then
+	(cd "$dir/compose/validate" && go test -count=1 ./... >"$tmp/compose.txt" 2>&1) || { cat "$tmp/compose.txt"; exit 1; }
+	echo "compose: compose.yaml loads (demo and production), every mount, secret and entrypoint found"
 fi
 
 if command -v kubectl >/dev/null 2>&1; then
