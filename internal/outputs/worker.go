@@ -70,8 +70,10 @@ type Options struct {
 	Batch, Concurrency int
 	// Lease is how long a claimed row stays invisible to other workers; a
 	// crashed worker's rows are delivered by another after it. Default:
-	// twice the destination's timeout plus 10 s (an attempt and the
-	// store writes after it fit well inside).
+	// the destination's timeout once per wave of Concurrency attempts a
+	// claim of Batch rows needs, plus one more, plus 10 s, so that the
+	// last row of a batch to a destination that takes the whole timeout
+	// is still leased when it is tried and its outcome stored.
 	Lease time.Duration
 	// BackoffBase and BackoffMax shape the retry delay: a uniformly random
 	// delay up to BackoffBase·2^(attempts-1), capped at BackoffMax (full
@@ -134,7 +136,8 @@ func NewWorker(st Store, out Output, dest Destination, opts Options) *Worker {
 		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 2*max(out.HTTP.Timeout, out.NATS.Timeout) + 10*time.Second
+		waves := (opts.Batch + opts.Concurrency - 1) / opts.Concurrency
+		opts.Lease = time.Duration(waves+1)*max(out.HTTP.Timeout, out.NATS.Timeout) + 10*time.Second
 	}
 	if opts.BackoffBase <= 0 {
 		opts.BackoffBase = DefaultBackoffBase

@@ -293,3 +293,61 @@ func TestDownPause(t *testing.T) {
 		}
 	})
 }
+
+// slowDest takes the whole timeout on each attempt, on the manual clock:
+// with Concurrency attempts at once, each advances it by its share. On its
+// last attempt it asks whether another worker could claim any of the rows
+// meanwhile.
+type slowDest struct {
+	clock       *storetest.Clock
+	step        time.Duration
+	left        int
+	lastAttempt func()
+	mu          sync.Mutex
+}
+
+func (d *slowDest) Deliver(context.Context, Message, []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clock.Advance(d.step)
+	if d.left--; d.left == 0 {
+		d.lastAttempt()
+	}
+	return nil
+}
+
+func (d *slowDest) Close() error { return nil }
+
+// TestLeaseCoversSlowBatch: with the default lease, no row of a claimed
+// batch can be claimed by another replica while the batch is still being
+// delivered to a destination that takes the whole timeout per attempt
+// (32 rows, 8 at a time, 30 s each: two minutes for the batch).
+func TestLeaseCoversSlowBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		out := httpOutput("lab", newConsumer(t))
+		out.Ordered = false
+		out.HTTP.Timeout = 30 * time.Second
+		clock := storetest.NewClock(storetest.T0)
+		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
+		saveEvents(t, s, DefaultBatch, 5)
+		var stolen []store.OutboxItem
+		dest := &slowDest{clock: clock, step: out.HTTP.Timeout / DefaultConcurrency, left: DefaultBatch}
+		dest.lastAttempt = func() {
+			var err error
+			stolen, err = s.ClaimOutbox(testCtx(t), "lab", "other-replica", DefaultBatch, time.Minute, false)
+			if err != nil {
+				t.Errorf("ClaimOutbox by another replica: %v", err)
+			}
+		}
+		w := NewWorker(s, out, dest, Options{Owner: "w1", Now: clock.Now, Jitter: noJitter})
+		if n, err := w.Poll(testCtx(t)); err != nil || n != DefaultBatch {
+			t.Fatalf("Poll = %d, %v; want %d rows", n, err, DefaultBatch)
+		}
+		if len(stolen) != 0 {
+			t.Errorf("another replica claimed %d rows of the batch while it was being delivered (lease %s)", len(stolen), w.opts.Lease)
+		}
+		if got := pending(t, s, "lab"); got != 0 {
+			t.Errorf("pending after the batch = %d, want 0", got)
+		}
+	})
+}
