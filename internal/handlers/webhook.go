@@ -19,10 +19,6 @@ const maxEventIDLen = 128
 // durable: 200 for stored and duplicate events, 400 for a body or header we
 // cannot read, 503 when the store could not commit (Prolific retries).
 func handleWebhook(d *Deps) func(http.ResponseWriter, *http.Request, *verified) {
-	type response struct {
-		Status  string `json:"status"`
-		EventID string `json:"event_id"`
-	}
 	return func(w http.ResponseWriter, r *http.Request, del *verified) {
 		ev, rej := buildEvent(r, del, d.now())
 		if rej != nil {
@@ -41,7 +37,7 @@ func handleWebhook(d *Deps) func(http.ResponseWriter, *http.Request, *verified) 
 		d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(ev.Type), outcome.String()).Inc()
 		d.Log.Debug().Str("event_id", ev.ID).Str("event_type", ev.Type).
 			Str("resource_id", ev.ResourceID).Str("outcome", outcome.String()).Msg("webhook accepted")
-		writeJSON(w, http.StatusOK, response{Status: outcome.String(), EventID: ev.ID})
+		writeAck(w, outcome.String(), ev.ID)
 	}
 }
 
