@@ -351,3 +351,42 @@ func TestLeaseCoversSlowBatch(t *testing.T) {
 		}
 	})
 }
+
+// fixedSaver answers every Save with its outcome and error.
+type fixedSaver struct {
+	out store.Outcome
+	err error
+}
+
+func (f fixedSaver) Save(context.Context, *store.Event) (store.Outcome, error) { return f.out, f.err }
+
+// TestWakeOnSave: a stored event wakes every worker at once; a duplicate
+// or a failed save wakes none (nothing new was queued).
+func TestWakeOnSave(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    fixedSaver
+		want bool
+	}{
+		{"stored", fixedSaver{out: store.Stored}, true},
+		{"duplicate", fixedSaver{out: store.Duplicate}, false},
+		{"error", fixedSaver{err: errors.New("disk full")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := NewWorker(nil, Output{Name: "a"}, nil, Options{}), NewWorker(nil, Output{Name: "b"}, nil, Options{})
+			r := &Runner{workers: []*Worker{a, b}}
+			saver := r.WakeOnSave(tc.s)
+			for range 2 { // a second wake while one is pending never blocks
+				out, err := saver.Save(context.Background(), &store.Event{})
+				if out != tc.s.out || err != tc.s.err {
+					t.Fatalf("Save = %v, %v; want %v, %v passed through", out, err, tc.s.out, tc.s.err)
+				}
+			}
+			for _, w := range []*Worker{a, b} {
+				if got := len(w.wake) == 1; got != tc.want {
+					t.Errorf("worker %s woken = %t, want %t", w.out.Name, got, tc.want)
+				}
+			}
+		})
+	}
+}
