@@ -236,7 +236,7 @@ func (w *Worker) Poll(ctx context.Context) (int, error) {
 	// the deliveries: the rows would be delivered again.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return len(items), w.record(sctx, results)
+	return len(items), w.record(sctx, results, ctx.Err() != nil)
 }
 
 // deliver makes one attempt for it, bounded by the destination's timeout.
@@ -248,19 +248,29 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) error {
 	return w.dest.Deliver(ctx, m, m.Encode())
 }
 
+var errInterrupted = errors.New("interrupted: the receiver stopped during the attempt")
+
 var errPruned = errors.New("the event was pruned (RECEIVER_EVENT_RETENTION) before it was delivered")
 
 // record stores the outcome of each attempt: delivered rows are completed
 // in one call.
-func (w *Worker) record(ctx context.Context, results []result) error {
+func (w *Worker) record(ctx context.Context, results []result, stopping bool) error {
 	var done []int64
 	var retries []store.OutboxRetry
 	var errs []error
 	now := w.opts.Now()
 	var gone sync.Once
+	interrupted := 0
 	for _, r := range results {
 		it := r.item
 		switch {
+		case r.err != nil && stopping:
+			// The receiver is stopping and cut the attempt short: not the
+			// destination's failure. The row is due again at once (the
+			// next start, or another replica), with no back-off.
+			retries = append(retries, store.OutboxRetry{ID: it.ID, At: now, Reason: errInterrupted.Error()})
+			interrupted++
+			continue
 		case r.err == nil:
 			done = append(done, it.ID)
 			if w.opts.Metrics != nil && it.Event != nil {
@@ -292,11 +302,14 @@ func (w *Worker) record(ctx context.Context, results []result) error {
 			retries = append(retries, store.OutboxRetry{ID: it.ID, At: at, Reason: r.err.Error()})
 		}
 	}
+	if interrupted > 0 {
+		w.opts.Log.Info().Int("events", interrupted).Msg("output: deliveries interrupted by shutdown, due again at once")
+	}
 	w.mu.Lock()
 	switch {
 	case len(done) > 0:
 		w.downStreak = 0
-	case len(retries) > 0:
+	case len(retries) > interrupted:
 		w.downStreak++
 	}
 	w.mu.Unlock()

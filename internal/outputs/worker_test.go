@@ -390,3 +390,49 @@ func TestWakeOnSave(t *testing.T) {
 		})
 	}
 }
+
+// blockingDest holds each attempt until its context ends, and says when
+// the first one started.
+type blockingDest struct{ started chan struct{} }
+
+func (d *blockingDest) Deliver(ctx context.Context, _ Message, _ []byte) error {
+	select {
+	case d.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return &RetryError{Reason: "request failed: " + ctx.Err().Error()}
+}
+
+func (d *blockingDest) Close() error { return nil }
+
+// TestShutdownInterruptsWithoutBackoff: attempts cut short by the
+// receiver stopping are not the destination's failures: their rows are
+// due again at once (no back-off), with no retry warning in the log.
+func TestShutdownInterruptsWithoutBackoff(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		out := httpOutput("lab", newConsumer(t))
+		clock := storetest.NewClock(storetest.T0)
+		s := open(t, store.Options{Now: clock.Now, Outputs: StoreOutputs([]Output{out})})
+		saveEvents(t, s, 3, 3)
+		log := &bytes.Buffer{}
+		dest := &blockingDest{started: make(chan struct{}, 1)}
+		w := NewWorker(s, out, dest, Options{Owner: "w1", Now: clock.Now, Jitter: noJitter, Log: zerolog.New(log)})
+		ctx, cancel := context.WithCancel(testCtx(t))
+		go func() { <-dest.started; cancel() }()
+		if n, err := w.Poll(ctx); err != nil || n != 3 {
+			t.Fatalf("Poll = %d, %v; want 3 rows", n, err)
+		}
+		// Due at once: another worker claims all three without the clock moving.
+		items, err := s.ClaimOutbox(testCtx(t), "lab", "w2", 10, time.Minute, true)
+		if err != nil || len(items) != 3 {
+			t.Fatalf("ClaimOutbox right after the shutdown = %d rows, %v; want 3", len(items), err)
+		}
+		if strings.Contains(log.String(), "will retry") || !strings.Contains(log.String(), "interrupted by shutdown") {
+			t.Errorf("log after an interrupted poll:\n%s\nwant the interruption, no retry warnings", log.String())
+		}
+		if d := w.downPause(); d != 0 {
+			t.Errorf("down pause after an interrupted poll = %v, want 0 (the destination did not fail)", d)
+		}
+	})
+}
