@@ -56,13 +56,17 @@ for set in a b; do
 done
 
 ROWS=()
-declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB ACKED STORED SERVER_CPU LOAD_CPU WRAPS
+declare -A RPS RPS_ALSO RATIO OPEN_P99 IDLE_MIB ACKED STORED SERVER_CPU LOAD_CPU WRAPS MACHINE_CPU
 FLOOR_P99S=()
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CLK_TCK=$(getconf CLK_TCK)
 # cpu_ticks PID prints the user+system CPU time of PID in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# machine_ticks prints the busy CPU time of the whole machine so far (all
+# CPUs, idle and iowait left out), in clock ticks: the receiver, PostgreSQL
+# and wrk together (and whatever else runs on the host).
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 
 # batch_mean ADMIN prints the mean events per group commit a receiver
 # reports on ADMIN/metrics so far (receiver_store_batch_events), or "–".
@@ -96,10 +100,12 @@ closed_loop() {
   local w0=0 s0 s1
   [ -z "$wpid" ] || w0=$(cpu_ticks "$wpid")
   s0=$(cpu_ticks "$pid")
+  local m0; m0=$(machine_ticks)
   wait "$job" || die "wrk failed: $(tail -n 5 "$out.err")"
   s1=$(cpu_ticks "$pid")
+  local m1; m1=$(machine_ticks)
   tail -n 1 "$out.txt" | jq -e . >"$out" || die "wrk printed no report: $(tail -n 5 "$out.txt")"
-  echo "$(( s1 - s0 )) $w0" >"$out.cpu"
+  echo "$(( s1 - s0 )) $w0 $(( m1 - m0 ))" >"$out.cpu"
 }
 
 # per_request_us TICKS REQUESTS prints TICKS of CPU time per request in µs.
@@ -149,8 +155,9 @@ measure() {
   local wraps; wraps=$(( $(jq -r '.wraps' "$c") + $( [ -z "$ALSO" ] && echo 0 || jq -r '.wraps' "$WORK/$name-also.json") ))
   WRAPS[$name]=$wraps
   local reqs; reqs=$(jq -r '.requests' "$c")
-  local sticks; read -r sticks _ <"$c.cpu"
+  local sticks mticks; read -r sticks _ mticks <"$c.cpu"
   local scpu; scpu=$(per_request_us "$sticks" "$reqs")
+  MACHINE_CPU[$name]=$(per_request_us "$mticks" "$reqs")
   local lcpu; lcpu=$(wrk_cpu_us "$c")
   SERVER_CPU[$name]=$scpu LOAD_CPU[$name]=$lcpu
   ROWS+=("| $name | $rps | @ratio:$name@ | $also | @also:$name@ | $scpu | $lcpu | $batch | $(jq -r '.latency.p50_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$c" | xargs printf '%.2f') | $(jq -r '.latency.p50_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_ms' "$o" | xargs printf '%.2f') | $(jq -r '.latency.p99_9_ms' "$o" | xargs printf '%.2f') | $(jq -r '.late' "$o") | $fails / $ofails | $wraps | @stored:$name@ | $(( idle / 1024 )) MiB | $(( peak / 1024 )) MiB |")
@@ -375,21 +382,23 @@ done
 # with_output KIND SRC: per round, the closed-loop throughput with the
 # down output attached against the run without it in the same round (in %),
 # into OUT_PER[KIND] and its median into OUT_MED[KIND].
-declare -A OUT_PER OUT_MED OUT_P99_PER OUT_CPU_PER
+declare -A OUT_PER OUT_MED OUT_P99_PER OUT_CPU_PER OUT_MCPU_PER
 with_output() {
-  local kind=$1 r vals=() p99s=() cpus=()
+  local kind=$1 r vals=() p99s=() cpus=() mcpus=()
   local -n src=$2
   for r in $(seq 1 "$ROUNDS"); do
     [ -n "${src["receiver $kind+output $r"]:-}" ] && [ -n "${src["receiver $kind $r"]:-}" ] || continue
     vals+=("$(ratio "${src["receiver $kind+output $r"]}" "${src["receiver $kind $r"]}")")
     p99s+=("${OPEN_P99["receiver $kind $r"]} → ${OPEN_P99["receiver $kind+output $r"]}")
     cpus+=("${SERVER_CPU["receiver $kind $r"]} → ${SERVER_CPU["receiver $kind+output $r"]}")
+    mcpus+=("${MACHINE_CPU["receiver $kind $r"]} → ${MACHINE_CPU["receiver $kind+output $r"]}")
   done
   [ ${#vals[@]} -gt 0 ] || return 0
   OUT_PER[$kind]=$(joined "${vals[@]}")
   OUT_MED[$kind]=$(median "${vals[@]}")
   OUT_P99_PER[$kind]=$(joined "${p99s[@]}")
   OUT_CPU_PER[$kind]=$(joined "${cpus[@]}")
+  OUT_MCPU_PER[$kind]=$(joined "${mcpus[@]}")
 }
 with_output sqlite RPS
 with_output postgres RPS
@@ -460,7 +469,9 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "- Compare rows of one run, not runs: on a shared machine the absolute numbers move from run to run."
   echo "- \"+output\" runs: the same receiver with an HTTP output (every event type) whose destination is down"
   echo "  (nothing listens on its port), so each event also gets an outbox row and the worker keeps probing;"
-  echo "  compared with the run without it in the same round (docs/outputs.md)."
+  echo "  compared with the run without it in the same round (docs/outputs.md). Their machine CPU per request is"
+  echo "  the whole machine's busy CPU time during the closed loop with $CONNECTIONS connections, per request: it counts"
+  echo "  PostgreSQL's own work, which the server CPU column leaves out."
   [ -z "${BENCH_NOTE:-}" ] || echo "- Note: $BENCH_NOTE"
   echo
   echo "| target | closed 2xx/s | vs ceiling | closed 2xx/s, ${ALSO:-–} conns | vs ceiling | server CPU µs/req | wrk CPU µs/req | events per commit | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | wrk wraps | 2xx / stored | idle RSS | peak RSS |"
@@ -490,6 +501,8 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   [ -z "${OUT_P99_PER[postgres]:-}" ] || echo "| PostgreSQL p99 at $RATE events/s without → with the down output (informational) | – | ${OUT_P99_PER[postgres]} ms | – | – |"
   [ -z "${OUT_CPU_PER[sqlite]:-}" ] || echo "| SQLite server CPU per request without → with the down output (informational; steadier than throughput) | – | ${OUT_CPU_PER[sqlite]} µs | – | – |"
   [ -z "${OUT_CPU_PER[postgres]:-}" ] || echo "| PostgreSQL server CPU per request without → with the down output (informational) | – | ${OUT_CPU_PER[postgres]} µs | – | – |"
+  [ -z "${OUT_MCPU_PER[sqlite]:-}" ] || echo "| SQLite machine CPU per request (receiver + wrk + the rest of the host) without → with the down output (informational) | – | ${OUT_MCPU_PER[sqlite]} µs | – | – |"
+  [ -z "${OUT_MCPU_PER[postgres]:-}" ] || echo "| PostgreSQL machine CPU per request (receiver + PostgreSQL + wrk + the rest of the host) without → with the down output (informational; counts PostgreSQL's own work for the outbox row) | – | ${OUT_MCPU_PER[postgres]} µs | – | – |"
   check "idle RSS (SQLite)" "${MAX_IDLE[sqlite]:-}" "<" 40 "MiB"
   check "idle RSS (PostgreSQL)" "${MAX_IDLE[postgres]:-}" "<" 40 "MiB"
   check "verification, 1 KiB body (raw form)" "$(awk -v n="$VERIFY_NS" 'BEGIN { if (n != "") printf "%.2f", n / 1000 }')" "<" 5 "µs"
