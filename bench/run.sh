@@ -209,6 +209,9 @@ receiver_sqlite() {
 # receiver_postgres NAME: the receiver on PostgreSQL, in a schema emptied first.
 receiver_postgres() {
   psql "$PG_BASE" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA" >/dev/null
+  # Every PostgreSQL run starts from a checkpoint, so none inherits the
+  # dirty buffers and WAL of the run (or pgbench) before it.
+  psql "$PG_BASE" -qc "CHECKPOINT" >/dev/null 2>&1 || log "$1: CHECKPOINT failed (needs superuser or pg_checkpoint): runs may inherit the previous run's WAL"
   local listen=127.0.0.1:$(free_port) admin=127.0.0.1:$(free_port)
   if start_receiver postgres "$(with_search_path "$PG_BASE" "$SCHEMA")" "$listen" "$admin" "$WORK/postgres.log"; then
     measure "$1" "http://$listen/hooks/prolific" "$RECEIVER_PID" "http://$admin"
@@ -231,7 +234,7 @@ fi
 # per event costs there, one transaction inserting one 1 KiB row under a
 # random text key, driven by pgbench at $RATE/s for $DURATION from four
 # clients (as many as the receiver's committers) right after the receiver's
-# run (the database in the same state). It is the floor under the receiver's
+# runs of the round (the database in the same state). It is the floor under the receiver's
 # p99 on PostgreSQL on this host: a receiver that commits before it answers
 # cannot be much faster than one commit. Latency includes pgbench's
 # schedule lag, as the loadgen's does; pgbench spaces transactions as a
@@ -264,7 +267,8 @@ postgres_floor() {
 }
 
 # The rounds: ceiling 0, then in round r the receiver on SQLite, on
-# PostgreSQL, and ceiling r. Each receiver's ratio in round r is against the
+# PostgreSQL (each without and with the down output, see pair), and
+# ceiling r. Each receiver's ratio in round r is against the
 # mean of the ceiling runs just before and after it (r-1 and r), so a machine
 # that got faster or slower during the run favours neither side; the targets
 # use the median over the rounds.
@@ -275,14 +279,26 @@ postgres_floor() {
 # without.
 down_output "$WORK/outputs-down.yaml"
 
+# pair KIND R: the receiver on KIND without and with the down output, in
+# round R; odd rounds run the plain receiver first and even rounds the
+# +output one, so neither always follows the heavier run.
+pair() {
+  local kind=$1 r=$2
+  if (( r % 2 )); then
+    "receiver_$kind" "receiver $kind $r"
+    OUTPUTS_FILE="$WORK/outputs-down.yaml" "receiver_$kind" "receiver $kind+output $r"
+  else
+    OUTPUTS_FILE="$WORK/outputs-down.yaml" "receiver_$kind" "receiver $kind+output $r"
+    "receiver_$kind" "receiver $kind $r"
+  fi
+}
+
 ceiling "ceiling 0"
 for r in $(seq 1 "$ROUNDS"); do
-  receiver_sqlite "receiver sqlite $r"
-  OUTPUTS_FILE="$WORK/outputs-down.yaml" receiver_sqlite "receiver sqlite+output $r"
+  pair sqlite "$r"
   if [ -n "$PG_BASE" ]; then
-    receiver_postgres "receiver postgres $r"
+    pair postgres "$r"
     postgres_floor "postgres floor $r"
-    OUTPUTS_FILE="$WORK/outputs-down.yaml" receiver_postgres "receiver postgres+output $r"
   fi
   ceiling "ceiling $r"
 done
@@ -450,6 +466,8 @@ model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "  disk's latency more than the receiver's capacity. The run with ${ALSO:-fewer} connections shows that regime."
   echo "- The ceiling is a bare net/http server that reads the body and answers 200 (bench/ceiling)."
   echo "  $ROUNDS interleaved rounds: ceiling 0, then in round r the receiver on SQLite, on PostgreSQL, and ceiling r."
+  echo "  Each store runs without and with the down output (below) in a round, the plain run first in odd rounds and"
+  echo "  second in even ones; every PostgreSQL run starts from a CHECKPOINT on an emptied schema."
   echo "  Throughput counts 2xx answers per second; a receiver's \"vs ceiling\" is that divided by the mean of the"
   echo "  ceiling runs just before and after it (r-1 and r); a ceiling's is against the ceilings' median ($CEILING_RPS/s)."
   echo "- Server / wrk CPU = user+system CPU time each process spent per request in the closed loop with $CONNECTIONS"
