@@ -41,8 +41,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o eventsOptions
-	fs.StringVar(&o.adminURL, "admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
-	fs.StringVar(&o.token, "token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+	adminFlags(fs, &o.adminURL, &o.token)
 	fs.Int64Var(&o.after, "after", 0, "print events after this seq (0: from the oldest stored)")
 	fs.StringVar(&o.cursorFile, "cursor-file", "", "file holding the last seq printed: read at start (instead of -after), rewritten after each page")
 	fs.BoolVar(&o.follow, "follow", false, "keep printing new events until interrupted")
@@ -70,9 +69,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case o.interval <= 0:
 		return usageError{"events: -interval must be positive"}
 	}
-	if o.token == "" {
-		o.token = os.Getenv("RECEIVER_ADMIN_TOKEN")
-	}
+	o.token = adminToken(o.token)
 	if o.cursorFile != "" {
 		seq, ok, err := readCursor(o.cursorFile)
 		if err != nil {

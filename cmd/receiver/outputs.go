@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -34,8 +33,8 @@ flags:`
 func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("outputs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	adminURL := fs.String("admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
-	token := fs.String("token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+	var adminURL, token string
+	adminFlags(fs, &adminURL, &token)
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
 	asJSON := fs.Bool("json", false, "list: print the outputs as JSON")
 	fs.Usage = func() {
@@ -45,16 +44,14 @@ func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *token == "" {
-		*token = os.Getenv("RECEIVER_ADMIN_TOKEN")
-	}
+	token = adminToken(token)
 	c := &http.Client{Timeout: *timeout}
 	verb, rest := "list", fs.Args()
 	if len(rest) > 0 {
 		verb, rest = rest[0], rest[1:]
 	}
 	call := func(method, path string, out any) error {
-		return adminJSON(ctx, c, method, *adminURL, path, *token, "outputs "+verb, out)
+		return adminJSON(ctx, c, method, adminURL, path, token, "outputs "+verb, out)
 	}
 	switch verb {
 	case "list":

@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/handlers"
@@ -28,8 +26,8 @@ import (
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	adminURL := fs.String("admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
-	token := fs.String("token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+	var adminURL, token string
+	adminFlags(fs, &adminURL, &token)
 	study := fs.String("study", "", "reconcile only this study: its events in the delivery log and its submissions")
 	subscription := fs.String("subscription", "", "backfill only this subscription's delivery log")
 	since := fs.Duration("since", 0, "read the delivery logs from this long ago (e.g. 72h) instead of the cursors, and reconcile every study seen since")
@@ -52,9 +50,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case *since < 0:
 		return usageError{"reconcile: -since must not be negative"}
 	}
-	if *token == "" {
-		*token = os.Getenv("RECEIVER_ADMIN_TOKEN")
-	}
+	token = adminToken(token)
 	q := url.Values{}
 	if *study != "" {
 		q.Set("study", *study)
@@ -71,7 +67,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *dryRun {
 		q.Set("dry_run", "true")
 	}
-	res, err := postReconcile(ctx, &http.Client{Timeout: *timeout}, *adminURL, *token, q)
+	res, err := postReconcile(ctx, &http.Client{Timeout: *timeout}, adminURL, token, q)
 	if err != nil {
 		return err
 	}
@@ -93,34 +89,12 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // postReconcile calls POST /api/v1/reconcile; a 502 still carries a summary.
 func postReconcile(ctx context.Context, c *http.Client, adminURL, token string, q url.Values) (handlers.ReconcileResponse, error) {
 	var out handlers.ReconcileResponse
-	u := strings.TrimRight(adminURL, "/") + "/api/v1/reconcile"
+	path := "/api/v1/reconcile"
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		path += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return out, fmt.Errorf("reconcile: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return out, fmt.Errorf("reconcile: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusBadGateway:
-		if err := json.Unmarshal(body, &out); err != nil {
-			return out, fmt.Errorf("reconcile: decode response: %w", err)
-		}
-		return out, nil
-	case http.StatusUnauthorized:
-		return out, errors.New("reconcile: receiver answered 401: pass -token or set RECEIVER_ADMIN_TOKEN")
-	}
-	return out, fmt.Errorf("reconcile: receiver answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	err := adminJSON(ctx, c, http.MethodPost, adminURL, path, token, "reconcile", &out, http.StatusOK, http.StatusBadGateway)
+	return out, err
 }
 
 // printReconcile writes the summary as a few aligned lines.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -34,8 +33,7 @@ func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("studies", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o studiesOptions
-	fs.StringVar(&o.adminURL, "admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
-	fs.StringVar(&o.token, "token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+	adminFlags(fs, &o.adminURL, &o.token)
 	fs.DurationVar(&o.watch, "watch", 0, "redraw at this interval until interrupted (e.g. 2s); 0 prints once")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "request timeout")
 	fs.BoolVar(&o.json, "json", false, "print the studies as JSON instead of a table")
@@ -52,9 +50,7 @@ func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if o.watch < 0 {
 		return usageError{"studies: -watch must not be negative"}
 	}
-	if o.token == "" {
-		o.token = os.Getenv("RECEIVER_ADMIN_TOKEN")
-	}
+	o.token = adminToken(o.token)
 	client := &http.Client{Timeout: o.timeout}
 	for {
 		studies, err := fetchStudies(ctx, client, o.adminURL, o.token)
@@ -91,41 +87,6 @@ func fetchStudies(ctx context.Context, c *http.Client, adminURL, token string) (
 		return nil, err
 	}
 	return out.Studies, nil
-}
-
-// getAdminJSON reads path (with its query) from a receiver's admin listener
-// into out. Errors start with what, the subcommand's name.
-func getAdminJSON(ctx context.Context, c *http.Client, adminURL, path, token, what string, out any) error {
-	return adminJSON(ctx, c, http.MethodGet, adminURL, path, token, what, out)
-}
-
-// adminJSON sends a body-less method request to path on a receiver's admin
-// listener and reads the JSON answer into out.
-func adminJSON(ctx context.Context, c *http.Client, method, adminURL, path, token, what string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(adminURL, "/")+path, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		if resp.StatusCode == http.StatusUnauthorized {
-			return fmt.Errorf("%s: receiver answered 401: pass -token or set RECEIVER_ADMIN_TOKEN", what)
-		}
-		return fmt.Errorf("%s: receiver answered %d: %s", what, resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
-		return fmt.Errorf("%s: decode response: %w", what, err)
-	}
-	return nil
 }
 
 // printStudies writes studies as JSON or as a table.

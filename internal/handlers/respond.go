@@ -53,12 +53,17 @@ var (
 	noStore         = []string{"no-store"}
 )
 
-// writeJSON writes v as JSON with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSONHeader writes a JSON answer's headers and status.
+func writeJSONHeader(w http.ResponseWriter, status int) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
+}
+
+// writeJSON writes v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONHeader(w, status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
@@ -84,10 +89,7 @@ func writeAck(w http.ResponseWriter, outcome, id string) {
 		}
 	}
 	buf = append(buf, "\"}\n"...)
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Cache-Control"] = noStore
-	w.WriteHeader(http.StatusOK)
+	writeJSONHeader(w, http.StatusOK)
 	_, _ = w.Write(buf)
 }
 

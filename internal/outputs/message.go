@@ -23,16 +23,6 @@ type Message struct {
 	Body          json.RawMessage `json:"body"` // Prolific's body as received
 }
 
-// source is how the receiver learnt of e: store.SourceWebhook,
-// store.SourceAPI (backfilled from Prolific's delivery log) or
-// store.SourceReconcile (a correction from reconciliation).
-func source(e *store.Event) string {
-	if e.Source == "" {
-		return store.SourceWebhook
-	}
-	return e.Source
-}
-
 // NewMessage builds the message for a stored event.
 func NewMessage(e *store.Event) Message {
 	body := json.RawMessage(e.Body)
@@ -42,7 +32,7 @@ func NewMessage(e *store.Event) Message {
 		body, _ = json.Marshal(string(e.Body))
 	}
 	return Message{EventID: e.ID, EventType: e.Type, ResourceID: e.ResourceID, Status: e.Status,
-		ParticipantID: e.ParticipantID, StudyID: e.StudyID, Source: source(e), EventTime: e.EventTime,
+		ParticipantID: e.ParticipantID, StudyID: e.StudyID, Source: store.SourceOf(e), EventTime: e.EventTime,
 		ReceivedAt: e.ReceivedAt, Seq: e.Seq, Body: body}
 }
 

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+)
+
+// adminFlags registers -admin-url and -token, the flags of every
+// subcommand that talks to a running receiver's admin listener.
+func adminFlags(fs *flag.FlagSet, adminURL, token *string) {
+	fs.StringVar(adminURL, "admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
+	fs.StringVar(token, "token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+}
+
+// adminToken is the -token value given, else $RECEIVER_ADMIN_TOKEN.
+func adminToken(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return os.Getenv("RECEIVER_ADMIN_TOKEN")
+}
+
+// getAdminJSON reads path (with its query) from a receiver's admin listener
+// into out. Errors start with what, the subcommand's name.
+func getAdminJSON(ctx context.Context, c *http.Client, adminURL, path, token, what string, out any) error {
+	return adminJSON(ctx, c, http.MethodGet, adminURL, path, token, what, out)
+}
+
+// adminJSON sends a body-less method request to path on a receiver's admin
+// listener and reads the JSON answer into out: a 200's, or one of accept's
+// when given (an endpoint whose error answers carry a body worth reading).
+func adminJSON(ctx context.Context, c *http.Client, method, adminURL, path, token, what string, out any, accept ...int) error {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(adminURL, "/")+path, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if len(accept) == 0 {
+		accept = []int{http.StatusOK}
+	}
+	if !slices.Contains(accept, resp.StatusCode) {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if resp.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("%s: receiver answered 401: pass -token or set RECEIVER_ADMIN_TOKEN", what)
+		}
+		return fmt.Errorf("%s: receiver answered %d: %s", what, resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("%s: decode response: %w", what, err)
+	}
+	return nil
+}
