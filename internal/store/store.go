@@ -311,6 +311,8 @@ type Store interface {
 	SetReconcileMark(ctx context.Context, kind, key string, at time.Time) error
 	// Outbox holds the rows queued for the outputs.
 	Outbox
+	// Rules holds the rules engine's decisions and their audit.
+	Rules
 
 	// Ping reports whether the database is reachable (readiness).
 	Ping(ctx context.Context) error

@@ -69,6 +69,12 @@ func Run(t *testing.T, open OpenFunc) {
 		{"OutboxPause", testOutboxPause},
 		{"OutboxPruned", testOutboxPruned},
 		{"OutboxRetryBatch", testOutboxRetryBatch},
+		{"RulesDecideOnce", testRulesDecideOnce},
+		{"RulesCursor", testRulesCursor},
+		{"RulesCursorRace", testRulesCursorRace},
+		{"RulesDigest", testRulesDigest},
+		{"RulesLease", testRulesLease},
+		{"RulesList", testRulesList},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}

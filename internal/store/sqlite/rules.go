@@ -1,0 +1,257 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// rulesCursorName names the evaluator's row in rule_cursor.
+const rulesCursorName = "events"
+
+// RulesCursor returns the rules evaluator's place, recording start the
+// first time (see store.Rules).
+func (db *DB) RulesCursor(ctx context.Context, start int64) (int64, error) {
+	if db.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO rule_cursor (name, seq) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+		rulesCursorName, start); err != nil {
+		return 0, db.wrap("rules cursor", err)
+	}
+	var seq int64
+	if err := db.write.QueryRowContext(ctx, `SELECT seq FROM rule_cursor WHERE name = ?`, rulesCursorName).Scan(&seq); err != nil {
+		return 0, db.wrap("rules cursor", err)
+	}
+	return seq, nil
+}
+
+// Decide records decisions, moving the cursor with them (see store.Rules).
+// The single writer connection and an immediate transaction make the
+// cursor check and the inserts one step.
+func (db *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision) (int, error) {
+	if db.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, db.wrap("decide", err)
+	}
+	defer tx.Rollback()
+	if cursor != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE rule_cursor SET seq = ?3 WHERE name = ?1 AND seq = ?2`,
+			rulesCursorName, cursor.From, cursor.To)
+		if err != nil {
+			return 0, db.wrap("decide: move cursor", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return 0, store.ErrCursorMoved
+		}
+	}
+	now := db.opts.Now()
+	added := 0
+	for _, d := range ds {
+		n, err := db.decide(ctx, tx, d, now)
+		if err != nil {
+			return 0, db.wrap("decide", err)
+		}
+		added += n
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, db.wrap("decide: commit", err)
+	}
+	return added, nil
+}
+
+func (db *DB) decide(ctx context.Context, tx *sql.Tx, d store.Decision, now time.Time) (int, error) {
+	due := d.DueAt
+	if due.IsZero() {
+		due = now
+	}
+	key := d.Key
+	if d.Digest > 0 {
+		var (
+			id, prevDue       int64
+			outcome, lockedBy string
+			attempts, count   int
+			idsJSON           string
+		)
+		err := tx.QueryRowContext(ctx, `SELECT id, due_at, outcome, locked_by, attempts, count, event_ids
+			FROM rule_actions WHERE digest_group = ? ORDER BY id DESC LIMIT 1`, d.DigestGroup).
+			Scan(&id, &prevDue, &outcome, &lockedBy, &attempts, &count, &idsJSON)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return 0, err
+		case store.DigestMergeable(outcome, attempts, lockedBy):
+			var ids []string
+			_ = json.Unmarshal([]byte(idsJSON), &ids)
+			_, err := tx.ExecContext(ctx, `UPDATE rule_actions SET count = count + ?, event_ids = ?, detail = ?, updated_at = ? WHERE id = ?`,
+				max(d.Count, 1), mustJSON(store.MergeEventIDs(ids, d.EventIDs)), d.Detail, micros(now), id)
+			return 0, err
+		default:
+			due = store.DigestDue(due, fromMicros(prevDue), d.Digest)
+		}
+		key = store.DigestKey(d.DigestGroup, due)
+	}
+	if key == "" {
+		return 0, errors.New("decision without a key")
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
+			event_ids, count, dry_run, detail, created_at, due_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		key, d.DigestGroup, d.Rule, d.Action, d.StudyID, d.Target, d.Batch,
+		mustJSON(store.MergeEventIDs(nil, d.EventIDs)), max(d.Count, 1), d.DryRun, d.Detail, micros(now), micros(due), micros(now))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v) // string slices always encode
+	return string(b)
+}
+
+const actionColumns = `id, key, rule, action, study_id, target, batch, event_ids, count, dry_run, detail,
+	outcome, reason, request, response, attempts, interrupted, created_at, due_at, updated_at, finished_at`
+
+func scanAction(row interface{ Scan(...any) error }) (store.Action, error) {
+	var a store.Action
+	var ids string
+	var created, due, updated, finished int64
+	err := row.Scan(&a.ID, &a.Key, &a.Rule, &a.Action, &a.StudyID, &a.Target, &a.Batch, &ids, &a.Count, &a.DryRun, &a.Detail,
+		&a.Outcome, &a.Reason, &a.Request, &a.Response, &a.Attempts, &a.Interrupted, &created, &due, &updated, &finished)
+	if err != nil {
+		return a, err
+	}
+	_ = json.Unmarshal([]byte(ids), &a.EventIDs)
+	a.CreatedAt, a.DueAt, a.UpdatedAt = fromMicros(created), fromMicros(due), fromMicros(updated)
+	if finished != 0 {
+		a.FinishedAt = fromMicros(finished)
+	}
+	return a, nil
+}
+
+// ClaimActions leases due pending actions to owner (see store.Rules). An
+// action whose previous lease ran out is marked Interrupted.
+func (db *DB) ClaimActions(ctx context.Context, owner string, n int, lease time.Duration) ([]store.Action, error) {
+	if db.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if owner == "" {
+		return nil, errors.New("claim actions: empty owner")
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	now := micros(db.opts.Now())
+	rows, err := db.write.QueryContext(ctx, `UPDATE rule_actions
+		SET interrupted = (locked_by <> ''), locked_by = ?1, locked_until = ?2, attempts = attempts + 1, updated_at = ?3
+		WHERE id IN (SELECT id FROM rule_actions
+			WHERE outcome = 'pending' AND due_at <= ?3 AND (locked_by = '' OR locked_until <= ?3)
+			ORDER BY due_at, id LIMIT ?4)
+		RETURNING `+actionColumns, owner, now+lease.Microseconds(), now, min(n, store.MaxLimit))
+	if err != nil {
+		return nil, db.wrap("claim actions", err)
+	}
+	defer rows.Close()
+	var out []store.Action
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, db.wrap("claim actions", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap("claim actions", err)
+	}
+	store.SortActionsDue(out)
+	return out, nil
+}
+
+// FinishActions records what became of actions owner holds.
+func (db *DB) FinishActions(ctx context.Context, owner string, results []store.ActionResult) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	now := micros(db.opts.Now())
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap("finish actions", err)
+	}
+	defer tx.Rollback()
+	for _, r := range results {
+		if r.Outcome == store.ActionPending || r.Outcome == "" {
+			return fmt.Errorf("finish action %d: outcome %q is not final", r.ID, r.Outcome)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE rule_actions
+			SET outcome = ?, reason = ?, request = ?, response = ?, finished_at = ?, updated_at = ?, locked_by = '', locked_until = 0
+			WHERE id = ? AND locked_by = ? AND outcome = 'pending'`,
+			r.Outcome, store.TruncateError(r.Reason), store.TruncateError(r.Request), store.TruncateError(r.Response),
+			now, now, r.ID, owner); err != nil {
+			return db.wrap("finish actions", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return db.wrap("finish actions", err)
+	}
+	return nil
+}
+
+// RetryActions releases actions owner holds, due again at at.
+func (db *DB) RetryActions(ctx context.Context, owner string, ids []int64, at time.Time, reason string) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(ids)
+	_, err := db.write.ExecContext(ctx, `UPDATE rule_actions
+		SET due_at = ?1, reason = ?2, updated_at = ?3, locked_by = '', locked_until = 0
+		WHERE id IN (SELECT value FROM json_each(?4)) AND locked_by = ?5 AND outcome = 'pending'`,
+		micros(at), store.TruncateError(reason), micros(db.opts.Now()), string(b), owner)
+	return db.wrapNil("retry actions", err)
+}
+
+// Actions lists actions newest first (see store.ActionFilter).
+func (db *DB) Actions(ctx context.Context, f store.ActionFilter) ([]store.Action, error) {
+	if db.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	before := f.BeforeID
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+actionColumns+` FROM rule_actions
+		WHERE id < ?1 AND (?2 = '' OR rule = ?2) AND (?3 = '' OR study_id = ?3) AND (?4 = '' OR outcome = ?4)
+		ORDER BY id DESC LIMIT ?5`, before, f.Rule, f.StudyID, f.Outcome, store.ActionLimit(f.Limit))
+	if err != nil {
+		return nil, db.wrap("list actions", err)
+	}
+	defer rows.Close()
+	out := []store.Action{}
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, db.wrap("list actions", err)
+		}
+		out = append(out, a)
+	}
+	return out, db.wrapNil("list actions", rows.Err())
+}
+
+func (db *DB) wrapNil(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return db.wrap(op, err)
+}
