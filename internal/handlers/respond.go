@@ -69,7 +69,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeAck answers 200 {"status":outcome,"event_id":id} for an accepted
 // webhook, as writeJSON would, without encoding/json on the hot path. id is
-// at most maxEventIDLen printable ASCII characters (buildEvent checks), so
+// at most prolific.MaxEventIDLen printable ASCII characters (buildEvent checks), so
 // only '"' and '\\' need escaping; anything else goes through writeJSON.
 func writeAck(w http.ResponseWriter, outcome, id string) {
 	buf := make([]byte, 0, 48+len(outcome)+2*len(id))

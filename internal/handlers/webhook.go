@@ -1,19 +1,15 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
-
-// maxEventIDLen bounds X-Event-ID (Prolific's are 24 hex characters).
-const maxEventIDLen = 128
 
 // handleWebhook stores a verified delivery and answers 200 only once it is
 // durable: 200 for stored and duplicate events, 400 for a body or header we
@@ -47,37 +43,24 @@ func handleWebhook(d *Deps) func(http.ResponseWriter, *http.Request, *verified) 
 func buildEvent(r *http.Request, del *verified, now time.Time) (*store.Event, *rejection) {
 	ev := &store.Event{ReceivedAt: now.UTC()}
 	id := r.Header.Get(prolific.HeaderEventID)
-	switch {
-	case id == "":
+	switch err := prolific.CheckEventID(id); {
+	case errors.Is(err, prolific.ErrNoEventID):
 		return ev, &rejection{status: http.StatusBadRequest, reason: "missing_event_id", msg: "missing X-Event-ID header"}
-	case len(id) > maxEventIDLen || !printableASCII(id):
+	case err != nil:
 		return ev, &rejection{status: http.StatusBadRequest, reason: "bad_event_id",
-			msg: fmt.Sprintf("X-Event-ID must be at most %d printable ASCII characters", maxEventIDLen)}
+			msg: fmt.Sprintf("X-Event-ID must be at most %d printable ASCII characters", prolific.MaxEventIDLen)}
 	}
 	ev.ID = id
-	if !utf8.Valid(del.body) {
+	f, err := prolific.Read(del.body)
+	ev.Type, ev.ResourceID, ev.Status, ev.ParticipantID, ev.StudyID = f.Type, f.ResourceID, f.Status, f.ParticipantID, f.StudyID
+	switch {
+	case errors.Is(err, prolific.ErrNotUTF8):
 		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed", msg: "body is not valid UTF-8"}
-	}
-	typed, err := prolific.Decode(del.body)
-	if err != nil {
+	case errors.Is(err, prolific.ErrNUL):
+		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed", msg: "body fields contain a NUL character"}
+	case err != nil:
 		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed",
 			msg: "body is not a Prolific webhook: " + err.Error(), err: err}
-	}
-	switch e := typed.(type) {
-	case *prolific.SubmissionStatusChange:
-		fromSubmissionStatus(e, ev)
-	case *prolific.StudyStatusChange:
-		fromStudyStatus(e, ev)
-	case *prolific.StudyProgressChange:
-		fromStudyProgress(e, ev)
-	case *prolific.StudyHighReturnRate:
-		fromHighReturnRate(e, ev)
-	case *prolific.Envelope:
-		fromUnknown(e, ev)
-	}
-	if strings.ContainsRune(ev.Type+ev.ResourceID+ev.Status+ev.ParticipantID, 0) {
-		// Valid JSON, but no database text column takes it (PostgreSQL refuses NUL).
-		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed", msg: "body fields contain a NUL character"}
 	}
 	eventTime, rej := eventTime(r.Header.Get(prolific.HeaderTimestamp), del.result.Timestamp)
 	if rej != nil {
@@ -107,34 +90,4 @@ func eventTime(header string, signed time.Time) (time.Time, *rejection) {
 		t = signed
 	}
 	return t.UTC(), nil
-}
-
-func fromSubmissionStatus(e *prolific.SubmissionStatusChange, ev *store.Event) {
-	ev.Type, ev.ResourceID, ev.Status, ev.ParticipantID = e.EventType, e.ResourceID, e.Status, e.ParticipantID
-}
-
-func fromStudyStatus(e *prolific.StudyStatusChange, ev *store.Event) {
-	ev.Type, ev.ResourceID, ev.Status, ev.StudyID = e.EventType, e.ResourceID, e.Status, e.ResourceID
-}
-
-func fromStudyProgress(e *prolific.StudyProgressChange, ev *store.Event) {
-	ev.Type, ev.ResourceID, ev.StudyID = e.EventType, e.ResourceID, e.ResourceID
-}
-
-func fromHighReturnRate(e *prolific.StudyHighReturnRate, ev *store.Event) {
-	ev.Type, ev.ResourceID, ev.StudyID = e.EventType, e.ResourceID, e.ResourceID
-}
-
-// fromUnknown keeps an event type Prolific may add later: stored raw, no projection.
-func fromUnknown(e *prolific.Envelope, ev *store.Event) {
-	ev.Type, ev.ResourceID = e.EventType, e.ResourceID
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }

@@ -8,61 +8,42 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
-
-// maxIDLen bounds a delivery-log entry's ID, as the webhook handler bounds
-// X-Event-ID.
-const maxIDLen = 128
 
 // errInvalid marks a delivery-log entry that is not a readable Prolific event.
 var errInvalid = errors.New("invalid delivery-log entry")
 
 // fromLog turns a delivery-log entry into the event a webhook for it would
 // have stored: ID the entry's id (Prolific's X-Event-ID for the delivery,
-// docs/reconcile.md), fields from the payload exactly as the webhook
-// handler reads them, EventTime the entry's creation time in whole seconds
+// docs/reconcile.md), fields from the payload by prolific.Read and the ID
+// checked by prolific.CheckEventID, the rule the webhook handler applies
+// too, so a log entry and a webhook are never judged differently, EventTime the entry's creation time in whole seconds
 // (X-Timestamp's resolution, so the ordering rule compares like with
 // like), and a content hash over type, resource, payload and creation time.
 func fromLog(sub Subscription, e prolific.SubscriptionEvent, now time.Time) (*store.Event, error) {
 	switch {
-	case e.ID == "" || len(e.ID) > maxIDLen || !printable(e.ID):
+	case prolific.CheckEventID(e.ID) != nil:
 		return nil, fmt.Errorf("%w: id %q is empty, too long or not printable ASCII", errInvalid, safeID(e.ID))
 	case e.Created.IsZero():
 		return nil, fmt.Errorf("%w: datetime_created missing or not ISO-8601", errInvalid)
 	case len(e.Payload) == 0 || string(e.Payload) == "null":
 		return nil, fmt.Errorf("%w: no payload", errInvalid)
-	case !utf8.Valid(e.Payload):
-		return nil, fmt.Errorf("%w: payload is not valid UTF-8", errInvalid)
 	}
-	typed, err := prolific.Decode(e.Payload)
+	f, err := prolific.Read(e.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload is not a Prolific event: %w", errInvalid, err)
 	}
-	ev := &store.Event{ID: e.ID, ReceivedAt: now, Source: store.SourceAPI}
-	switch t := typed.(type) {
-	case *prolific.SubmissionStatusChange:
-		ev.Type, ev.ResourceID, ev.Status, ev.ParticipantID = t.EventType, t.ResourceID, t.Status, t.ParticipantID
-	case *prolific.StudyStatusChange:
-		ev.Type, ev.ResourceID, ev.Status, ev.StudyID = t.EventType, t.ResourceID, t.Status, t.ResourceID
-	case *prolific.StudyProgressChange:
-		ev.Type, ev.ResourceID, ev.StudyID = t.EventType, t.ResourceID, t.ResourceID
-	case *prolific.StudyHighReturnRate:
-		ev.Type, ev.ResourceID, ev.StudyID = t.EventType, t.ResourceID, t.ResourceID
-	case *prolific.Envelope:
-		ev.Type, ev.ResourceID = t.EventType, t.ResourceID
-	}
+	ev := &store.Event{ID: e.ID, ReceivedAt: now, Source: store.SourceAPI,
+		Type: f.Type, ResourceID: f.ResourceID, Status: f.Status, ParticipantID: f.ParticipantID, StudyID: f.StudyID}
 	switch {
 	case e.EventType != "" && ev.Type != e.EventType, sub.EventType != "" && ev.Type != sub.EventType:
 		return nil, fmt.Errorf("%w: payload event_type %q differs from the entry's %q (subscription to %q)",
 			errInvalid, ev.Type, e.EventType, sub.EventType)
 	case e.ResourceID != "" && ev.ResourceID != e.ResourceID:
 		return nil, fmt.Errorf("%w: payload resource_id differs from the entry's", errInvalid)
-	case bytes.IndexByte([]byte(ev.Type+ev.ResourceID+ev.Status+ev.ParticipantID), 0) >= 0:
-		return nil, fmt.Errorf("%w: payload fields contain a NUL character", errInvalid)
 	}
 	ev.EventTime = e.Created.UTC().Truncate(time.Second)
 	ev.Body = []byte(e.Payload)
@@ -84,15 +65,6 @@ func canonical(b []byte) string {
 		return string(b)
 	}
 	return string(out)
-}
-
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // correction is what a synthetic event's body says beyond Prolific's own
