@@ -198,6 +198,10 @@ type QueueStats struct {
 	OldestQueued time.Time // CreatedAt of the oldest job; zero when empty
 }
 
+// CommitObserver hears about one commit attempt: how many events it held,
+// how long it took and its error (nil when it committed).
+type CommitObserver func(events int, took time.Duration, err error)
+
 // Options tune a backend. The zero value stores events and projections but
 // queues no enrichment work.
 type Options struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // aliasLockClass is the first key of the advisory lock taken per stored
@@ -86,7 +87,7 @@ func recordAliases(ctx context.Context, tx batchSender, events []*store.Event, c
 		targets[a.eventID] = true
 	}
 	b = &pgx.Batch{}
-	for _, id := range store.SortedKeys(targets) {
+	for _, id := range backend.SortedKeys(targets) {
 		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, aliasLockClass, id)
 	}
 	sort.SliceStable(aliases, func(x, y int) bool { return aliases[x].id < aliases[y].id })

@@ -8,7 +8,7 @@ import (
 )
 
 // isolatable reports whether a failed batch should be retried one event per
-// transaction (store.WithIsolate): only when PostgreSQL refused the data of
+// transaction (backend.WithIsolate): only when PostgreSQL refused the data of
 // some statement, a data exception (SQLSTATE class 22, e.g. a NUL byte or
 // invalid UTF-8 in a text value) or an integrity constraint violation (class
 // 23), which one event can cause without the others being at fault. Network

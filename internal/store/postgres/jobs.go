@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // maxErrorLen bounds the last_error recorded for a job.
@@ -160,7 +161,7 @@ func (d *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) erro
 	if err != nil {
 		return fmt.Errorf("postgres: encode submission counts: %w", err)
 	}
-	st := store.Status{}
+	st := backend.Status{}
 	if s.Status != "" {
 		st.Offer(s.Status, s.FetchedAt, store.StatusRank("study.status.change", s.Status))
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // insertOutboxSQL queues a batch's outbox rows in one statement, in the
@@ -22,14 +23,14 @@ const insertOutboxSQL = `INSERT INTO outbox (output, event_seq, order_key, creat
 // queueOutbox adds to b, inside the batch's transaction, the outbox rows of
 // the batch's stored events: no round trip of its own.
 func queueOutbox(b *pgx.Batch, outputs []store.Output, events []*store.Event, res *batchResult, now time.Time) {
-	var rows []store.OutboxRow
+	var rows []backend.OutboxRow
 	for i, e := range events {
 		if res.outcomes[i] != store.Stored {
 			continue
 		}
 		stored := *e
 		stored.Seq = res.seqs[i]
-		rows = store.OutboxRows(rows, outputs, &stored, res.studyIDs[i])
+		rows = backend.OutboxRows(rows, outputs, &stored, res.studyIDs[i])
 	}
 	if len(rows) == 0 {
 		return
@@ -59,7 +60,7 @@ const backfillSQL = `INSERT INTO outbox (output, event_seq, order_key, created_a
 // transaction. A replica that registers concurrently waits on the name's
 // key and then finds it registered.
 func (d *DB) registerOutputs(ctx context.Context) error {
-	if err := store.CheckOutputs(d.opts.Outputs); err != nil {
+	if err := backend.CheckOutputs(d.opts.Outputs); err != nil {
 		return err
 	}
 	if len(d.opts.Outputs) == 0 {
@@ -127,7 +128,7 @@ const claimOutboxSQL = `WITH due AS (
 	FROM claimed o LEFT JOIN events e ON e.seq = o.event_seq ORDER BY o.id`
 
 // ClaimOutbox leases due rows of output to owner (see store.Outbox): a
-// walk of the pending rows in queue order picks them (store.ClaimWalk,
+// walk of the pending rows in queue order picks them (backend.ClaimWalk,
 // which keeps the order per key), then one statement leases those still
 // free. A row picked as its key's first stays so until it is claimed: only
 // its lease holder completes, retries or dead-letters it.
@@ -142,11 +143,11 @@ func (d *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, lease
 		return []store.OutboxItem{}, nil
 	}
 	now := d.clock()
-	rows, err := d.pool.Query(ctx, pendingSQL, output, now, store.MaxClaimWalk)
+	rows, err := d.pool.Query(ctx, pendingSQL, output, now, backend.MaxClaimWalk)
 	if err != nil {
 		return nil, d.wrap("claim outbox", err)
 	}
-	walk := store.NewClaimWalk(min(n, store.MaxLimit), ordered)
+	walk := backend.NewClaimWalk(min(n, store.MaxLimit), ordered)
 	for rows.Next() {
 		var id int64
 		var key string
@@ -222,7 +223,7 @@ func (d *DB) RetryOutbox(ctx context.Context, owner string, retries []store.Outb
 	ats := make([]time.Time, len(retries))
 	reasons := make([]string, len(retries))
 	for i, r := range retries {
-		ids[i], ats[i], reasons[i] = r.ID, r.At, store.TruncateError(r.Reason)
+		ids[i], ats[i], reasons[i] = r.ID, r.At, backend.TruncateError(r.Reason)
 	}
 	return d.exec(ctx, "retry outbox", `UPDATE outbox o SET locked_by = '', locked_until = NULL, due_at = r.at, last_error = r.reason
 		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS r(id, at, reason)
@@ -232,13 +233,13 @@ func (d *DB) RetryOutbox(ctx context.Context, owner string, retries []store.Outb
 // DeadLetterOutbox moves a row owner holds to the dead letters.
 func (d *DB) DeadLetterOutbox(ctx context.Context, owner string, id int64, reason string) error {
 	return d.exec(ctx, "dead-letter outbox", `UPDATE outbox SET locked_by = '', locked_until = NULL, dead_at = $3, last_error = $4
-		WHERE id = $1 AND locked_by = $2`, id, owner, d.clock(), store.TruncateError(reason))
+		WHERE id = $1 AND locked_by = $2`, id, owner, d.clock(), backend.TruncateError(reason))
 }
 
 // DisableOutput stops claims of output until it is resumed.
 func (d *DB) DisableOutput(ctx context.Context, output, reason string) error {
 	return d.exec(ctx, "disable output", `UPDATE outputs SET disabled_reason = $2 WHERE name = $1`,
-		output, store.TruncateError(cmp.Or(strings.TrimSpace(reason), "disabled")))
+		output, backend.TruncateError(cmp.Or(strings.TrimSpace(reason), "disabled")))
 }
 
 // SetOutputPaused pauses or resumes output (resuming clears a disable).

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // rulesCursorName names the evaluator's row in rule_cursor.
@@ -194,7 +195,7 @@ func (d *DB) FinishActions(ctx context.Context, owner string, results []store.Ac
 		b.Queue(`UPDATE rule_actions
 			SET outcome = $1, reason = $2, request = $3, response = $4, finished_at = $5, updated_at = $5, locked_by = '', locked_until = NULL
 			WHERE id = $6 AND locked_by = $7 AND outcome = 'pending'`,
-			r.Outcome, store.TruncateError(r.Reason), store.TruncateError(r.Request), store.TruncateError(r.Response), now, r.ID, owner)
+			r.Outcome, backend.TruncateError(r.Reason), backend.TruncateError(r.Request), backend.TruncateError(r.Response), now, r.ID, owner)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -217,7 +218,7 @@ func (d *DB) RetryActions(ctx context.Context, owner string, ids []int64, at tim
 	_, err := d.pool.Exec(ctx, `UPDATE rule_actions
 		SET due_at = $1, reason = $2, updated_at = $3, locked_by = '', locked_until = NULL
 		WHERE id = ANY($4) AND locked_by = $5 AND outcome = 'pending'`,
-		pgTime(at), store.TruncateError(reason), d.clock(), ids, owner)
+		pgTime(at), backend.TruncateError(reason), d.clock(), ids, owner)
 	if err != nil {
 		return d.wrap("retry actions", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 const (
@@ -176,7 +177,7 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		return nil, err
 	}
 
-	p := store.NewProjection(d.opts.Enrich)
+	p := backend.NewProjection(d.opts.Enrich)
 	for i, e := range events {
 		if res.outcomes[i] == store.Stored {
 			p.Add(e, res.studyIDs[i])

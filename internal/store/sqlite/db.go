@@ -1,6 +1,6 @@
 // Package sqlite is the embedded store backend: one SQLite file in WAL mode
 // with synchronous=FULL, written by a single connection that commits
-// concurrent Saves in groups (store.Batcher), and read through a separate pool.
+// concurrent Saves in groups (backend.Batcher), and read through a separate pool.
 package sqlite
 
 import (
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -31,7 +32,7 @@ type DB struct {
 	opts  store.Options
 	write *sql.DB // exactly one connection: the only writer
 	read  *sql.DB // query_only pool
-	batch *store.Batcher
+	batch *backend.Batcher
 	stmts *statements
 	ckpt  *checkpointer
 	owner *owner // this process's claim on the file
@@ -118,15 +119,15 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 		own.release()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	batchOpts := []store.BatcherOption{store.WithIsolate(isolatable), store.WithCommitObserver(opts.ObserveCommit)}
+	batchOpts := []backend.BatcherOption{backend.WithIsolate(isolatable), backend.WithCommitObserver(opts.ObserveCommit)}
 	if id, ok := statID(path + "-wal"); ok && gatherWAL && walFileFor(id) != nil && syncDir(filepath.Dir(path)) == nil {
 		// The writer's log is synced apart from its commits (see commitTx).
 		// SQLite syncs the directory of a log it created at the log's first
 		// sync, which may now be deferred: the directory was synced above.
 		db.walID = id
-		batchOpts = append(batchOpts, store.WithDurable(db.durable))
+		batchOpts = append(batchOpts, backend.WithDurable(db.durable))
 	}
-	db.batch = store.NewBatcher(db.commit, opts.MaxBatch, batchOpts...)
+	db.batch = backend.NewBatcher(db.commit, opts.MaxBatch, batchOpts...)
 	return db, nil
 }
 

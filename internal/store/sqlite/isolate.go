@@ -8,7 +8,7 @@ import (
 )
 
 // isolatable reports whether a failed batch should be retried one event per
-// transaction (store.WithIsolate): only when SQLite refused one statement's
+// transaction (backend.WithIsolate): only when SQLite refused one statement's
 // data (a constraint, a datatype mismatch, a value too big), which one
 // event can cause without the others being at fault. Busy or locked
 // databases, I/O errors, a full disk, a closed connection and everything

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // sqlBackfill queues, for an output registered with FromBeginning, every
@@ -28,7 +29,7 @@ const sqlBackfill = `INSERT INTO outbox (output, event_seq, order_key, created_a
 // the stored history for those that start from the beginning, in one
 // transaction.
 func (db *DB) registerOutputs(ctx context.Context) error {
-	if err := store.CheckOutputs(db.opts.Outputs); err != nil {
+	if err := backend.CheckOutputs(db.opts.Outputs); err != nil {
 		return err
 	}
 	if len(db.opts.Outputs) == 0 {
@@ -137,12 +138,12 @@ func (db *DB) ClaimOutbox(ctx context.Context, output, owner string, n int, leas
 
 // claimable returns up to n rows of output that can be claimed at now.
 func (db *DB) claimable(ctx context.Context, output string, now int64, n int, ordered bool) ([]int64, error) {
-	rows, err := db.read.QueryContext(ctx, sqlPending, output, now, store.MaxClaimWalk)
+	rows, err := db.read.QueryContext(ctx, sqlPending, output, now, backend.MaxClaimWalk)
 	if err != nil {
 		return nil, db.wrap("claim outbox", err)
 	}
 	defer rows.Close()
-	walk := store.NewClaimWalk(n, ordered)
+	walk := backend.NewClaimWalk(n, ordered)
 	for rows.Next() {
 		var id int64
 		var key string
@@ -190,7 +191,7 @@ func collectOutbox(rows *sql.Rows) ([]store.OutboxItem, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	store.SortOutbox(items)
+	backend.SortOutbox(items)
 	return items, nil
 }
 
@@ -263,7 +264,7 @@ func (db *DB) RetryOutbox(ctx context.Context, owner string, retries []store.Out
 	}
 	defer stmt.Close()
 	for _, r := range retries {
-		if _, err := stmt.ExecContext(ctx, micros(r.At), store.TruncateError(r.Reason), r.ID, owner); err != nil {
+		if _, err := stmt.ExecContext(ctx, micros(r.At), backend.TruncateError(r.Reason), r.ID, owner); err != nil {
 			return db.wrap("retry outbox", err)
 		}
 	}
@@ -276,13 +277,13 @@ func (db *DB) RetryOutbox(ctx context.Context, owner string, retries []store.Out
 // DeadLetterOutbox moves a row owner holds to the dead letters.
 func (db *DB) DeadLetterOutbox(ctx context.Context, owner string, id int64, reason string) error {
 	return db.outboxExec(ctx, "dead-letter outbox", `UPDATE outbox SET locked_by = '', locked_until = 0, dead_at = ?, last_error = ?
-		WHERE id = ? AND locked_by = ?`, micros(db.opts.Now()), store.TruncateError(reason), id, owner)
+		WHERE id = ? AND locked_by = ?`, micros(db.opts.Now()), backend.TruncateError(reason), id, owner)
 }
 
 // DisableOutput stops claims of output until it is resumed.
 func (db *DB) DisableOutput(ctx context.Context, output, reason string) error {
 	return db.outboxExec(ctx, "disable output", `UPDATE outputs SET disabled_reason = ? WHERE name = ?`,
-		store.TruncateError(cmp.Or(strings.TrimSpace(reason), "disabled")), output)
+		backend.TruncateError(cmp.Or(strings.TrimSpace(reason), "disabled")), output)
 }
 
 // SetOutputPaused pauses or resumes output (resuming clears a disable).

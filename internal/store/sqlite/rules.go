@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // rulesCursorName names the evaluator's row in rule_cursor.
@@ -195,7 +196,7 @@ func (db *DB) FinishActions(ctx context.Context, owner string, results []store.A
 		if _, err := tx.ExecContext(ctx, `UPDATE rule_actions
 			SET outcome = ?, reason = ?, request = ?, response = ?, finished_at = ?, updated_at = ?, locked_by = '', locked_until = 0
 			WHERE id = ? AND locked_by = ? AND outcome = 'pending'`,
-			r.Outcome, store.TruncateError(r.Reason), store.TruncateError(r.Request), store.TruncateError(r.Response),
+			r.Outcome, backend.TruncateError(r.Reason), backend.TruncateError(r.Request), backend.TruncateError(r.Response),
 			now, now, r.ID, owner); err != nil {
 			return db.wrap("finish actions", err)
 		}
@@ -218,7 +219,7 @@ func (db *DB) RetryActions(ctx context.Context, owner string, ids []int64, at ti
 	_, err := db.write.ExecContext(ctx, `UPDATE rule_actions
 		SET due_at = ?1, reason = ?2, updated_at = ?3, locked_by = '', locked_until = 0
 		WHERE id IN (SELECT value FROM json_each(?4)) AND locked_by = ?5 AND outcome = 'pending'`,
-		micros(at), store.TruncateError(reason), micros(db.opts.Now()), string(b), owner)
+		micros(at), backend.TruncateError(reason), micros(db.opts.Now()), string(b), owner)
 	return db.wrapNil("retry actions", err)
 }
 

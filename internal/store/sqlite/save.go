@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // Statements the commit path runs, prepared once on the single write
@@ -30,7 +31,7 @@ const (
 		ON CONFLICT DO NOTHING`
 
 	// sqlUpsertStudy applies a batch's folded effect on one study
-	// (store.StudyDelta; status_at NULL: no status to apply). The status
+	// (backend.StudyDelta; status_at NULL: no status to apply). The status
 	// moves only when (status_at, status_rank) is newer (docs/store.md
 	// "Ordering").
 	sqlUpsertStudy = `INSERT OR FAIL INTO studies
@@ -70,7 +71,7 @@ const (
 		WHERE jobs.locked_by <> '' AND jobs.locked_until > ?5`
 
 	// sqlInsertOutbox queues a batch's outbox rows (docs/outputs.md), a
-	// JSON array of store.OutboxRow in stored order, in one statement.
+	// JSON array of backend.OutboxRow in stored order, in one statement.
 	sqlInsertOutbox = `INSERT OR FAIL INTO outbox (output, event_seq, order_key, created_at, age_from, due_at)
 		VALUES (?1, ?2, ?3, ?4, ?4, ?4)`
 )
@@ -166,7 +167,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
 		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
 		mayHaveAliases:   &db.mayHaveAliases,
-		proj:             store.NewProjection(db.opts.Enrich),
+		proj:             backend.NewProjection(db.opts.Enrich),
 	}
 	if len(db.opts.Outputs) > 0 {
 		w.insertOutbox = tx.StmtContext(ctx, db.stmts.insertOutbox)
@@ -209,9 +210,9 @@ type txWriter struct {
 
 	// The batch's effect on studies, submissions and jobs, written once
 	// per row by finish.
-	proj *store.Projection
+	proj *backend.Projection
 	// The outbox rows of the batch's stored events, in stored order.
-	outbox []store.OutboxRow
+	outbox []backend.OutboxRow
 }
 
 func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
@@ -260,14 +261,14 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 		}
 	}
 	w.proj.Add(e, studyID)
-	w.outbox = store.OutboxRows(w.outbox, w.opts.Outputs, e, studyID)
+	w.outbox = backend.OutboxRows(w.outbox, w.opts.Outputs, e, studyID)
 	return store.Stored, nil
 }
 
 // finish writes the batch's projection: each submission and study row
 // once, then the jobs.
 func (w *txWriter) finish() error {
-	for _, id := range store.SortedKeys(w.proj.Submissions) {
+	for _, id := range backend.SortedKeys(w.proj.Submissions) {
 		s := w.proj.Submissions[id]
 		name, at, rank := statusArgs(s.Status)
 		if _, err := w.upsertSubmission.ExecContext(w.ctx, id, s.StudyID, s.ParticipantID, name, rank, at,
@@ -275,7 +276,7 @@ func (w *txWriter) finish() error {
 			return fmt.Errorf("apply to submission %q: %w", id, err)
 		}
 	}
-	for _, id := range store.SortedKeys(w.proj.Studies) {
+	for _, id := range backend.SortedKeys(w.proj.Studies) {
 		s := w.proj.Studies[id]
 		name, at, rank := statusArgs(s.Status)
 		if _, err := w.upsertStudy.ExecContext(w.ctx, id, name, rank, at, s.HighRate,
@@ -298,7 +299,7 @@ func (w *txWriter) finish() error {
 
 // statusArgs returns the status, status_at (NULL when none) and rank
 // parameters of s.
-func statusArgs(s store.Status) (string, sql.NullInt64, int) {
+func statusArgs(s backend.Status) (string, sql.NullInt64, int) {
 	if !s.Set {
 		return "", sql.NullInt64{}, 0
 	}

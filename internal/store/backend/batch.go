@@ -1,4 +1,4 @@
-package store
+package backend
 
 import (
 	"context"
@@ -6,15 +6,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// CommitObserver hears about one commit attempt: how many events it held,
-// how long it took and its error (nil when it committed).
-type CommitObserver func(events int, took time.Duration, err error)
+	"github.com/prolific-receiver/receiver/internal/store"
+)
 
 // CommitFunc stores events in one transaction and returns one Outcome per
 // event, in order. It returns an error only when nothing was committed.
-type CommitFunc func(ctx context.Context, events []*Event) ([]Outcome, error)
+type CommitFunc func(ctx context.Context, events []*store.Event) ([]store.Outcome, error)
 
 // Batcher groups concurrent Saves into one commit (group commit): a committer
 // takes the first waiting request, adds whatever else is already waiting (up
@@ -37,7 +35,7 @@ type Batcher struct {
 	commit   CommitFunc
 	maxBatch int
 	isolate  func(error) bool
-	observe  CommitObserver
+	observe  store.CommitObserver
 	durable  DurableFunc
 
 	// With a DurableFunc: committed batches waiting to become durable, for
@@ -63,7 +61,7 @@ type BatcherOption func(*batcherConfig)
 type batcherConfig struct {
 	committers int
 	isolate    func(error) bool
-	observe    CommitObserver
+	observe    store.CommitObserver
 	durable    DurableFunc
 }
 
@@ -84,7 +82,7 @@ func WithDurable(durable DurableFunc) BatcherOption {
 
 type pendingBatch struct {
 	batch    []*request
-	outcomes []Outcome
+	outcomes []store.Outcome
 	wait     func() error
 }
 
@@ -119,12 +117,12 @@ func WithIsolate(isolate func(error) bool) BatcherOption {
 // time commit took and its error; nil observe does nothing. observe runs
 // on the committer goroutine, before the callers are answered: keep it
 // cheap (a histogram update).
-func WithCommitObserver(observe CommitObserver) BatcherOption {
+func WithCommitObserver(observe store.CommitObserver) BatcherOption {
 	return func(c *batcherConfig) { c.observe = observe }
 }
 
 type request struct {
-	e     *Event
+	e     *store.Event
 	state atomic.Int32 // reqQueued, reqTaken or reqWithdrawn
 	done  chan result
 }
@@ -136,7 +134,7 @@ const (
 )
 
 type result struct {
-	outcome Outcome
+	outcome store.Outcome
 	err     error
 }
 
@@ -186,7 +184,7 @@ func (b *Batcher) answer() {
 }
 
 // reply answers each caller of batch with its outcome, or every one with err.
-func reply(batch []*request, outcomes []Outcome, err error) {
+func reply(batch []*request, outcomes []store.Outcome, err error) {
 	for i, r := range batch {
 		if err != nil {
 			r.done <- result{err: err}
@@ -200,7 +198,7 @@ func reply(batch []*request, outcomes []Outcome, err error) {
 // with WithDurable, durable). It
 // returns ErrClosed after Close, ctx.Err() if ctx ends before e was handed to
 // commit, and commit's error (wrapped) if the batch holding e failed.
-func (b *Batcher) Save(ctx context.Context, e *Event) (Outcome, error) {
+func (b *Batcher) Save(ctx context.Context, e *store.Event) (store.Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -208,7 +206,7 @@ func (b *Batcher) Save(ctx context.Context, e *Event) (Outcome, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return 0, ErrClosed
+		return 0, store.ErrClosed
 	}
 	b.queue = append(b.queue, r)
 	b.mu.Unlock()
@@ -309,7 +307,7 @@ func (b *Batcher) done() {
 }
 
 func (b *Batcher) flush(batch []*request) {
-	events := make([]*Event, len(batch))
+	events := make([]*store.Event, len(batch))
 	for i, r := range batch {
 		events[i] = r.e
 	}
@@ -340,7 +338,7 @@ func (b *Batcher) flushEach(batch []*request) {
 			r.done <- result{err: fatal}
 			continue
 		}
-		outcomes, err := b.commitEvents([]*Event{r.e})
+		outcomes, err := b.commitEvents([]*store.Event{r.e})
 		if err == nil && b.durable != nil {
 			err = b.durable()()
 		}
@@ -356,7 +354,7 @@ func (b *Batcher) flushEach(batch []*request) {
 }
 
 // commitEvents calls commit and checks it returned one outcome per event.
-func (b *Batcher) commitEvents(events []*Event) ([]Outcome, error) {
+func (b *Batcher) commitEvents(events []*store.Event) ([]store.Outcome, error) {
 	// The batch serves many callers, so no single caller's context may cancel it.
 	start := time.Now()
 	outcomes, err := b.commit(context.Background(), events)

@@ -1,6 +1,6 @@
 // Package postgres is the PostgreSQL backend of store.Store, for running
 // several receiver replicas on one database. Saves are grouped into one
-// transaction per batch (store.Batcher); projection updates apply the
+// transaction per batch (backend.Batcher); projection updates apply the
 // ordering rule inside the row upsert, so concurrent replicas never lose an
 // update; enrichment jobs are leased with FOR UPDATE SKIP LOCKED.
 package postgres
@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // DB is a store.Store on a PostgreSQL database. It is safe for concurrent use.
@@ -44,7 +45,7 @@ type saver interface {
 // (fewer when the pool is small, so reads always find a connection).
 // PostgreSQL commits them in parallel; more rarely helps and costs
 // connections. The Batcher starts a second one only while a full batch
-// waits (store.WithCommitters), so at moderate load one runs at a time.
+// waits (backend.WithCommitters), so at moderate load one runs at a time.
 const maxCommitters = 4
 
 // defaultMaxConns is the pool size when the DSN sets no pool_max_conns
@@ -87,8 +88,8 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*DB, error) {
 		return nil, err
 	}
 	committers := max(1, min(maxCommitters, int(cfg.MaxConns)/2))
-	d.saver = store.NewBatcher(d.commit, opts.MaxBatch, store.WithCommitters(committers), store.WithIsolate(isolatable),
-		store.WithCommitObserver(opts.ObserveCommit))
+	d.saver = backend.NewBatcher(d.commit, opts.MaxBatch, backend.WithCommitters(committers), backend.WithIsolate(isolatable),
+		backend.WithCommitObserver(opts.ObserveCommit))
 	return d, nil
 }
 

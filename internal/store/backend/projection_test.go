@@ -1,4 +1,4 @@
-package store_test
+package backend_test
 
 import (
 	"reflect"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 func TestProjectionFoldsABatchAsRowByRowUpserts(t *testing.T) {
@@ -13,7 +14,7 @@ func TestProjectionFoldsABatchAsRowByRowUpserts(t *testing.T) {
 	ev := func(typ, resource, status string, at time.Time) *store.Event {
 		return &store.Event{Type: typ, ResourceID: resource, Status: status, EventTime: at, ParticipantID: "p-" + resource}
 	}
-	p := store.NewProjection(true)
+	p := backend.NewProjection(true)
 	// Out of order: the later status wins whatever the arrival order.
 	p.Add(ev("submission.status.change", "sub1", "APPROVED", t0.Add(2*time.Second)), "st1")
 	p.Add(ev("submission.status.change", "sub1", "AWAITING REVIEW", t0.Add(time.Second)), "st1")
@@ -40,7 +41,7 @@ func TestProjectionFoldsABatchAsRowByRowUpserts(t *testing.T) {
 	if st2 := p.Studies["st2"]; st2 == nil || st2.Status.Set {
 		t.Errorf("st2 = %+v, want touched without a status", st2)
 	}
-	wantJobs := []store.JobKey{ // by kind ("study" < "submission"), then key
+	wantJobs := []backend.JobKey{ // by kind ("study" < "submission"), then key
 		{Kind: store.JobRefreshStudy, Key: "st1"},
 		{Kind: store.JobRefreshStudy, Key: "st2"},
 		{Kind: store.JobLookupSubmission, Key: "sub2"},
@@ -48,7 +49,7 @@ func TestProjectionFoldsABatchAsRowByRowUpserts(t *testing.T) {
 	if got := p.SortedJobs(); !reflect.DeepEqual(got, wantJobs) {
 		t.Errorf("jobs = %v, want %v", got, wantJobs)
 	}
-	if q := store.NewProjection(false); func() bool { q.Add(ev("study.progress.change", "x", "", t0), "x"); return len(q.Jobs) > 0 }() {
+	if q := backend.NewProjection(false); func() bool { q.Add(ev("study.progress.change", "x", "", t0), "x"); return len(q.Jobs) > 0 }() {
 		t.Error("jobs queued without enrichment")
 	}
 }

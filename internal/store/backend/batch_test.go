@@ -1,4 +1,4 @@
-package store
+package backend
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
 )
 
 // fakeCommit records batches and answers Stored, or Duplicate for an ID seen before.
@@ -21,7 +23,7 @@ type fakeCommit struct {
 	release chan struct{} // if non-nil, commit waits for it
 }
 
-func (f *fakeCommit) commit(_ context.Context, events []*Event) ([]Outcome, error) {
+func (f *fakeCommit) commit(_ context.Context, events []*store.Event) ([]store.Outcome, error) {
 	if f.entered != nil {
 		f.entered <- struct{}{}
 	}
@@ -42,11 +44,11 @@ func (f *fakeCommit) commit(_ context.Context, events []*Event) ([]Outcome, erro
 	if f.seen == nil {
 		f.seen = map[string]bool{}
 	}
-	out := make([]Outcome, len(events))
+	out := make([]store.Outcome, len(events))
 	for i, e := range events {
-		out[i] = Stored
+		out[i] = store.Stored
 		if f.seen[e.ID] {
-			out[i] = Duplicate
+			out[i] = store.Duplicate
 		}
 		f.seen[e.ID] = true
 	}
@@ -69,11 +71,11 @@ func TestBatcherGroupsConcurrentSaves(t *testing.T) {
 	var stored atomic.Int64
 	for i := range n {
 		wg.Go(func() {
-			o, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)})
+			o, err := b.Save(context.Background(), &store.Event{ID: fmt.Sprint("e", i)})
 			if err != nil {
 				t.Errorf("Save: %v", err)
 			}
-			if o == Stored {
+			if o == store.Stored {
 				stored.Add(1)
 			}
 		})
@@ -101,14 +103,14 @@ func TestBatcherOutcomesPerCaller(t *testing.T) {
 	var stored, dup atomic.Int64
 	for i := range 100 {
 		wg.Go(func() {
-			o, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i%10)})
+			o, err := b.Save(context.Background(), &store.Event{ID: fmt.Sprint("e", i%10)})
 			if err != nil {
 				t.Errorf("Save: %v", err)
 			}
 			switch o {
-			case Stored:
+			case store.Stored:
 				stored.Add(1)
-			case Duplicate:
+			case store.Duplicate:
 				dup.Add(1)
 			}
 		})
@@ -130,7 +132,7 @@ func TestBatcherSpareCommitterWaitsForFullBatch(t *testing.T) {
 
 	errs := make(chan error, 8)
 	save := func(id string) {
-		go func() { _, err := b.Save(context.Background(), &Event{ID: id}); errs <- err }()
+		go func() { _, err := b.Save(context.Background(), &store.Event{ID: id}); errs <- err }()
 	}
 	save("first")
 	<-f.entered // one committer holds "first"
@@ -168,8 +170,8 @@ func TestBatcherIsolationDoesNotHoldBackArrivals(t *testing.T) {
 	errBad := errors.New("bad event")
 	hold, slow := make(chan struct{}), make(chan struct{})
 	holding, isolating := make(chan struct{}, 1), make(chan struct{}, 1)
-	commit := func(_ context.Context, events []*Event) ([]Outcome, error) {
-		out := make([]Outcome, len(events))
+	commit := func(_ context.Context, events []*store.Event) ([]store.Outcome, error) {
+		out := make([]store.Outcome, len(events))
 		for i, e := range events {
 			switch {
 			case e.ID == "bad":
@@ -181,7 +183,7 @@ func TestBatcherIsolationDoesNotHoldBackArrivals(t *testing.T) {
 				isolating <- struct{}{}
 				<-slow
 			}
-			out[i] = Stored
+			out[i] = store.Stored
 		}
 		return out, nil
 	}
@@ -193,7 +195,7 @@ func TestBatcherIsolationDoesNotHoldBackArrivals(t *testing.T) {
 
 	save := func(id string) chan error {
 		done := make(chan error, 1)
-		go func() { _, err := b.Save(context.Background(), &Event{ID: id}); done <- err }()
+		go func() { _, err := b.Save(context.Background(), &store.Event{ID: id}); done <- err }()
 		return done
 	}
 	held := save("hold")
@@ -240,11 +242,11 @@ func TestBatcherErrorFanOut(t *testing.T) {
 
 	// Hold the committer in a first batch so the next ten queue up together.
 	first := make(chan error, 1)
-	go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+	go func() { _, err := b.Save(context.Background(), &store.Event{ID: "first"}); first <- err }()
 	<-f.entered
 	errs := make(chan error, 10)
 	for i := range 10 {
-		go func() { _, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)}); errs <- err }()
+		go func() { _, err := b.Save(context.Background(), &store.Event{ID: fmt.Sprint("e", i)}); errs <- err }()
 	}
 	waitQueued(t, b, 10)
 	close(f.release)
@@ -267,12 +269,12 @@ func TestBatcherCancelWhileQueued(t *testing.T) {
 	defer b.Close()
 
 	first := make(chan error, 1)
-	go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+	go func() { _, err := b.Save(context.Background(), &store.Event{ID: "first"}); first <- err }()
 	<-f.entered // committer busy with "first"
 
 	ctx, cancel := context.WithCancel(context.Background())
 	queued := make(chan error, 1)
-	go func() { _, err := b.Save(ctx, &Event{ID: "withdrawn"}); queued <- err }()
+	go func() { _, err := b.Save(ctx, &store.Event{ID: "withdrawn"}); queued <- err }()
 	waitQueued(t, b, 1)
 	cancel()
 	if err := <-queued; !errors.Is(err, context.Canceled) {
@@ -298,9 +300,9 @@ func TestBatcherCancelAfterHandOffGetsTrueResult(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var got Outcome
+	var got store.Outcome
 	var err error
-	go func() { got, err = b.Save(ctx, &Event{ID: "x"}); close(done) }()
+	go func() { got, err = b.Save(ctx, &store.Event{ID: "x"}); close(done) }()
 	<-f.entered // handed to commit
 	cancel()
 	select {
@@ -310,7 +312,7 @@ func TestBatcherCancelAfterHandOffGetsTrueResult(t *testing.T) {
 	}
 	close(f.release)
 	<-done
-	if err != nil || got != Stored {
+	if err != nil || got != store.Stored {
 		t.Errorf("Save = (%v, %v), want (stored, nil)", got, err)
 	}
 }
@@ -321,7 +323,7 @@ func TestBatcherClose(t *testing.T) {
 
 	results := make(chan error, 3)
 	for i := range 3 {
-		go func() { _, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)}); results <- err }()
+		go func() { _, err := b.Save(context.Background(), &store.Event{ID: fmt.Sprint("e", i)}); results <- err }()
 	}
 	<-f.entered
 	waitQueued(t, b, 2)
@@ -335,8 +337,8 @@ func TestBatcherClose(t *testing.T) {
 		}
 	}
 	<-closed
-	if _, err := b.Save(context.Background(), &Event{ID: "late"}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Save after Close = %v, want %v", err, ErrClosed)
+	if _, err := b.Save(context.Background(), &store.Event{ID: "late"}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Save after Close = %v, want %v", err, store.ErrClosed)
 	}
 	b.Close() // idempotent
 	if got := f.calls(); got != 3 {
@@ -345,9 +347,9 @@ func TestBatcherClose(t *testing.T) {
 }
 
 func TestBatcherWrongOutcomeCount(t *testing.T) {
-	b := NewBatcher(func(context.Context, []*Event) ([]Outcome, error) { return nil, nil }, 1)
+	b := NewBatcher(func(context.Context, []*store.Event) ([]store.Outcome, error) { return nil, nil }, 1)
 	defer b.Close()
-	if _, err := b.Save(context.Background(), &Event{ID: "x"}); err == nil {
+	if _, err := b.Save(context.Background(), &store.Event{ID: "x"}); err == nil {
 		t.Error("Save with a commit returning no outcomes succeeded, want an error")
 	}
 }
@@ -385,7 +387,7 @@ type poisonCommit struct {
 	downAfter int
 }
 
-func (p *poisonCommit) commit(ctx context.Context, events []*Event) ([]Outcome, error) {
+func (p *poisonCommit) commit(ctx context.Context, events []*store.Event) ([]store.Outcome, error) {
 	p.mu.Lock()
 	n := len(p.batches) + 1
 	down := p.downAfter > 0 && n >= p.downAfter
@@ -413,7 +415,7 @@ func TestBatcherPoisonIsolation(t *testing.T) {
 		poison    string
 		downAfter int
 		fail      error
-		wantErr   map[string]error // by event ID; absent means Stored
+		wantErr   map[string]error // by event ID; absent means store.Stored
 		wantCalls int              // after the held first batch
 	}{
 		{
@@ -460,7 +462,7 @@ func TestBatcherPoisonIsolation(t *testing.T) {
 
 			// Hold the committer in a first batch so the next five queue up together.
 			first := make(chan error, 1)
-			go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+			go func() { _, err := b.Save(context.Background(), &store.Event{ID: "first"}); first <- err }()
 			<-p.entered
 			if tt.fail != nil {
 				p.mu.Lock()
@@ -469,14 +471,14 @@ func TestBatcherPoisonIsolation(t *testing.T) {
 			}
 			type answer struct {
 				id  string
-				o   Outcome
+				o   store.Outcome
 				err error
 			}
 			answers := make(chan answer, 5)
 			for i := range 5 {
 				id := fmt.Sprint("e", i)
 				// Queue in a fixed order, so "database lost" knows which go first.
-				go func() { o, err := b.Save(context.Background(), &Event{ID: id}); answers <- answer{id, o, err} }()
+				go func() { o, err := b.Save(context.Background(), &store.Event{ID: id}); answers <- answer{id, o, err} }()
 				waitQueued(t, b, i+1)
 			}
 			close(p.release)
@@ -485,7 +487,7 @@ func TestBatcherPoisonIsolation(t *testing.T) {
 				a := <-answers
 				want := tt.wantErr[a.id]
 				switch {
-				case want == nil && (a.err != nil || a.o != Stored):
+				case want == nil && (a.err != nil || a.o != store.Stored):
 					t.Errorf("Save(%s) = (%v, %v), want (stored, nil)", a.id, a.o, a.err)
 				case want != nil && !errors.Is(a.err, want):
 					t.Errorf("Save(%s) error = %v, want %v", a.id, a.err, want)
@@ -502,7 +504,7 @@ func TestBatcherSingleEventBatchNotRetried(t *testing.T) {
 	p := &poisonCommit{poison: "bad"}
 	b := NewBatcher(p.commit, 10, WithIsolate(isPoison))
 	defer b.Close()
-	if _, err := b.Save(context.Background(), &Event{ID: "bad"}); !errors.Is(err, errPoison) {
+	if _, err := b.Save(context.Background(), &store.Event{ID: "bad"}); !errors.Is(err, errPoison) {
 		t.Errorf("Save(bad) error = %v, want %v", err, errPoison)
 	}
 	if got := p.calls(); got != 1 {
@@ -532,11 +534,11 @@ func TestBatcherCommitObserver(t *testing.T) {
 
 	// One commit held while seven more queue up: two commits, 1 and 7.
 	first := make(chan error, 1)
-	go func() { _, err := b.Save(context.Background(), &Event{ID: "first"}); first <- err }()
+	go func() { _, err := b.Save(context.Background(), &store.Event{ID: "first"}); first <- err }()
 	<-f.entered
 	errs := make(chan error, 7)
 	for i := range 7 {
-		go func() { _, err := b.Save(context.Background(), &Event{ID: fmt.Sprint("e", i)}); errs <- err }()
+		go func() { _, err := b.Save(context.Background(), &store.Event{ID: fmt.Sprint("e", i)}); errs <- err }()
 	}
 	waitQueued(t, b, 7)
 	time.Sleep(5 * time.Millisecond) // the held commit takes measurable time
@@ -563,7 +565,7 @@ func TestBatcherCommitObserver(t *testing.T) {
 	f.mu.Lock()
 	f.fail = boom
 	f.mu.Unlock()
-	if _, err := b.Save(context.Background(), &Event{ID: "late"}); !errors.Is(err, boom) {
+	if _, err := b.Save(context.Background(), &store.Event{ID: "late"}); !errors.Is(err, boom) {
 		t.Fatalf("Save = %v, want %v", err, boom)
 	}
 	mu.Lock()
@@ -593,7 +595,7 @@ func TestBatcherDurableAnswersAfterWait(t *testing.T) {
 	save := func(id string) chan result {
 		ch := make(chan result, 1)
 		go func() {
-			o, err := b.Save(context.Background(), &Event{ID: id})
+			o, err := b.Save(context.Background(), &store.Event{ID: id})
 			ch <- result{o, err}
 		}()
 		return ch
@@ -611,7 +613,7 @@ func TestBatcherDurableAnswersAfterWait(t *testing.T) {
 		t.Fatalf("%d commits, want the second batch committed while the first waits", f.calls())
 	}
 	g1.release <- nil
-	if r := <-first; r.err != nil || r.outcome != Stored {
+	if r := <-first; r.err != nil || r.outcome != store.Stored {
 		t.Errorf("first Save = %+v, want Stored", r)
 	}
 	failed := errors.New("fsync: input/output error")

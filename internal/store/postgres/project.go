@@ -5,7 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // newerSQL is the ordering rule (docs/store.md): the incoming status wins
@@ -46,7 +46,7 @@ const enqueueSQL = `INSERT INTO jobs AS j (kind, key, due_at, created_at)
 
 // statusArgs returns the status, status_at (nil when none) and rank
 // parameters of s.
-func statusArgs(s store.Status) (string, *time.Time, int) {
+func statusArgs(s backend.Status) (string, *time.Time, int) {
 	if !s.Set {
 		return "", nil, 0
 	}
@@ -58,14 +58,14 @@ func statusArgs(s store.Status) (string, *time.Time, int) {
 // Tables are written in one order (submissions, studies, jobs, as
 // SetSubmissionStudy does) and rows in key order, so transactions writing
 // overlapping rows lock them in the same order instead of deadlocking.
-func projectionBatch(p *store.Projection, now, due time.Time) *pgx.Batch {
+func projectionBatch(p *backend.Projection, now, due time.Time) *pgx.Batch {
 	b := &pgx.Batch{}
-	for _, id := range store.SortedKeys(p.Submissions) {
+	for _, id := range backend.SortedKeys(p.Submissions) {
 		s := p.Submissions[id]
 		name, at, rank := statusArgs(s.Status)
 		b.Queue(upsertSubmissionSQL, id, s.StudyID, s.ParticipantID, name, at, rank, now)
 	}
-	for _, id := range store.SortedKeys(p.Studies) {
+	for _, id := range backend.SortedKeys(p.Studies) {
 		s := p.Studies[id]
 		name, at, rank := statusArgs(s.Status)
 		b.Queue(upsertStudySQL, id, name, at, rank, s.HighRate, s.LastAt, now)

@@ -1,8 +1,10 @@
-package store
+package backend
 
 import (
 	"sort"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
 )
 
 // Projection is a batch's effect on the studies, submissions and jobs
@@ -73,7 +75,7 @@ func (p *Projection) study(id string, t time.Time) *StudyDelta {
 		s.LastAt = t
 	}
 	if p.Enrich {
-		p.Jobs[JobKey{JobRefreshStudy, id}] = true
+		p.Jobs[JobKey{store.JobRefreshStudy, id}] = true
 	}
 	return s
 }
@@ -81,15 +83,15 @@ func (p *Projection) study(id string, t time.Time) *StudyDelta {
 // Add folds one stored event into the projection; studyID is the event's
 // study as stored (for a submission event possibly learnt from the
 // submission's row).
-func (p *Projection) Add(e *Event, studyID string) {
+func (p *Projection) Add(e *store.Event, studyID string) {
 	switch {
-	case IsStudyStatusEvent(e.Type):
-		p.study(e.ResourceID, e.EventTime).Status.Offer(e.Status, e.EventTime, StatusRank(e.Type, e.Status))
-	case IsHighReturnRateEvent(e.Type):
+	case store.IsStudyStatusEvent(e.Type):
+		p.study(e.ResourceID, e.EventTime).Status.Offer(e.Status, e.EventTime, store.StatusRank(e.Type, e.Status))
+	case store.IsHighReturnRateEvent(e.Type):
 		p.study(e.ResourceID, e.EventTime).HighRate++
-	case IsStudyEvent(e.Type):
+	case store.IsStudyEvent(e.Type):
 		p.study(e.ResourceID, e.EventTime)
-	case IsSubmissionEvent(e.Type):
+	case store.IsSubmissionEvent(e.Type):
 		s := p.Submissions[e.ResourceID]
 		if s == nil {
 			s = &SubmissionDelta{}
@@ -101,12 +103,12 @@ func (p *Projection) Add(e *Event, studyID string) {
 		if s.ParticipantID == "" {
 			s.ParticipantID = e.ParticipantID
 		}
-		s.Status.Offer(e.Status, e.EventTime, StatusRank(e.Type, e.Status))
+		s.Status.Offer(e.Status, e.EventTime, store.StatusRank(e.Type, e.Status))
 		switch {
 		case studyID != "":
 			p.study(studyID, e.EventTime)
 		case p.Enrich:
-			p.Jobs[JobKey{JobLookupSubmission, e.ResourceID}] = true
+			p.Jobs[JobKey{store.JobLookupSubmission, e.ResourceID}] = true
 		}
 	}
 }
