@@ -160,10 +160,16 @@ func (v *validator) fail(path, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("line %d: %s", v.line(path), fmt.Sprintf(format, args...)))
 }
 
-func (v *validator) line(path string) int {
+func (v *validator) line(path string) int { return LineOf(v.file, path) }
+
+// LineOf returns the line of the field at path (a YAML path such as
+// $.outputs[0].http.url) in file, or of the nearest enclosing field that
+// is written there; 1 when none is. Other YAML files of the receiver (the
+// rules file) place their errors with it too.
+func LineOf(file *ast.File, path string) int {
 	for p := path; p != "" && p != "$"; {
 		if yp, err := yaml.PathString(p); err == nil {
-			if n, err := yp.FilterFile(v.file); err == nil && n != nil && n.GetToken() != nil {
+			if n, err := yp.FilterFile(file); err == nil && n != nil && n.GetToken() != nil {
 				return n.GetToken().Position.Line
 			}
 		}

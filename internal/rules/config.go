@@ -1,0 +1,499 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/prolific-receiver/receiver/internal/outputs"
+)
+
+// Trigger kinds (docs/rules.md "Triggers").
+const (
+	TriggerEvent          = "event"           // an event type, with optional statuses, studies, sources
+	TriggerStudyStatus    = "study_status"    // a study reaching a status
+	TriggerAwaitingReview = "awaiting_review" // N+ submissions AWAITING REVIEW longer than T
+	TriggerReturnShare    = "return_share"    // returned + timed-out share of the last N submissions above X
+	TriggerHealth         = "health"          // the receiver's own health signals
+)
+
+// Action types (docs/rules.md "Actions").
+const (
+	ActionNotify   = "notify"
+	ActionPause    = "pause"
+	ActionStop     = "stop"
+	ActionGroupAdd = "group_add"
+	ActionApprove  = "approve"
+	ActionForward  = "forward"
+)
+
+// Health signals (TriggerHealth).
+const (
+	SignalSubscriptionDisabled = "subscription_disabled"
+	SignalDeliveriesFailing    = "deliveries_failing"
+	SignalReconcileCorrections = "reconcile_corrections"
+)
+
+// Defaults applied to settings a rules file leaves out.
+const (
+	DefaultWindow      = 24 * time.Hour   // pause/stop: once per study per window
+	DefaultCheckWindow = time.Hour        // periodic triggers: once per resource per window
+	DefaultDigestDelay = 30 * time.Second // a digest's first message gathers a burst this long
+	MinDigest          = time.Minute
+)
+
+// File is a rules file (RECEIVER_RULES_FILE) as written.
+type File struct {
+	Notifiers []NotifierConfig `yaml:"notifiers"`
+	Rules     []RuleConfig     `yaml:"rules"`
+}
+
+// NotifierConfig is one named channel messages go to.
+type NotifierConfig struct {
+	Name string      `yaml:"name"`
+	Type string      `yaml:"type"` // slack, teams, smtp
+	URL  string      `yaml:"url"`  // slack, teams
+	SMTP *SMTPConfig `yaml:"smtp"`
+}
+
+// SMTPConfig is an e-mail channel.
+type SMTPConfig struct {
+	Host     string   `yaml:"host"`
+	Port     int      `yaml:"port"`
+	Security string   `yaml:"security"` // starttls (default), tls, none
+	Username string   `yaml:"username"`
+	Password string   `yaml:"password"`
+	From     string   `yaml:"from"`
+	To       []string `yaml:"to"`
+}
+
+// RuleConfig is one rule as written.
+type RuleConfig struct {
+	Name    string        `yaml:"name"`
+	DryRun  bool          `yaml:"dry_run"`
+	Trigger TriggerConfig `yaml:"trigger"`
+	Action  ActionConfig  `yaml:"action"`
+}
+
+// TriggerConfig is a rule's trigger as written: exactly one of event_type,
+// study_status, awaiting_review, return_share, health.
+type TriggerConfig struct {
+	EventType      string            `yaml:"event_type"`
+	Statuses       []string          `yaml:"statuses"`
+	StudyIDs       []string          `yaml:"study_ids"`
+	Sources        []string          `yaml:"sources"`
+	StudyStatus    []string          `yaml:"study_status"`
+	AwaitingReview *AwaitingConfig   `yaml:"awaiting_review"`
+	ReturnShare    *ReturnConfig     `yaml:"return_share"`
+	Health         string            `yaml:"health"`
+}
+
+// AwaitingConfig is "count or more submissions AWAITING REVIEW for longer than older_than".
+type AwaitingConfig struct {
+	Count     int    `yaml:"count"`
+	OlderThan string `yaml:"older_than"`
+}
+
+// ReturnConfig is "returned + timed-out share of the last submissions above".
+type ReturnConfig struct {
+	Last  int     `yaml:"last"`
+	Above float64 `yaml:"above"`
+}
+
+// ActionConfig is a rule's action as written.
+type ActionConfig struct {
+	Type     string `yaml:"type"`
+	Notifier string `yaml:"notifier"` // notify
+	Subject  string `yaml:"subject"`  // notify: text/template
+	Text     string `yaml:"text"`     // notify: text/template
+	Digest   string `yaml:"digest"`   // notify: at most one message per study per this window
+	Delay    string `yaml:"delay"`    // notify with digest: the first message's gathering time
+	Window   string `yaml:"window"`   // pause, stop, periodic triggers: once per resource per window
+	GroupID  string `yaml:"group_id"` // group_add
+	MinAge   string `yaml:"min_age"`  // approve
+	Output   string `yaml:"output"`   // forward
+}
+
+// Rule is one validated rule.
+type Rule struct {
+	Name    string
+	Line    int
+	DryRun  bool
+	Trigger Trigger
+	Action  Action
+}
+
+// Trigger is a validated trigger.
+type Trigger struct {
+	Kind       string
+	EventTypes []string // TriggerEvent: one type; TriggerStudyStatus: study.status.change
+	Statuses   []string
+	StudyIDs   []string
+	Sources    []string
+	Count      int           // awaiting_review
+	OlderThan  time.Duration // awaiting_review
+	Last       int           // return_share
+	Above      float64       // return_share
+	Signal     string        // health
+}
+
+// Action is a validated action.
+type Action struct {
+	Type     string
+	Notifier string
+	Subject  *template.Template
+	Text     *template.Template
+	Digest   time.Duration
+	Delay    time.Duration
+	Window   time.Duration
+	GroupID  string
+	MinAge   time.Duration
+	Output   string
+}
+
+// Notifier is a validated channel.
+type Notifier struct {
+	Name string
+	Type string
+	URL  string
+	SMTP SMTPConfig
+}
+
+// Config is a validated rules file.
+type Config struct {
+	Notifiers []Notifier
+	Rules     []Rule
+}
+
+// Load reads, expands and validates the rules file at path. outputNames
+// are the configured outputs (forward names one). Every error names the
+// line; none holds a secret's value.
+func Load(path string, getenv func(string) string, outputNames []string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rules file: %w", err)
+	}
+	c, err := Parse(data, getenv, outputNames)
+	if err != nil {
+		return nil, fmt.Errorf("rules file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse validates a rules file's contents (see Load).
+func Parse(data []byte, getenv func(string) string, outputNames []string) (*Config, error) {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, errors.New(yaml.FormatError(err, false, false))
+	}
+	var f File
+	if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+		return nil, errors.New(yaml.FormatError(err, false, false))
+	}
+	v := &validator{file: file, getenv: getenv}
+	c := &Config{}
+	names := map[string]bool{}
+	for i, nc := range f.Notifiers {
+		n := v.notifier(fmt.Sprintf("$.notifiers[%d]", i), nc)
+		if names[n.Name] {
+			v.fail(fmt.Sprintf("$.notifiers[%d].name", i), "name: %q is used by an earlier notifier", n.Name)
+		}
+		names[n.Name] = true
+		c.Notifiers = append(c.Notifiers, n)
+	}
+	if len(f.Rules) == 0 {
+		v.fail("$.rules", "rules: the file lists no rule")
+	}
+	seen := map[string]bool{}
+	for i, rc := range f.Rules {
+		at := fmt.Sprintf("$.rules[%d]", i)
+		r := v.rule(at, rc, names, outputNames)
+		if seen[r.Name] {
+			v.fail(at+".name", "name: %q is used by an earlier rule", r.Name)
+		}
+		seen[r.Name] = true
+		c.Rules = append(c.Rules, r)
+	}
+	if err := errors.Join(v.errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type validator struct {
+	file   *ast.File
+	getenv func(string) string
+	errs   []error
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("line %d: %s", outputs.LineOf(v.file, path), fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) expand(path, field, s string) string {
+	out, err := outputs.Expand(s, v.getenv)
+	if err != nil {
+		v.fail(path, "%s: %v", field, err)
+	}
+	return out
+}
+
+func (v *validator) duration(path, field, s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		v.fail(path, "%s: %q is not a positive duration such as 10m or 24h", field, s)
+		return def
+	}
+	return d
+}
+
+func (v *validator) notifier(at string, nc NotifierConfig) Notifier {
+	n := Notifier{Name: nc.Name, Type: nc.Type}
+	if !validName(nc.Name) {
+		v.fail(at+".name", "name: %q must be 1-64 letters, digits, '-' or '_'", nc.Name)
+	}
+	switch nc.Type {
+	case "slack", "teams":
+		n.URL = v.expand(at+".url", "url", nc.URL)
+		if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.fail(at+".url", "url: must be the channel's https:// webhook URL")
+		}
+		if nc.SMTP != nil {
+			v.fail(at+".smtp", "smtp: a %s notifier takes url, not smtp", nc.Type)
+		}
+	case "smtp":
+		if nc.SMTP == nil {
+			v.fail(at, "smtp: an smtp notifier needs an smtp block with host, from and to")
+			return n
+		}
+		s := *nc.SMTP
+		s.Host = v.expand(at+".smtp.host", "smtp.host", s.Host)
+		s.Username = v.expand(at+".smtp.username", "smtp.username", s.Username)
+		s.Password = v.expand(at+".smtp.password", "smtp.password", s.Password)
+		s.From = v.expand(at+".smtp.from", "smtp.from", s.From)
+		for j := range s.To {
+			s.To[j] = v.expand(fmt.Sprintf("%s.smtp.to[%d]", at, j), "smtp.to", s.To[j])
+		}
+		if s.Host == "" {
+			v.fail(at+".smtp.host", "smtp.host: required")
+		}
+		if s.From == "" || len(s.To) == 0 {
+			v.fail(at+".smtp", "smtp: from and to are required")
+		}
+		switch s.Security {
+		case "", "starttls", "tls", "none":
+		default:
+			v.fail(at+".smtp.security", "smtp.security: %q must be starttls, tls or none", s.Security)
+		}
+		n.SMTP = s
+	default:
+		v.fail(at+".type", "type: %q must be slack, teams or smtp", nc.Type)
+	}
+	return n
+}
+
+func (v *validator) rule(at string, rc RuleConfig, notifiers map[string]bool, outputNames []string) Rule {
+	r := Rule{Name: rc.Name, DryRun: rc.DryRun, Line: outputs.LineOf(v.file, at+".name")}
+	if !validName(rc.Name) {
+		v.fail(at+".name", "name: %q must be 1-64 letters, digits, '-' or '_'", rc.Name)
+	}
+	r.Trigger = v.trigger(at+".trigger", rc.Trigger)
+	r.Action = v.action(at+".action", rc.Action, r.Trigger, notifiers, outputNames)
+	return r
+}
+
+func (v *validator) trigger(at string, tc TriggerConfig) Trigger {
+	t := Trigger{Statuses: tc.Statuses, StudyIDs: tc.StudyIDs, Sources: tc.Sources}
+	var kinds []string
+	if tc.EventType != "" {
+		kinds = append(kinds, "event_type")
+		t.Kind, t.EventTypes = TriggerEvent, []string{tc.EventType}
+		if tc.EventType == "*" {
+			t.EventTypes = nil
+		}
+	}
+	if len(tc.StudyStatus) > 0 {
+		kinds = append(kinds, "study_status")
+		t.Kind, t.EventTypes, t.Statuses = TriggerStudyStatus, []string{"study.status.change"}, tc.StudyStatus
+		if len(tc.Statuses) > 0 {
+			v.fail(at+".statuses", "statuses: study_status already names the statuses")
+		}
+	}
+	if tc.AwaitingReview != nil {
+		kinds = append(kinds, "awaiting_review")
+		t.Kind = TriggerAwaitingReview
+		t.Count = tc.AwaitingReview.Count
+		if t.Count < 1 {
+			v.fail(at+".awaiting_review.count", "awaiting_review.count: must be 1 or more")
+		}
+		t.OlderThan = v.duration(at+".awaiting_review.older_than", "awaiting_review.older_than", tc.AwaitingReview.OlderThan, 0)
+		if t.OlderThan == 0 && tc.AwaitingReview.OlderThan == "" {
+			v.fail(at+".awaiting_review", "awaiting_review.older_than: required, e.g. 24h")
+		}
+	}
+	if tc.ReturnShare != nil {
+		kinds = append(kinds, "return_share")
+		t.Kind, t.Last, t.Above = TriggerReturnShare, tc.ReturnShare.Last, tc.ReturnShare.Above
+		if t.Last < 1 || t.Last > 1000 {
+			v.fail(at+".return_share.last", "return_share.last: must be 1 to 1000 submissions")
+		}
+		if t.Above <= 0 || t.Above >= 1 {
+			v.fail(at+".return_share", "return_share.above: must be a share between 0 and 1, e.g. 0.3")
+		}
+	}
+	if tc.Health != "" {
+		kinds = append(kinds, "health")
+		t.Kind, t.Signal = TriggerHealth, tc.Health
+		switch tc.Health {
+		case SignalSubscriptionDisabled, SignalDeliveriesFailing:
+		case SignalReconcileCorrections:
+			t.Sources = []string{"reconcile"}
+		default:
+			v.fail(at+".health", "health: %q must be %s, %s or %s", tc.Health,
+				SignalSubscriptionDisabled, SignalDeliveriesFailing, SignalReconcileCorrections)
+		}
+	}
+	switch len(kinds) {
+	case 0:
+		v.fail(at, "trigger: give one of event_type, study_status, awaiting_review, return_share or health")
+	case 1:
+	default:
+		v.fail(at, "trigger: give only one of %s", strings.Join(kinds, ", "))
+	}
+	if t.Kind != TriggerEvent && t.Kind != TriggerStudyStatus && len(tc.Statuses) > 0 {
+		v.fail(at+".statuses", "statuses: only an event_type trigger takes statuses")
+	}
+	for j, s := range tc.Sources {
+		if s != "webhook" && s != "api" && s != "reconcile" {
+			v.fail(fmt.Sprintf("%s.sources[%d]", at, j), "sources: %q must be webhook, api or reconcile", s)
+		}
+	}
+	for j, id := range tc.StudyIDs {
+		if strings.TrimSpace(id) == "" || id == "*" {
+			v.fail(fmt.Sprintf("%s.study_ids[%d]", at, j), "study_ids: entry %d must be a study ID", j)
+		}
+	}
+	return t
+}
+
+func (v *validator) action(at string, ac ActionConfig, t Trigger, notifiers map[string]bool, outputNames []string) Action {
+	a := Action{Type: ac.Type}
+	unused := func(field, val string) {
+		if val != "" {
+			v.fail(at+"."+field, "%s: a %s action does not take %s", field, ac.Type, field)
+		}
+	}
+	periodic := t.Kind == TriggerAwaitingReview || (t.Kind == TriggerHealth && t.Signal != SignalReconcileCorrections)
+	studyLevel := t.Kind == TriggerStudyStatus || t.Kind == TriggerAwaitingReview || t.Kind == TriggerReturnShare ||
+		(t.Kind == TriggerEvent && len(t.EventTypes) == 1 && strings.HasPrefix(t.EventTypes[0], "study."))
+	switch ac.Type {
+	case ActionNotify:
+		a.Notifier = ac.Notifier
+		if !notifiers[ac.Notifier] {
+			v.fail(at+".notifier", "notifier: %q is not one of the file's notifiers", ac.Notifier)
+		}
+		a.Subject = v.template(at+".subject", "subject", ac.Subject, defaultSubject)
+		a.Text = v.template(at+".text", "text", ac.Text, defaultText)
+		if ac.Digest != "" {
+			if periodic {
+				v.fail(at+".digest", "digest: a %s trigger fires once per window already (use window)", t.Kind)
+			}
+			a.Digest = v.duration(at+".digest", "digest", ac.Digest, 0)
+			if a.Digest > 0 && a.Digest < MinDigest {
+				v.fail(at+".digest", "digest: at least %s", MinDigest)
+			}
+			a.Delay = min(v.duration(at+".delay", "delay", ac.Delay, DefaultDigestDelay), a.Digest)
+		} else {
+			unused("delay", ac.Delay)
+		}
+		a.Window = v.duration(at+".window", "window", ac.Window, DefaultCheckWindow)
+		unused("group_id", ac.GroupID)
+		unused("min_age", ac.MinAge)
+		unused("output", ac.Output)
+	case ActionPause, ActionStop:
+		if t.Kind == TriggerHealth {
+			v.fail(at+".type", "type: a health trigger can only notify")
+		} else if !studyLevel && t.Kind == TriggerEvent && len(t.EventTypes) != 1 {
+			v.fail(at+".type", "type: %s needs a trigger about one study (a study event type, study_status, awaiting_review or return_share)", ac.Type)
+		}
+		a.Window = v.duration(at+".window", "window", ac.Window, DefaultWindow)
+		for f, val := range map[string]string{"notifier": ac.Notifier, "subject": ac.Subject, "text": ac.Text, "digest": ac.Digest,
+			"group_id": ac.GroupID, "min_age": ac.MinAge, "output": ac.Output} {
+			unused(f, val)
+		}
+	case ActionGroupAdd:
+		a.GroupID = v.expand(at+".group_id", "group_id", ac.GroupID)
+		if a.GroupID == "" && ac.GroupID == "" {
+			v.fail(at+".group_id", "group_id: required (the participant group's ID)")
+		}
+		if t.Kind != TriggerEvent || !slices.Equal(t.EventTypes, []string{"submission.status.change"}) {
+			v.fail(at+".type", "type: group_add needs an event_type: submission.status.change trigger (it adds the submission's participant)")
+		}
+		for f, val := range map[string]string{"notifier": ac.Notifier, "digest": ac.Digest, "min_age": ac.MinAge, "output": ac.Output, "window": ac.Window} {
+			unused(f, val)
+		}
+	case ActionApprove:
+		if t.Kind != TriggerEvent || !slices.Equal(t.EventTypes, []string{"submission.status.change"}) ||
+			!slices.Equal(t.Statuses, []string{"AWAITING REVIEW"}) {
+			v.fail(at+".type", "type: approve needs the trigger event_type: submission.status.change with statuses: [AWAITING REVIEW]")
+		}
+		if len(t.StudyIDs) == 0 {
+			v.fail(at+".type", "type: approve only acts on studies the rule names: list them in trigger.study_ids")
+		}
+		a.MinAge = v.duration(at+".min_age", "min_age", ac.MinAge, 0)
+		if ac.MinAge == "" {
+			v.fail(at+".min_age", "min_age: required for approve: how long a submission waits in AWAITING REVIEW first, e.g. 48h")
+		}
+		for f, val := range map[string]string{"notifier": ac.Notifier, "digest": ac.Digest, "group_id": ac.GroupID, "output": ac.Output, "window": ac.Window} {
+			unused(f, val)
+		}
+	case ActionForward:
+		a.Output = ac.Output
+		if !slices.Contains(outputNames, ac.Output) {
+			v.fail(at+".output", "output: %q is not an output of RECEIVER_OUTPUTS_FILE", ac.Output)
+		}
+		if periodic {
+			v.fail(at+".type", "type: forward needs a trigger on events")
+		}
+	default:
+		v.fail(at+".type", "type: %q must be notify, pause, stop, group_add, approve or forward", ac.Type)
+	}
+	return a
+}
+
+func (v *validator) template(at, field, text, def string) *template.Template {
+	if text == "" {
+		text = def
+	}
+	t, err := template.New(field).Option("missingkey=zero").Parse(text)
+	if err != nil {
+		v.fail(at, "%s: %v", field, err)
+		return template.Must(template.New(field).Parse(def))
+	}
+	return t
+}
+
+// validName reports whether s is a usable rule or notifier name (metric label).
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

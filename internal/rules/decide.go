@@ -1,0 +1,278 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// Detail is what a trigger saw, recorded with the decision (Action.Detail)
+// and given to message templates.
+type Detail struct {
+	Trigger    string  `json:"trigger"`
+	EventType  string  `json:"event_type,omitempty"`
+	Status     string  `json:"status,omitempty"`
+	Source     string  `json:"source,omitempty"`
+	Resource   string  `json:"resource,omitempty"`
+	Seq        int64   `json:"seq,omitempty"`
+	Awaiting   int     `json:"awaiting,omitempty"`   // awaiting_review: submissions waiting longer than older_than
+	OlderThan  string  `json:"older_than,omitempty"` // awaiting_review
+	Share      float64 `json:"share,omitempty"`      // return_share
+	Last       int     `json:"last,omitempty"`       // return_share
+	Signal     string  `json:"signal,omitempty"`     // health
+	SignalText string  `json:"signal_text,omitempty"`
+}
+
+func (d Detail) json() string {
+	b, _ := json.Marshal(d) // plain fields always encode
+	return string(b)
+}
+
+// Facts is what deciding on an event may read besides the event: the
+// store's projections. A nil Facts (rules test without a store) decides
+// the triggers that need none.
+type Facts interface {
+	Submissions(ctx context.Context, studyID string, limit int) ([]store.Submission, error)
+}
+
+// Decider turns events and conditions into decisions for a set of rules.
+type Decider struct {
+	Rules  []Rule
+	Mode   Mode
+	Approve bool // RECEIVER_ACTIONS_APPROVE=live
+	Facts  Facts
+	Now    func() time.Time
+}
+
+// dryRun reports whether an action of r decided now is recorded as dry-run.
+func (d *Decider) dryRun(r *Rule) bool {
+	return d.Mode != ModeLive || r.DryRun || (r.Action.Type == ActionApprove && !d.Approve)
+}
+
+func (d *Decider) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// matchEvent reports whether e passes t's event filters.
+func matchEvent(t *Trigger, e *store.Event) bool {
+	return (len(t.EventTypes) == 0 || slices.Contains(t.EventTypes, e.Type)) &&
+		(len(t.Statuses) == 0 || slices.Contains(t.Statuses, e.Status)) &&
+		(len(t.StudyIDs) == 0 || slices.Contains(t.StudyIDs, e.StudyID)) &&
+		(len(t.Sources) == 0 || slices.Contains(t.Sources, store.SourceOf(e)))
+}
+
+// studyOf returns the study an event is about ("" when not known).
+func studyOf(e *store.Event) string {
+	if e.StudyID != "" {
+		return e.StudyID
+	}
+	if strings.HasPrefix(e.Type, "study.") {
+		return e.ResourceID
+	}
+	return ""
+}
+
+// window returns the start of the window of length w holding t, as a key part.
+func window(t time.Time, w time.Duration) string {
+	return t.UTC().Truncate(w).Format(time.RFC3339)
+}
+
+// Event returns the decisions e triggers. Errors reading facts are
+// returned: the caller tries the events again.
+func (d *Decider) Event(ctx context.Context, e *store.Event) ([]store.Decision, error) {
+	var out []store.Decision
+	for i := range d.Rules {
+		r := &d.Rules[i]
+		t := &r.Trigger
+		det := Detail{Trigger: t.Kind, EventType: e.Type, Status: e.Status, Source: store.SourceOf(e), Resource: e.ResourceID, Seq: e.Seq}
+		switch t.Kind {
+		case TriggerEvent, TriggerStudyStatus:
+			if !matchEvent(t, e) {
+				continue
+			}
+		case TriggerHealth:
+			if t.Signal != SignalReconcileCorrections || !matchEvent(t, e) {
+				continue
+			}
+			det.Signal, det.SignalText = t.Signal, "the reconciler corrected the store from Prolific's API"
+		case TriggerReturnShare:
+			study := studyOf(e)
+			if e.Type != "submission.status.change" || study == "" || d.Facts == nil ||
+				(len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, study)) {
+				continue
+			}
+			subs, err := d.Facts.Submissions(ctx, study, t.Last)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+			}
+			share, ok := returnShare(subs, t.Last)
+			if !ok || share <= t.Above {
+				continue
+			}
+			det.Share, det.Last = share, t.Last
+		default:
+			continue // periodic triggers: see Periodic
+		}
+		if dc, ok := d.decision(r, e, studyOf(e), det); ok {
+			out = append(out, dc)
+		}
+	}
+	return out, nil
+}
+
+// returnShare is the share of RETURNED and TIMED-OUT among the newest last
+// submissions with a status; false while fewer than last are known.
+func returnShare(subs []store.Submission, last int) (float64, bool) {
+	n, bad := 0, 0
+	for _, s := range subs {
+		if s.Status == "" {
+			continue
+		}
+		n++
+		if s.Status == "RETURNED" || s.Status == "TIMED-OUT" {
+			bad++
+		}
+		if n == last {
+			break
+		}
+	}
+	if n < last {
+		return 0, false
+	}
+	return float64(bad) / float64(n), true
+}
+
+// decision builds r's decision about event e (about study).
+func (d *Decider) decision(r *Rule, e *store.Event, study string, det Detail) (store.Decision, bool) {
+	a := &r.Action
+	dc := store.Decision{Rule: r.Name, Action: a.Type, StudyID: study, EventIDs: []string{e.ID}, Count: 1,
+		DryRun: d.dryRun(r), DueAt: d.now(), Detail: det.json()}
+	key := func(parts ...string) string { return strings.Join(append([]string{r.Name, a.Type}, parts...), "/") }
+	switch a.Type {
+	case ActionNotify:
+		dc.Target = a.Notifier
+		if a.Digest > 0 {
+			res := study
+			if res == "" {
+				res = e.ResourceID
+			}
+			dc.Digest, dc.DigestGroup = a.Digest, key(res)
+			dc.DueAt = d.now().Add(a.Delay)
+			return dc, true
+		}
+		dc.Key = key("event:" + e.ID)
+	case ActionPause, ActionStop:
+		if study == "" {
+			return dc, false
+		}
+		dc.Target = study
+		dc.Key = key(study, window(e.EventTime, a.Window))
+	case ActionGroupAdd:
+		if e.ParticipantID == "" {
+			return dc, false
+		}
+		dc.Target, dc.Batch = e.ParticipantID, "group:"+a.GroupID
+		dc.Key = key(a.GroupID, e.ParticipantID)
+	case ActionApprove:
+		// Only a study the rule names, whatever matched (belt and braces).
+		if study == "" || !slices.Contains(r.Trigger.StudyIDs, study) || e.Type != "submission.status.change" {
+			return dc, false
+		}
+		dc.Target, dc.Batch = e.ResourceID, "approve"
+		dc.DueAt = e.EventTime.Add(a.MinAge)
+		dc.Key = key(e.ResourceID)
+	case ActionForward:
+		dc.Target = a.Output
+		dc.Key = key(a.Output, "event:"+e.ID)
+	default:
+		return dc, false
+	}
+	return dc, true
+}
+
+// Periodic returns the decisions of the conditions checked on a clock:
+// awaiting_review from studies, health from signals.
+func (d *Decider) Periodic(ctx context.Context, studies StudyReader, signals func() []Signal) ([]store.Decision, error) {
+	var out []store.Decision
+	now := d.now()
+	var list []store.Study
+	for i := range d.Rules {
+		r := &d.Rules[i]
+		t := &r.Trigger
+		switch t.Kind {
+		case TriggerAwaitingReview:
+			if studies == nil {
+				continue
+			}
+			if list == nil {
+				var err error
+				if list, err = studies.Studies(ctx, store.StudyFilter{}); err != nil {
+					return nil, err
+				}
+			}
+			for _, s := range list {
+				if (len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, s.ID)) || s.SubmissionCounts["AWAITING REVIEW"] < t.Count {
+					continue
+				}
+				subs, err := studies.Submissions(ctx, s.ID, store.MaxLimit)
+				if err != nil {
+					return nil, err
+				}
+				old := 0
+				for _, sub := range subs {
+					if sub.Status == "AWAITING REVIEW" && !sub.StatusAt.After(now.Add(-t.OlderThan)) {
+						old++
+					}
+				}
+				if old < t.Count {
+					continue
+				}
+				det := Detail{Trigger: t.Kind, Resource: s.ID, Awaiting: old, OlderThan: t.OlderThan.String()}
+				out = append(out, d.periodic(r, s.ID, s.ID, det, now))
+			}
+		case TriggerHealth:
+			if signals == nil || t.Signal == SignalReconcileCorrections {
+				continue
+			}
+			for _, sig := range signals() {
+				if sig.Name != t.Signal {
+					continue
+				}
+				det := Detail{Trigger: t.Kind, Signal: sig.Name, SignalText: sig.Text, Resource: sig.Resource}
+				out = append(out, d.periodic(r, "", sig.Resource, det, now))
+			}
+		}
+	}
+	return out, nil
+}
+
+func (d *Decider) periodic(r *Rule, study, resource string, det Detail, now time.Time) store.Decision {
+	a := &r.Action
+	target := study
+	if a.Type == ActionNotify {
+		target = a.Notifier
+	}
+	return store.Decision{Key: strings.Join([]string{r.Name, a.Type, resource, window(now, a.Window)}, "/"),
+		Rule: r.Name, Action: a.Type, StudyID: study, Target: target, Count: 1, DryRun: d.dryRun(r), DueAt: now, Detail: det.json()}
+}
+
+// StudyReader reads studies and their submissions (periodic triggers).
+type StudyReader interface {
+	Studies(ctx context.Context, f store.StudyFilter) ([]store.Study, error)
+	Submissions(ctx context.Context, studyID string, limit int) ([]store.Submission, error)
+}
+
+// Signal is one unhealthy signal the receiver's metrics show.
+type Signal struct {
+	Name     string // SignalSubscriptionDisabled, SignalDeliveriesFailing
+	Resource string // which subscription (event type), output or "prolific"
+	Text     string // what it means, for messages
+}

@@ -1,0 +1,226 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/notify"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// Mode is RECEIVER_ACTIONS.
+type Mode string
+
+// Modes (docs/rules.md "Safety").
+const (
+	ModeDryRun Mode = "dry-run" // decide and record everything, send nothing (the default)
+	ModeLive   Mode = "live"    // carry actions out
+	ModeOff    Mode = "off"     // evaluate nothing
+)
+
+// ParseMode reads RECEIVER_ACTIONS ("" is dry-run).
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeDryRun:
+		return ModeDryRun, nil
+	case ModeLive, ModeOff:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("%q must be dry-run, live or off", s)
+}
+
+// Store is the part of the store the engine uses; store.Store satisfies it.
+type Store interface {
+	store.Rules
+	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	Study(ctx context.Context, id string) (*store.Study, error)
+	Studies(ctx context.Context, f store.StudyFilter) ([]store.Study, error)
+	Submission(ctx context.Context, id string) (*store.Submission, error)
+	Submissions(ctx context.Context, studyID string, limit int) ([]store.Submission, error)
+}
+
+// Prolific is what actions call on Prolific's API. Each returns a short
+// summary of Prolific's answer. Implementations wait for the shared rate
+// limit (and its 429 pause) before each call.
+type Prolific interface {
+	TransitionStudy(ctx context.Context, studyID, action string) (string, error)
+	AddParticipantsToGroup(ctx context.Context, groupID string, participantIDs []string) (string, error)
+	BulkApproveSubmissions(ctx context.Context, submissionIDs []string) (string, error)
+}
+
+// Forwarder queues an event for an output (the outputs' outbox).
+type Forwarder interface {
+	ForwardEvent(ctx context.Context, output string, eventSeq int64) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	Mode    Mode
+	Approve bool // RECEIVER_ACTIONS_APPROVE=live: approve may run in live mode
+	Store   Store
+	// Prolific carries out pause, stop, group_add and approve; nil fails them.
+	Prolific  Prolific
+	Senders   map[string]notify.Sender // by notifier name
+	Forwarder Forwarder
+	// Signals returns the receiver's unhealthy signals (health triggers); nil for none.
+	Signals      func() []Signal
+	DashboardURL string
+	Metrics      *Metrics
+	Log          zerolog.Logger
+	Now          func() time.Time
+	Owner        string // lease owner; store.LeaseOwner() when empty
+
+	PollInterval  time.Duration // how often new events are looked for (1s)
+	CheckInterval time.Duration // how often periodic triggers are checked (30s)
+	Lease         time.Duration // an attempt's lease (2m)
+	MaxAttempts   int           // attempts before an action fails (8)
+	BackoffBase   time.Duration // first retry's wait (2s), doubling
+	BackoffMax    time.Duration // longest wait between attempts (5m)
+}
+
+// Engine evaluates rules on stored events and conditions and carries out
+// the decided actions. Several replicas may run one each on a shared store.
+type Engine struct {
+	cfg     *Config
+	opts    Options
+	decider *Decider
+}
+
+// New returns an engine for cfg.
+func New(cfg *Config, opts Options) *Engine {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Owner == "" {
+		opts.Owner = store.LeaseOwner()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.PollInterval, time.Second)
+	def(&opts.CheckInterval, 30*time.Second)
+	def(&opts.Lease, 2*time.Minute)
+	def(&opts.BackoffBase, 2*time.Second)
+	def(&opts.BackoffMax, 5*time.Minute)
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	opts.Metrics.init(cfg)
+	return &Engine{cfg: cfg, opts: opts, decider: &Decider{Rules: cfg.Rules, Mode: opts.Mode, Approve: opts.Approve,
+		Facts: opts.Store, Now: opts.Now}}
+}
+
+// Run evaluates and acts until ctx ends. In ModeOff it returns at once.
+func (e *Engine) Run(ctx context.Context) {
+	if e.opts.Mode == ModeOff {
+		return
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); e.runActions(ctx) }()
+	e.runEvaluator(ctx)
+	<-done
+}
+
+func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// runEvaluator reads the change feed from the stored cursor, and checks the
+// periodic triggers every CheckInterval.
+func (e *Engine) runEvaluator(ctx context.Context) {
+	var lastCheck time.Time
+	for ctx.Err() == nil {
+		if err := e.EvaluateEvents(ctx); err != nil && ctx.Err() == nil {
+			e.opts.Log.Error().Err(err).Msg("evaluating rules on stored events; trying again")
+		}
+		if now := e.opts.Now(); now.Sub(lastCheck) >= e.opts.CheckInterval {
+			lastCheck = now
+			if err := e.EvaluatePeriodic(ctx); err != nil && ctx.Err() == nil {
+				e.opts.Log.Error().Err(err).Msg("evaluating periodic rules; trying again")
+			}
+		}
+		if !e.sleep(ctx, e.opts.PollInterval) {
+			return
+		}
+	}
+}
+
+// feedPage is how many events one Decide covers.
+const feedPage = 500
+
+// EvaluateEvents decides on every event stored since the cursor, recording
+// the decisions with the cursor's move. The first time, the cursor starts at
+// the newest stored event: rules act on what arrives from then on.
+func (e *Engine) EvaluateEvents(ctx context.Context) error {
+	st := e.opts.Store
+	newest, err := st.Events(ctx, store.EventFilter{Limit: 1})
+	if err != nil {
+		return err
+	}
+	var start int64
+	if len(newest) > 0 {
+		start = newest[0].Seq
+	}
+	cursor, err := st.RulesCursor(ctx, start)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		events, err := st.Events(ctx, store.EventFilter{Forward: true, AfterSeq: cursor, Limit: feedPage})
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		var ds []store.Decision
+		for i := range events {
+			got, err := e.decider.Event(ctx, &events[i])
+			if err != nil {
+				return err
+			}
+			ds = append(ds, got...)
+		}
+		to := events[len(events)-1].Seq
+		_, err = st.Decide(ctx, &store.RuleCursor{From: cursor, To: to}, ds)
+		if errors.Is(err, store.ErrCursorMoved) { // another replica decided on them
+			if cursor, err = st.RulesCursor(ctx, start); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		cursor = to
+	}
+	return ctx.Err()
+}
+
+// EvaluatePeriodic decides on the periodic triggers now.
+func (e *Engine) EvaluatePeriodic(ctx context.Context) error {
+	ds, err := e.decider.Periodic(ctx, e.opts.Store, e.opts.Signals)
+	if err != nil || len(ds) == 0 {
+		return err
+	}
+	if _, err := e.opts.Store.Decide(ctx, nil, ds); err != nil {
+		return err
+	}
+	return nil
+}

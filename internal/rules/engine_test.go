@@ -1,0 +1,357 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
+)
+
+// exampleRules are deploy/rules.example.yaml's three rules.
+const exampleRules = `
+notifiers:
+  - name: slack
+    type: slack
+    url: ${SLACK_WEBHOOK_URL}
+rules:
+  - name: pause-on-high-return-rate
+    trigger:
+      event_type: study.has_high_return_rate
+    action:
+      type: pause
+  - name: follow-up-group
+    trigger:
+      event_type: submission.status.change
+      statuses: [APPROVED]
+    action:
+      type: group_add
+      group_id: ${FOLLOWUP_GROUP_ID}
+  - name: review-digest
+    trigger:
+      event_type: submission.status.change
+      statuses: [AWAITING REVIEW]
+    action:
+      type: notify
+      notifier: slack
+      digest: 10m
+`
+
+// submission returns a submission event of study with status.
+func submission(id, study, status string, at time.Time) *store.Event {
+	e := storetest.NewEvent("submission.status.change", id, status, at)
+	e.StudyID = study
+	return e
+}
+
+// scenario stores a high return rate for study-1, three approvals and five
+// submissions awaiting review, and returns the events.
+func scenario(t *testing.T, st store.Store, now time.Time) []*store.Event {
+	events := []*store.Event{storetest.NewEvent("study.has_high_return_rate", "study-1", "", now)}
+	for i := range 3 {
+		events = append(events, submission(fmt.Sprintf("sub-ok-%d", i), "study-1", "APPROVED", now))
+	}
+	for i := range 5 {
+		events = append(events, submission(fmt.Sprintf("sub-wait-%d", i), "study-1", "AWAITING REVIEW", now))
+	}
+	for _, e := range events {
+		save(t, st, e)
+	}
+	return events
+}
+
+func TestDryRunSendsNothingRecordsEverything(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil { // places the cursor
+			t.Fatal(err)
+		}
+		scenario(t, st, clock.Now())
+		r.settle(t)
+		clock.Advance(time.Minute)
+		r.settle(t)
+		if c := r.pro.Calls(); len(c) != 0 {
+			t.Errorf("dry-run called Prolific: %+v", c)
+		}
+		if m := r.sender.Messages(); len(m) != 0 {
+			t.Errorf("dry-run sent messages: %+v", m)
+		}
+		as := actions(t, st, store.ActionFilter{})
+		want := map[string]int{"pause-on-high-return-rate:dry-run": 1, "follow-up-group:dry-run": 3, "review-digest:dry-run": 1}
+		if got := outcomes(as); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("outcomes = %v, want %v", got, want)
+		}
+		for _, a := range as {
+			if a.Request == "" || !strings.Contains(a.Reason, "dry-run") {
+				t.Errorf("action %s: request %q reason %q, want the request it would send and why not", a.Key, a.Request, a.Reason)
+			}
+			if a.Action == ActionNotify && a.Count != 5 {
+				t.Errorf("digest counts %d events, want 5", a.Count)
+			}
+		}
+	})
+}
+
+// TestLiveExactlyOnce: duplicates, a second decision for the same key, a
+// restart (a new engine) and a second replica never repeat an action.
+func TestLiveExactlyOnce(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		pro, sender := &fakeProlific{}, &fakeSender{}
+		cfg := parse(t, exampleRules)
+		r := newRig(t, st, clock, cfg, ModeLive, pro, sender)
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		events := scenario(t, st, clock.Now())
+		for _, e := range events { // Prolific's retries and backfill: the same X-Event-ID
+			again := *e
+			again.Seq, again.Source = 0, store.SourceAPI
+			if o := save(t, st, &again); o != store.Duplicate {
+				t.Fatalf("second save = %v, want duplicate", o)
+			}
+		}
+		// A second high-return-rate event for the study in the same window.
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now().Add(time.Second)))
+		r.settle(t)
+		clock.Advance(time.Minute)
+		r.settle(t)
+		// A restart and another replica: fresh engines on the same store.
+		for range 2 {
+			other := newRig(t, st, clock, cfg, ModeLive, pro, sender)
+			other.settle(t)
+		}
+		calls := pro.Calls()
+		want := []string{"transition study-1 PAUSE []", "group group-1  [p-sub-ok-0 p-sub-ok-1 p-sub-ok-2]"}
+		var got []string
+		for _, c := range calls {
+			got = append(got, fmt.Sprintf("%s %s %s %v", c.Kind, c.ID, c.Arg, c.IDs))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Prolific calls:\n got %q\nwant %q", got, want)
+		}
+		msgs := sender.Messages()
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "5 submissions now AWAITING REVIEW") {
+			t.Errorf("messages = %+v, want one digest of 5", msgs)
+		}
+		want2 := map[string]int{"pause-on-high-return-rate:done": 1, "follow-up-group:done": 3, "review-digest:done": 1}
+		if got := outcomes(actions(t, st, store.ActionFilter{})); fmt.Sprint(got) != fmt.Sprint(want2) {
+			t.Errorf("outcomes = %v, want %v", got, want2)
+		}
+	})
+}
+
+// TestReplicasRunning: two engines running at once on one store while
+// events arrive act once per decision.
+func TestReplicasRunning(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		st2 := st
+		if _, ok := st.(store.Locker); ok { // PostgreSQL: a second connection pool, as a second replica has
+			st2 = open(t)
+		}
+		pro, sender := &fakeProlific{}, &fakeSender{}
+		cfg := parse(t, exampleRules)
+		a := newRig(t, st, clock, cfg, ModeLive, pro, sender)
+		b := newRig(t, st2, clock, cfg, ModeLive, pro, sender)
+		if err := a.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(testCtx(t))
+		var wg sync.WaitGroup
+		for _, eng := range []*Engine{a.eng, b.eng} {
+			wg.Add(1)
+			go func() { defer wg.Done(); eng.Run(ctx) }()
+		}
+		for i := range 40 {
+			save(t, st, submission(fmt.Sprintf("sub-%d", i), "study-1", "APPROVED", clock.Now()))
+			save(t, st2, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if as := actions(t, st, store.ActionFilter{Outcome: store.ActionDone}); len(as) == 41 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+		participants := map[string]int{}
+		pauses := 0
+		for _, c := range pro.Calls() {
+			switch c.Kind {
+			case "transition":
+				pauses++
+			case "group":
+				for _, id := range c.IDs {
+					participants[id]++
+				}
+			}
+		}
+		if pauses != 1 || len(participants) != 40 {
+			t.Errorf("%d pauses, %d participants added; want 1 and 40", pauses, len(participants))
+		}
+		for id, n := range participants {
+			if n != 1 {
+				t.Errorf("participant %s added %d times", id, n)
+			}
+		}
+	})
+}
+
+func TestDigestHoldsUnderBurst(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 300 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := st.Save(testCtx(t), submission(fmt.Sprintf("burst-%d", i), "study-1", "AWAITING REVIEW", clock.Now())); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		r.settle(t)
+		if m := r.sender.Messages(); len(m) != 0 {
+			t.Fatalf("sent %d messages before the digest's delay", len(m))
+		}
+		clock.Advance(30 * time.Second) // within a minute of the first
+		r.settle(t)
+		msgs := r.sender.Messages()
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "300 submissions now AWAITING REVIEW") {
+			t.Fatalf("messages = %+v, want one digest of 300", msgs)
+		}
+		for i := range 7 {
+			save(t, st, submission(fmt.Sprintf("later-%d", i), "study-1", "AWAITING REVIEW", clock.Now()))
+		}
+		clock.Advance(time.Minute)
+		r.settle(t)
+		if n := len(r.sender.Messages()); n != 1 {
+			t.Fatalf("%d messages a minute after the first digest, want still 1", n)
+		}
+		clock.Advance(9 * time.Minute)
+		r.settle(t)
+		msgs = r.sender.Messages()
+		if len(msgs) != 2 || !strings.Contains(msgs[1].Text, "7 submissions now AWAITING REVIEW") {
+			t.Fatalf("messages = %+v, want a second digest of 7 ten minutes after the first", msgs)
+		}
+	})
+}
+
+// TestProlificErrorsRetriedThenRecorded: a 429 and a 5xx are retried and the
+// action ends done; a refusal ends failed with Prolific's error; so does a
+// 5xx that never ends, after the last attempt.
+func TestProlificErrorsRetriedThenRecorded(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	cases := []struct {
+		name     string
+		answers  []int // status per attempt; 0 = success
+		outcome  string
+		attempts int
+		reason   string
+	}{
+		{"429 then 503 then ok", []int{429, 503, 0}, store.ActionDone, 3, ""},
+		{"400 refused", []int{400}, store.ActionFailed, 1, "400 Bad Request: Study is not active"},
+		{"503 until the last attempt", []int{503, 503, 503, 503}, store.ActionFailed, 4, "after 4 attempt(s)"},
+	}
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				n := 0
+				pro := &fakeProlific{fail: func(c call) error {
+					status := 0
+					if n < len(tc.answers) {
+						status = tc.answers[n]
+					}
+					n++
+					if status == 0 {
+						return nil
+					}
+					title := map[int]string{429: "Too Many Requests", 503: "Service Unavailable", 400: "Bad Request"}[status]
+					return &prolific.APIError{StatusCode: status, Title: title, Detail: "Study is not active", Endpoint: "studies.transition"}
+				}}
+				r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
+				if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+					t.Fatal(err)
+				}
+				study := fmt.Sprintf("study-retry-%d", i)
+				save(t, st, storetest.NewEvent("study.has_high_return_rate", study, "", clock.Now()))
+				for range 10 {
+					r.settle(t)
+					clock.Advance(2 * time.Minute)
+				}
+				as := actions(t, st, store.ActionFilter{StudyID: study})
+				if len(as) != 1 {
+					t.Fatalf("actions = %+v, want 1", as)
+				}
+				a := as[0]
+				if a.Outcome != tc.outcome || a.Attempts != tc.attempts || !strings.Contains(a.Reason, tc.reason) {
+					t.Errorf("action = %s after %d attempts (%q), want %s after %d containing %q", a.Outcome, a.Attempts, a.Reason, tc.outcome, tc.attempts, tc.reason)
+				}
+				if tc.outcome == store.ActionFailed && !strings.Contains(a.Reason, "prolific studies.transition") {
+					t.Errorf("reason %q does not carry Prolific's error", a.Reason)
+				}
+				if got := len(pro.Calls()); (tc.outcome == store.ActionDone) != (got == 1) {
+					t.Errorf("%d successful calls for outcome %s", got, tc.outcome)
+				}
+			})
+		}
+	})
+}
+
+// TestInterruptedAttempt: an attempt cut short by a crash (its lease ran
+// out) is not blindly repeated: a message is not sent twice, a pause is
+// checked against the study first.
+func TestInterruptedAttempt(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		pro, sender := &fakeProlific{}, &fakeSender{}
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, sender)
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))
+		save(t, st, submission("sub-1", "study-1", "AWAITING REVIEW", clock.Now()))
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Minute)
+		// The crashed replica claimed both and died.
+		if got, err := st.ClaimActions(testCtx(t), "crashed", 10, time.Minute); err != nil || len(got) != 2 {
+			t.Fatalf("claim = %d, %v", len(got), err)
+		}
+		// Its pause had reached Prolific: the study is PAUSED now.
+		save(t, st, storetest.NewEvent("study.status.change", "study-1", "PAUSED", clock.Now()))
+		clock.Advance(2 * time.Minute)
+		r.settle(t)
+		if c := pro.Calls(); len(c) != 0 {
+			t.Errorf("calls after the interrupted attempt: %+v, want none (the study is paused)", c)
+		}
+		if m := sender.Messages(); len(m) != 0 {
+			t.Errorf("messages after the interrupted attempt: %+v, want none", m)
+		}
+		got := outcomes(actions(t, st, store.ActionFilter{}))
+		want := map[string]int{"pause-on-high-return-rate:skipped": 1, "review-digest:failed": 1}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("outcomes = %v, want %v", got, want)
+		}
+	})
+}

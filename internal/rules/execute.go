@@ -1,0 +1,320 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/notify"
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// maxBatch is the most resources one Prolific call carries (bulk approve's
+// limit, used for participant groups too).
+const maxBatch = 1000
+
+// runActions claims due actions and carries them out, one call at a time
+// (Prolific's advice for bulk approvals: in sequence, never in parallel).
+func (e *Engine) runActions(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := e.ExecuteDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.opts.Log.Error().Err(err).Msg("carrying out rule actions; trying again")
+		}
+		if n == 0 && !e.sleep(ctx, e.opts.PollInterval) {
+			return
+		}
+	}
+}
+
+// ExecuteDue claims the due actions and carries them out, returning how
+// many it claimed.
+func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
+	claimed, err := e.opts.Store.ClaimActions(ctx, e.opts.Owner, maxBatch, e.opts.Lease)
+	if err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	// Batchable actions (participant group, approve) go together, up to
+	// maxBatch per call, in claim order; the others one by one.
+	var order []string
+	batches := map[string][]store.Action{}
+	for _, a := range claimed {
+		k := fmt.Sprintf("single:%d", a.ID)
+		if a.Batch != "" && !e.sendsNothing(a) {
+			k = "batch:" + a.Rule + "/" + a.Batch
+		}
+		if _, ok := batches[k]; !ok {
+			order = append(order, k)
+		}
+		batches[k] = append(batches[k], a)
+	}
+	var errs []error
+	for _, k := range order {
+		as := batches[k]
+		for len(as) > 0 {
+			n := min(len(as), maxBatch)
+			if err := e.execute(ctx, as[:n]); err != nil {
+				errs = append(errs, err)
+			}
+			as = as[n:]
+		}
+	}
+	return len(claimed), errors.Join(errs...)
+}
+
+// rule returns the configured rule named name (nil: no longer configured).
+func (e *Engine) rule(name string) *Rule {
+	for i := range e.cfg.Rules {
+		if e.cfg.Rules[i].Name == name {
+			return &e.cfg.Rules[i]
+		}
+	}
+	return nil
+}
+
+// sendsNothing reports whether a is recorded without being carried out.
+func (e *Engine) sendsNothing(a store.Action) bool {
+	return a.DryRun || e.opts.Mode != ModeLive || (a.Action == ActionApprove && !e.opts.Approve)
+}
+
+// execute carries out as: one action, or one batch of the same rule and batch.
+func (e *Engine) execute(ctx context.Context, as []store.Action) error {
+	first := as[0]
+	r := e.rule(first.Rule)
+	results := make([]store.ActionResult, 0, len(as))
+	finishAll := func(outcome, reason, request, response string) error {
+		results = results[:0]
+		for _, a := range as {
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: outcome, Reason: reason, Request: request, Response: response})
+		}
+		return e.finish(ctx, first.Rule, first.Action, results)
+	}
+	if r == nil || r.Action.Type != first.Action {
+		return finishAll(store.ActionSkipped, "the rule is no longer in the rules file (or its action changed)", "", "")
+	}
+	// Decide what to do with each action now (it may have become moot).
+	var live []store.Action
+	for _, a := range as {
+		req := e.request(r, a)
+		switch {
+		case e.sendsNothing(a):
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionDryRun, Request: req, Reason: e.dryRunReason(a)})
+			continue
+		}
+		if skip, why := e.moot(ctx, r, a); skip {
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionSkipped, Request: req, Reason: why})
+			continue
+		}
+		if a.Interrupted && a.Action == ActionNotify {
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionFailed, Request: req,
+				Reason: "interrupted while sending (the receiver stopped); not sent again, so nobody gets it twice"})
+			continue
+		}
+		live = append(live, a)
+	}
+	if len(results) > 0 {
+		if err := e.finish(ctx, r.Name, r.Action.Type, results); err != nil {
+			return err
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	request := e.request(r, live...)
+	response, err := e.call(ctx, r, live)
+	results = results[:0]
+	if err == nil {
+		for _, a := range live {
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionDone, Request: request, Response: response})
+		}
+		return e.finish(ctx, r.Name, r.Action.Type, results)
+	}
+	attempts := live[0].Attempts
+	if permanent(err) || attempts >= e.opts.MaxAttempts {
+		for _, a := range live {
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionFailed, Request: request,
+				Reason: fmt.Sprintf("after %d attempt(s): %v", a.Attempts, err)})
+		}
+		e.opts.Log.Error().Str("rule", r.Name).Str("action", r.Action.Type).Int("actions", len(live)).Err(err).Msg("rule action failed")
+		return e.finish(ctx, r.Name, r.Action.Type, results)
+	}
+	wait := e.backoff(attempts, err)
+	ids := make([]int64, len(live))
+	for i, a := range live {
+		ids[i] = a.ID
+	}
+	e.opts.Log.Warn().Str("rule", r.Name).Str("action", r.Action.Type).Int("attempt", attempts).Dur("retry_in", wait).Err(err).Msg("rule action failed; will retry")
+	e.opts.Metrics.count(r.Name, r.Action.Type, "retried", len(live))
+	return e.opts.Store.RetryActions(ctx, e.opts.Owner, ids, e.opts.Now().Add(wait), err.Error())
+}
+
+// finish records results of actions of rule's action, and counts them.
+func (e *Engine) finish(ctx context.Context, rule, action string, results []store.ActionResult) error {
+	// A finish must be recorded even while shutting down: the action happened.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.opts.Store.FinishActions(fctx, e.opts.Owner, results); err != nil {
+		return err
+	}
+	for _, res := range results {
+		e.opts.Metrics.count(rule, action, res.Outcome, 1)
+	}
+	return nil
+}
+
+func (e *Engine) dryRunReason(a store.Action) string {
+	switch {
+	case e.opts.Mode != ModeLive:
+		return "RECEIVER_ACTIONS is " + string(e.opts.Mode)
+	case a.Action == ActionApprove && !e.opts.Approve:
+		return "approve needs RECEIVER_ACTIONS_APPROVE=live as well"
+	case a.DryRun:
+		return "decided in dry-run (the rule's dry_run, or the mode then)"
+	}
+	return ""
+}
+
+// moot reports whether a need not (or must not) be carried out any more.
+func (e *Engine) moot(ctx context.Context, r *Rule, a store.Action) (bool, string) {
+	st := e.opts.Store
+	switch a.Action {
+	case ActionApprove:
+		if !slices.Contains(r.Trigger.StudyIDs, a.StudyID) || a.StudyID == "" {
+			return true, "the rule does not name this study"
+		}
+		sub, err := st.Submission(ctx, a.Target)
+		if err != nil {
+			return true, "submission not known: " + err.Error()
+		}
+		if sub.Status != "AWAITING REVIEW" {
+			return true, "no longer AWAITING REVIEW (now " + sub.Status + ")"
+		}
+		if age := e.opts.Now().Sub(sub.StatusAt); age < r.Action.MinAge {
+			return true, fmt.Sprintf("in AWAITING REVIEW for %s only, less than min_age %s", age.Round(time.Second), r.Action.MinAge)
+		}
+	case ActionPause, ActionStop:
+		if s, err := st.Study(ctx, a.Target); err == nil {
+			done := map[string][]string{ActionPause: {"PAUSED", "COMPLETED", "AWAITING REVIEW"}, ActionStop: {"COMPLETED", "AWAITING REVIEW"}}
+			if slices.Contains(done[a.Action], s.Status) {
+				return true, "the study is " + s.Status + " already"
+			}
+		}
+	}
+	return false, ""
+}
+
+// request summarises what as send (or would send), without secrets.
+func (e *Engine) request(r *Rule, as ...store.Action) string {
+	targets := make([]string, 0, len(as))
+	for _, a := range as {
+		targets = append(targets, a.Target)
+	}
+	list := strings.Join(targets, ",")
+	if len(list) > 300 {
+		list = list[:300] + "..."
+	}
+	switch r.Action.Type {
+	case ActionPause, ActionStop:
+		return fmt.Sprintf(`POST /api/v1/studies/%s/transition/ {"action": %q}`, as[0].Target, strings.ToUpper(r.Action.Type))
+	case ActionGroupAdd:
+		return fmt.Sprintf(`POST /api/v1/participant-groups/%s/participants/ {"participant_ids": [%d: %s]}`, r.Action.GroupID, len(as), list)
+	case ActionApprove:
+		return fmt.Sprintf(`POST /api/v1/submissions/bulk-approve/ {"submission_ids": [%d: %s]}`, len(as), list)
+	case ActionForward:
+		return "queue for output " + r.Action.Output
+	case ActionNotify:
+		m := e.message(context.Background(), r, as[0])
+		return "notify " + r.Action.Notifier + ": " + m.Subject
+	}
+	return ""
+}
+
+// call carries out live actions of r (one, or a batch).
+func (e *Engine) call(ctx context.Context, r *Rule, as []store.Action) (string, error) {
+	p := e.opts.Prolific
+	needProlific := r.Action.Type != ActionNotify && r.Action.Type != ActionForward
+	if needProlific && p == nil {
+		return "", permanentError{errors.New("no Prolific API token (PROLIFIC_API_TOKEN) to act with")}
+	}
+	switch r.Action.Type {
+	case ActionPause, ActionStop:
+		return p.TransitionStudy(ctx, as[0].Target, strings.ToUpper(r.Action.Type))
+	case ActionGroupAdd:
+		return p.AddParticipantsToGroup(ctx, r.Action.GroupID, targets(as))
+	case ActionApprove:
+		return p.BulkApproveSubmissions(ctx, targets(as))
+	case ActionForward:
+		if e.opts.Forwarder == nil {
+			return "", permanentError{errors.New("forwarding needs RECEIVER_OUTPUTS_FILE")}
+		}
+		var det Detail
+		_ = json.Unmarshal([]byte(as[0].Detail), &det)
+		if err := e.opts.Forwarder.ForwardEvent(ctx, r.Action.Output, det.Seq); err != nil {
+			return "", err
+		}
+		return "queued", nil
+	case ActionNotify:
+		s := e.opts.Senders[r.Action.Notifier]
+		if s == nil {
+			return "", permanentError{fmt.Errorf("notifier %q is not set up", r.Action.Notifier)}
+		}
+		if err := s.Send(ctx, e.message(ctx, r, as[0])); err != nil {
+			return "", err
+		}
+		return "sent", nil
+	}
+	return "", permanentError{fmt.Errorf("unknown action %q", r.Action.Type)}
+}
+
+func targets(as []store.Action) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Target
+	}
+	return out
+}
+
+// permanentError is a failure no retry can help.
+type permanentError struct{ error }
+
+func (p permanentError) Unwrap() error { return p.error }
+
+// permanent reports whether err ends an action at once: Prolific's 4xx
+// other than 429 (the request itself is refused), a notifier's permanent
+// error, or the engine's own.
+func permanent(err error) bool {
+	var pe permanentError
+	if errors.As(err, &pe) {
+		return true
+	}
+	var api *prolific.APIError
+	if errors.As(err, &api) {
+		return api.StatusCode >= 400 && api.StatusCode < 500 && api.StatusCode != http.StatusTooManyRequests
+	}
+	var ne *notify.Error
+	if errors.As(err, &ne) {
+		return notify.IsPermanent(err)
+	}
+	return false
+}
+
+// backoff is the wait before attempt attempts+1: full jitter over an
+// exponential bound, at least a Retry-After the answer asked for.
+func (e *Engine) backoff(attempts int, err error) time.Duration {
+	bound := e.opts.BackoffBase << min(attempts-1, 20)
+	if bound > e.opts.BackoffMax || bound <= 0 {
+		bound = e.opts.BackoffMax
+	}
+	d := time.Duration(rand.Int64N(int64(bound)) + 1)
+	if ra, ok := notify.RetryAfter(err); ok && ra > d {
+		d = min(ra, time.Hour)
+	}
+	return d
+}
