@@ -87,14 +87,14 @@ type RuleConfig struct {
 // TriggerConfig is a rule's trigger as written: exactly one of event_type,
 // study_status, awaiting_review, return_share, health.
 type TriggerConfig struct {
-	EventType      string            `yaml:"event_type"`
-	Statuses       []string          `yaml:"statuses"`
-	StudyIDs       []string          `yaml:"study_ids"`
-	Sources        []string          `yaml:"sources"`
-	StudyStatus    []string          `yaml:"study_status"`
-	AwaitingReview *AwaitingConfig   `yaml:"awaiting_review"`
-	ReturnShare    *ReturnConfig     `yaml:"return_share"`
-	Health         string            `yaml:"health"`
+	EventType      string          `yaml:"event_type"`
+	Statuses       []string        `yaml:"statuses"`
+	StudyIDs       []string        `yaml:"study_ids"`
+	Sources        []string        `yaml:"sources"`
+	StudyStatus    []string        `yaml:"study_status"`
+	AwaitingReview *AwaitingConfig `yaml:"awaiting_review"`
+	ReturnShare    *ReturnConfig   `yaml:"return_share"`
+	Health         string          `yaml:"health"`
 }
 
 // AwaitingConfig is "count or more submissions AWAITING REVIEW for longer than older_than".

@@ -42,11 +42,11 @@ type Facts interface {
 
 // Decider turns events and conditions into decisions for a set of rules.
 type Decider struct {
-	Rules  []Rule
-	Mode   Mode
+	Rules   []Rule
+	Mode    Mode
 	Approve bool // RECEIVER_ACTIONS_APPROVE=live
-	Facts  Facts
-	Now    func() time.Time
+	Facts   Facts
+	Now     func() time.Time
 }
 
 // dryRun reports whether an action of r decided now is recorded as dry-run.
