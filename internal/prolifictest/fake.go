@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Fake is an in-memory Prolific: API server, delivery engine and study
@@ -29,6 +31,10 @@ type Fake struct {
 	pending     int
 	idle        chan struct{} // closed while pending == 0
 	broken      *brokenDelivery
+	groups      map[string]*participantGroup
+	calls       []Call
+	callSeq     int
+	limiter     *rate.Limiter
 
 	q      *queue
 	wg     sync.WaitGroup
@@ -65,6 +71,8 @@ func New(opts Options) *Fake {
 		submissions: map[string]*submission{},
 		requests:    map[string]int{},
 		failures:    map[string][]injected{},
+		groups:      map[string]*participantGroup{},
+		limiter:     newLimiter(opts),
 		idle:        make(chan struct{}),
 		q:           newQueue(),
 		closed:      make(chan struct{}),

@@ -39,6 +39,15 @@ type Options struct {
 	// RetryAfter is the Retry-After header value sent with injected 429s;
 	// "" means "1".
 	RetryAfter string
+	// RateLimit, when above zero, limits the API to this many requests per
+	// second with bursts of RateBurst (at least 1), across every route and
+	// token: a request over the limit is answered 429 with Retry-After (whole
+	// seconds until one would pass). Zero means no limit.
+	RateLimit float64
+	RateBurst int
+	// MaxCalls bounds the call record (Calls, GET /_fake/calls) to the most
+	// recent calls; default 10,000.
+	MaxCalls int
 
 	// TimeScale divides every delivery back-off delay and the simulation's
 	// Duration: 60000 turns Prolific's 1 minute first retry into 1 ms.
@@ -69,6 +78,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.CreateResponseShape == "" {
 		o.CreateResponseShape = ShapeObject
+	}
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = defaultMaxCalls
 	}
 	if o.RetryAfter == "" {
 		o.RetryAfter = "1"

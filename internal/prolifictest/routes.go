@@ -21,7 +21,16 @@ const (
 	RouteCountStudySubmission = "count-study-submissions-by-status"
 	RouteGetSubmission        = "get-submission"
 	RouteGetSubmissions       = "get-submissions"
+	// RouteTransitionStudy is POST /studies/{id}/transition/, whose
+	// operationId is "publish-study" in the OpenAPI document.
+	RouteTransitionStudy          = "publish-study"
+	RouteAddToParticipantGroup    = "add-to-participant-group"
+	RouteGetParticipantGroupUsers = "get-participant-group-participants"
+	RouteBulkApproveSubmissions   = "bulk-approve-submissions"
 )
+
+// FakeCallsPath serves the call record (GET, no token); see Fake.Calls.
+const FakeCallsPath = "/_fake/calls"
 
 // routes builds the whole API surface. Every path keeps Prolific's trailing
 // slash; a GET without it is redirected (301) like Django's APPEND_SLASH, any
@@ -29,7 +38,7 @@ const (
 func (f *Fake) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(name, pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, f.instrument(name, h))
+		mux.Handle(pattern, f.record(name, f.instrument(name, h)))
 	}
 	handle(RouteGetEventTypes, "GET /api/v1/hooks/event-types/{$}", f.handleEventTypes)
 	handle(RouteGetSecrets, "GET /api/v1/hooks/secrets/{$}", f.handleListSecrets)
@@ -45,8 +54,14 @@ func (f *Fake) routes() http.Handler {
 	handle(RouteCountStudySubmission, "GET /api/v1/studies/{id}/submissions/counts/{$}", f.handleCountSubmissions)
 	handle(RouteGetSubmission, "GET /api/v1/submissions/{id}/{$}", f.handleGetSubmission)
 	handle(RouteGetSubmissions, "GET /api/v1/submissions/{$}", f.handleListSubmissions)
+	handle(RouteTransitionStudy, "POST /api/v1/studies/{id}/transition/{$}", f.handleTransitionStudy)
+	handle(RouteAddToParticipantGroup, "POST /api/v1/participant-groups/{id}/participants/{$}", f.handleAddToGroup)
+	handle(RouteGetParticipantGroupUsers, "GET /api/v1/participant-groups/{id}/participants/{$}", f.handleGroupMembers)
+	handle(RouteBulkApproveSubmissions, "POST /api/v1/submissions/bulk-approve/{$}", f.handleBulkApprove)
 
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Requests no route serves are recorded too (Route ""), so a client
+	// calling a wrong path shows in the record.
+	unrouted := f.record("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/") {
 			if r.Method == http.MethodGet && matches(mux, r, r.URL.Path+"/", http.MethodGet) {
 				u := *r.URL
@@ -57,10 +72,6 @@ func (f *Fake) routes() http.Handler {
 			writeError(w, http.StatusNotFound, "Not found.")
 			return
 		}
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 			if matches(mux, r, r.URL.Path, m) {
 				writeError(w, http.StatusMethodNotAllowed, "Method \""+r.Method+"\" not allowed.")
@@ -68,6 +79,24 @@ func (f *Fake) routes() http.Handler {
 			}
 		}
 		writeError(w, http.StatusNotFound, "Not found.")
+	}))
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.TrimSuffix(r.URL.Path, "/") == FakeCallsPath {
+			if r.Method != http.MethodGet {
+				writeError(w, http.StatusMethodNotAllowed, "Method \""+r.Method+"\" not allowed.")
+				return
+			}
+			f.handleCalls(w, r)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/") {
+			if _, pattern := mux.Handler(r); pattern != "" {
+				mux.ServeHTTP(w, r)
+				return
+			}
+		}
+		unrouted.ServeHTTP(w, r)
 	})
 }
 
@@ -83,8 +112,8 @@ func matches(mux *http.ServeMux, r *http.Request, path, method string) bool {
 	return pattern != ""
 }
 
-// instrument counts the request, applies injected failures, then checks the
-// API token before calling h.
+// instrument counts the request, applies injected failures and the rate
+// limit, then checks the API token before calling h.
 func (f *Fake) instrument(name string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -99,6 +128,9 @@ func (f *Fake) instrument(name string, h http.HandlerFunc) http.Handler {
 				w.Header().Set("Retry-After", f.opts.RetryAfter)
 			}
 			writeError(w, status, "Injected failure.")
+			return
+		}
+		if f.limited(w) {
 			return
 		}
 		if !f.authorized(r) {

@@ -40,6 +40,9 @@ type SimResult struct {
 	PlacesTaken   int
 	PlacesTotal   int
 	EventsEmitted int
+	// Status is the study's status at the end: COMPLETED, or PAUSED when
+	// it was paused through the API.
+	Status string
 }
 
 // SimulateStudy runs one study from creation to COMPLETED, emitting every
@@ -52,6 +55,12 @@ type SimResult struct {
 // transition changes the API's study, submissions and counts under one lock
 // together with queueing its webhooks, so an API read never sees a state
 // older than a delivered event.
+//
+// The study follows transitions made through the API as Prolific would: once
+// PAUSED or STOPPED (COMPLETED) it recruits nobody new, the participants
+// already in it finish, their submissions are reviewed, and the study keeps
+// the status the API gave it. Submissions approved through the API in the
+// meantime are not reviewed again.
 func (f *Fake) SimulateStudy(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	if cfg.Places < 1 {
 		return SimResult{}, fmt.Errorf("simulate study: places %d, want at least 1", cfg.Places)
@@ -106,11 +115,14 @@ func (m *simulation) run(ctx context.Context) error {
 	for n := 0; ; n++ {
 		f.mu.Lock()
 		free := s.totalPlaces - s.placesTaken()
+		// A study paused or stopped through the API recruits nobody new;
+		// those already taking part carry on.
+		recruiting := s.status == StudyActive
 		f.mu.Unlock()
-		if free == 0 && len(m.inflight) == 0 {
+		if (free == 0 || !recruiting) && len(m.inflight) == 0 {
 			break
 		}
-		if free > 0 && len(m.inflight) < maxInflight && (len(m.inflight) == 0 || m.rng.Float64() < 0.5) {
+		if free > 0 && recruiting && len(m.inflight) < maxInflight && (len(m.inflight) == 0 || m.rng.Float64() < 0.5) {
 			err = m.step(ctx, m.reserve)
 		} else {
 			err = m.step(ctx, func() (int, error) { return m.advance(n > forceAfter) })
@@ -119,7 +131,12 @@ func (m *simulation) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := m.step(ctx, func() (int, error) { return f.setStudyStatusLocked(s, StudyAwaitingReview) }); err != nil {
+	if err := m.step(ctx, func() (int, error) {
+		if s.status != StudyActive {
+			return 0, nil // paused or stopped: reviewed as it is
+		}
+		return f.setStudyStatusLocked(s, StudyAwaitingReview)
+	}); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -136,11 +153,21 @@ func (m *simulation) run(ctx context.Context) error {
 		if m.rng.Float64() < cfg.RejectRate {
 			status = SubmissionRejected
 		}
-		if err := m.step(ctx, func() (int, error) { return f.setSubmissionStatusLocked(s, sub, status) }); err != nil {
+		if err := m.step(ctx, func() (int, error) {
+			if sub.status != SubmissionAwaitingReview {
+				return 0, nil // already reviewed through the API (bulk approve)
+			}
+			return f.setSubmissionStatusLocked(s, sub, status)
+		}); err != nil {
 			return err
 		}
 	}
-	return m.step(ctx, func() (int, error) { return f.setStudyStatusLocked(s, StudyCompleted) })
+	return m.step(ctx, func() (int, error) {
+		if s.status != StudyAwaitingReview {
+			return 0, nil // a paused study stays PAUSED, a stopped one COMPLETED
+		}
+		return f.setStudyStatusLocked(s, StudyCompleted)
+	})
 }
 
 // step applies one transition under the fake's lock, then waits the pace.
@@ -211,5 +238,6 @@ func (m *simulation) result() SimResult {
 		r.Submissions[sub.status]++
 	}
 	r.PlacesTaken = m.s.placesTaken()
+	r.Status = m.s.status
 	return r
 }

@@ -8,6 +8,7 @@ import (
 // Study statuses (webhooks.md §4.1).
 const (
 	StudyUnpublished    = "UNPUBLISHED"
+	StudyScheduled      = "SCHEDULED"
 	StudyActive         = "ACTIVE"
 	StudyAwaitingReview = "AWAITING REVIEW"
 	StudyPaused         = "PAUSED"
@@ -95,6 +96,11 @@ func (f *Fake) handleGetStudy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Study not found.")
 		return
 	}
+	writeJSON(w, http.StatusOK, f.studyJSONLocked(s))
+}
+
+// studyJSONLocked is the study as the API shows it; f.mu held.
+func (f *Fake) studyJSONLocked(s *study) studyJSON {
 	out := studyJSON{
 		ID: s.id, Name: s.name, InternalName: s.name, Status: s.status, StudyType: "SINGLE",
 		TotalAvailablePlaces: s.totalPlaces, PlacesTaken: s.placesTaken(), NumberOfSubmissions: len(s.subs),
@@ -104,7 +110,7 @@ func (f *Fake) handleGetStudy(w http.ResponseWriter, r *http.Request) {
 		p := isoTime(*s.published)
 		out.PublishedAt = &p
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (f *Fake) handleCountSubmissions(w http.ResponseWriter, r *http.Request) {
