@@ -46,8 +46,9 @@ func (f *Fake) Calls(routes ...string) []Call {
 	for _, r := range routes {
 		want[r] = true
 	}
-	out := make([]Call, 0, len(f.calls))
-	for _, c := range f.calls {
+	kept := f.calls[max(0, len(f.calls)-f.opts.MaxCalls):]
+	out := make([]Call, 0, len(kept))
+	for _, c := range kept {
 		if len(want) == 0 || want[c.Route] {
 			out = append(out, c)
 		}
@@ -126,8 +127,9 @@ func (f *Fake) record(route string, h http.Handler) http.Handler {
 		f.callSeq++
 		c.Seq = f.callSeq
 		f.calls = append(f.calls, c)
-		if over := len(f.calls) - f.opts.MaxCalls; over > 0 {
-			f.calls = append(f.calls[:0:0], f.calls[over:]...)
+		// Trimmed in batches, so recording stays cheap under load.
+		if len(f.calls) >= 2*f.opts.MaxCalls {
+			f.calls = append(f.calls[:0:0], f.calls[len(f.calls)-f.opts.MaxCalls:]...)
 		}
 		f.mu.Unlock()
 	})
