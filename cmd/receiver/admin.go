@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/prolific-receiver/receiver/internal/handlers"
 )
 
 // adminFlags registers -admin-url and -token, the flags of every
@@ -42,6 +44,11 @@ func adminJSON(ctx context.Context, c *http.Client, method, adminURL, path, toke
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if method != http.MethodGet {
+		// What handlers.GuardAdminWrites asks of a state-changing request.
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(handlers.HeaderRequestedBy, "receiver-cli")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -20,7 +20,9 @@ func TestReconcileCommand(t *testing.T) {
 	var gotQuery, gotAuth string
 	answer := handlers.ReconcileResponse{Summary: reconcile.Summary{Pages: 4, Found: 9, Stored: 7, Present: 2, Corrections: 1, DryRun: true}}
 	code := http.StatusOK
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Behind the admin listener's write guard, so the command must send what
+	// it asks for, with and without a token.
+	srv := httptest.NewServer(handlers.GuardAdminWrites(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/reconcile" {
 			http.NotFound(w, r)
 			return
@@ -28,7 +30,7 @@ func TestReconcileCommand(t *testing.T) {
 		gotQuery, gotAuth = r.URL.RawQuery, r.Header.Get("Authorization")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(answer)
-	}))
+	})))
 	defer srv.Close()
 	ctx := context.Background()
 

@@ -47,6 +47,9 @@ func TestOutputsAPI(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer tok")
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +111,10 @@ func TestOutputsAPI(t *testing.T) {
 		t.Errorf("POST resume = %d", code)
 	}
 	// Without the token: refused, and nothing about the output leaks.
-	resp, err := http.Post(srv.URL+"/api/v1/outputs/lab/pause", "", nil)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/outputs/lab/pause", nil)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderRequestedBy, "test")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,8 @@ func TestReconcileEndpoint(t *testing.T) {
 				}
 			})
 			req, _ := http.NewRequest(http.MethodPost, tr.admin.URL+"/api/v1/reconcile"+tc.query, nil)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(HeaderRequestedBy, "test")
 			code, body := do(t, req)
 			if code != tc.wantCode {
 				t.Fatalf("POST = %d %s, want %d", code, body, tc.wantCode)

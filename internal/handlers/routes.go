@@ -31,11 +31,13 @@ func NewPublic(d Deps) http.Handler {
 
 // NewAdmin returns the handler for the admin listener: health and metrics
 // (open, for probes and scrapers), and the read API and the dashboard, both
-// behind the admin token when one is set.
+// behind the admin token when one is set. Every state-changing request on it
+// passes GuardAdminWrites first (cross-site requests refused).
 func NewAdmin(d Deps) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Use(instrument(d.Metrics))
+	r.Use(GuardAdminWrites)
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", handleReadyz(&d))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
