@@ -27,7 +27,16 @@ type config struct {
 	returnRate, timeoutRate, rejectRate   float64
 	seed                                  int64
 	maxRetries                            int
+	groups                                string
+	rateLimit                             float64
+	rateBurst                             int
+	sink                                  bool
+	smtpSink                              string
 }
+
+// DefaultGroupID is the participant group the fake has unless -groups says
+// otherwise: the demo's FOLLOWUP_GROUP_ID.
+const DefaultGroupID = "0000000000000000000000f1"
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
@@ -53,6 +62,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Int64Var(&c.seed, "seed", 1, "random seed of the simulation")
 	fs.IntVar(&c.maxRetries, "max-retries", 11, "retries after a failed delivery attempt before giving up, as Prolific does after about 24 hours (0: none)")
 	fs.BoolVar(&c.exitAfter, "exit-after-simulate", false, "exit once the simulation's webhooks are delivered instead of serving on")
+	fs.StringVar(&c.groups, "groups", DefaultGroupID, "comma-separated participant group IDs that exist in the workspace")
+	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "API requests per second before answering 429 with Retry-After (0: no limit)")
+	fs.IntVar(&c.rateBurst, "rate-burst", 10, "requests allowed in a burst under -rate-limit")
+	fs.BoolVar(&c.sink, "sink", true, "accept Slack/Teams webhook posts on "+sinkPath+" and print each message")
+	fs.StringVar(&c.smtpSink, "smtp-sink", "", "also run a plain SMTP server (no TLS, no auth) on this address and print each mail, e.g. 127.0.0.1:2525")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -61,6 +75,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.token == "" || c.workspace == "" {
 		return c, errors.New("-token and -workspace must not be empty")
+	}
+	if c.rateLimit < 0 || c.rateBurst < 1 {
+		return c, errors.New("-rate-limit must not be negative and -rate-burst must be at least 1")
 	}
 	if c.shape != prolifictest.ShapeObject && c.shape != prolifictest.ShapeResults {
 		return c, fmt.Errorf("-create-shape %q: want object or results", c.shape)
@@ -83,7 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Tokens: []string{c.token}, Workspaces: []string{c.workspace},
 		AllowHTTPTargets: c.allowHTTP, CreateResponseShape: c.shape,
 		TimeScale: c.timeScale, DeliveryTimeout: c.deliveryTimeout, MaxRetries: c.maxRetries,
+		RateLimit: c.rateLimit, RateBurst: c.rateBurst,
 	}
+	out := &lockedWriter{w: stdout}
+	opts.OnCall = func(call prolifictest.Call) { printAction(out, call) }
 	if c.maxRetries == 0 {
 		opts.MaxRetries = -1 // the fake's zero value means its default
 	}
@@ -92,14 +112,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	f := prolifictest.New(opts)
 	defer f.Close()
+	groups, err := createGroups(f, c)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: f.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	out := &lockedWriter{w: stdout}
+	handler, smtpAddr, stopSinks, err := withSinks(f.Handler(), c, out)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopSinks()
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	out.printf("fake prolific listening on http://%s (workspace %s)\n", ln.Addr(), c.workspace)
+	describeExtras(out, ln.Addr().String(), smtpAddr, c, groups)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

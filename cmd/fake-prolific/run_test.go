@@ -6,13 +6,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/notify"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
@@ -109,5 +112,108 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run(%q) succeeded, want an error", args)
 		}
+	}
+}
+
+// TestRunDemoExtras: the sink prints Slack, Teams and SMTP messages, the
+// default participant group exists, actions are printed and recorded.
+func TestRunDemoExtras(t *testing.T) {
+	const token, ws = "tok", "000000000000000000000009"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"fake-prolific", "-addr", "127.0.0.1:0", "-token", token, "-workspace", ws,
+			"-smtp-sink", "127.0.0.1:0"}, pw, io.Discard)
+		pw.Close()
+	}()
+	next := func(prefix string) string {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("output ended before a line starting %q", prefix)
+				}
+				if strings.HasPrefix(l, prefix) {
+					return l
+				}
+			case <-ctx.Done():
+				t.Fatalf("no line starting %q", prefix)
+			}
+		}
+	}
+	first := <-lines
+	if !strings.HasPrefix(first, "fake prolific listening on ") {
+		t.Fatalf("first line %q, want the listen URL", first)
+	}
+	base := strings.Fields(strings.TrimPrefix(first, "fake prolific listening on "))[0]
+	smtpAddr := strings.Fields(strings.TrimPrefix(next("smtp sink listening on "), "smtp sink listening on "))[0]
+	if l := next("participant groups: "); !strings.Contains(l, DefaultGroupID) {
+		t.Errorf("groups line %q, want the default group", l)
+	}
+
+	msg := notify.Message{Subject: "Wave 1: 3 submissions await review", Text: "3 arrived since the last message."}
+	slack, err := notify.NewSlack(base + "/_sink/slack/T/B/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := slack.Send(ctx, msg); err != nil {
+		t.Fatalf("Slack to sink: %v", err)
+	}
+	if l := next("--- slack message"); l == "" {
+		t.Fatal("no slack message printed")
+	}
+	if l := next("  "); l != "  "+msg.Subject {
+		t.Errorf("printed %q, want the subject", l)
+	}
+	teams, _ := notify.NewTeams(base + "/_sink/teams/demo")
+	if err := teams.Send(ctx, msg); err != nil {
+		t.Fatalf("Teams to sink: %v", err)
+	}
+	next("--- teams message")
+	host, port, _ := net.SplitHostPort(smtpAddr)
+	p, _ := strconv.Atoi(port)
+	mail, err := notify.NewSMTP(notify.SMTPConfig{Host: host, Port: p, Security: notify.SecurityNone,
+		From: "receiver@lab.example", To: []string{"pi@lab.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mail.Send(ctx, msg); err != nil {
+		t.Fatalf("SMTP to sink: %v", err)
+	}
+	if l := next("--- smtp message"); !strings.Contains(l, "pi@lab.example") {
+		t.Errorf("printed %q, want the recipient", l)
+	}
+
+	c := prolific.New(base, token, prolific.WithRetry(0, time.Millisecond, time.Millisecond))
+	if _, err := c.AddParticipantsToGroup(ctx, DefaultGroupID, []string{"p1"}); err != nil {
+		t.Fatalf("add to the default group: %v", err)
+	}
+	if l := next("prolific action: "); !strings.Contains(l, `{"participant_ids":["p1"]} -> 200`) {
+		t.Errorf("action line %q, want the request and its status", l)
+	}
+	resp, err := http.Get(base + "/_fake/calls?route=add-to-participant-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []struct{ Path string }
+	_ = json.NewDecoder(resp.Body).Decode(&calls)
+	resp.Body.Close()
+	if len(calls) != 1 || calls[0].Path != "/api/v1/participant-groups/"+DefaultGroupID+"/participants/" {
+		t.Errorf("call record = %+v, want the one group call", calls)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
 	}
 }

@@ -132,6 +132,9 @@ func (f *Fake) record(route string, h http.Handler) http.Handler {
 			f.calls = append(f.calls[:0:0], f.calls[len(f.calls)-f.opts.MaxCalls:]...)
 		}
 		f.mu.Unlock()
+		if f.opts.OnCall != nil {
+			f.opts.OnCall(c)
+		}
 	})
 }
 

@@ -48,6 +48,10 @@ type Options struct {
 	// MaxCalls bounds the call record (Calls, GET /_fake/calls) to the most
 	// recent calls; default 10,000.
 	MaxCalls int
+	// OnCall, when set, is called with every recorded call once answered
+	// (e.g. to print the actions a demo's rules take). It must be safe for
+	// concurrent use.
+	OnCall func(Call)
 
 	// TimeScale divides every delivery back-off delay and the simulation's
 	// Duration: 60000 turns Prolific's 1 minute first retry into 1 ms.
