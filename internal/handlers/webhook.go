@@ -68,7 +68,9 @@ func buildEvent(r *http.Request, del *verified, now time.Time) (*store.Event, *r
 	}
 	ev.EventTime = eventTime
 	ev.SignatureForm = string(del.result.Form)
-	ev.ContentHash = store.ContentHash(del.requestTimestamp, del.body)
+	// The hash covers what was signed, not the bytes as they came: a body
+	// re-spaced so that it verifies through another form is the same event.
+	ev.ContentHash = store.ContentHash(del.requestTimestamp, del.result.Message)
 	ev.Body = del.body
 	return ev, nil
 }

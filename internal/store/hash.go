@@ -6,10 +6,13 @@ import (
 )
 
 // ContentHash identifies the signed content of a delivery
-// (X-Prolific-Request-Timestamp + raw body): the timestamp as sent, a dot,
-// and the hex SHA-256 of timestamp followed by body. Save uses it as a
-// second idempotency key, so a replayed request with a new unsigned
-// X-Event-ID is still a duplicate.
+// (X-Prolific-Request-Timestamp + the message the signature covers): the
+// timestamp as sent, a dot, and the hex SHA-256 of timestamp followed by
+// message. The webhook handler passes verify.Result.Message, which is the
+// raw body when it was signed as received and the re-serialised form that
+// matched otherwise, so every spacing of one signed body gives one hash.
+// Save uses it as a second idempotency key, so a replayed request with a new
+// unsigned X-Event-ID (and any re-formatted body) is still a duplicate.
 //
 // The leading timestamp changes nothing about which deliveries are equal
 // (the digest covers it too), but it makes the stores' unique index on the

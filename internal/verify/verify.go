@@ -51,6 +51,12 @@ type Result struct {
 	// SecretIndex is the index in the secrets slice of the secret that
 	// produced the signature: 0 is normally the current one.
 	SecretIndex int
+	// Message is what the signature covers after the timestamp: the body
+	// itself for FormRaw (not a copy), its re-serialisation for the other
+	// forms. Every body that verifies through some form against one signed
+	// message yields the same Message, so timestamp + Message names the
+	// signed content whatever spacing the body arrived with.
+	Message []byte
 }
 
 // Verify checks a Prolific webhook delivery: signature and timestamp are the
@@ -91,11 +97,11 @@ func Verify(signature, timestamp string, body []byte, secrets []string, now time
 		return Result{}, ErrBadSignatureEncoding
 	}
 
-	form, idx, ok := match(&want, timestamp, body, secrets)
+	form, msg, idx, ok := match(&want, timestamp, body, secrets)
 	if !ok {
 		return Result{}, ErrNoValidSignature
 	}
-	res := Result{Form: form, Timestamp: ts, Age: now.Sub(ts), SecretIndex: idx}
+	res := Result{Form: form, Timestamp: ts, Age: now.Sub(ts), SecretIndex: idx, Message: msg}
 	if tol.Past > 0 && res.Age > tol.Past {
 		return res, ErrTooOld
 	}
@@ -124,29 +130,30 @@ func decodeSignature(sig string, dst *[sha256.Size]byte) bool {
 
 // match tries every secret over the raw body, then over the Python and
 // compact re-serialisations, skipping a form whose bytes equal one already
-// tried. It reports the first form and secret index that produce want.
-func match(want *[sha256.Size]byte, timestamp string, body []byte, secrets []string) (Form, int, bool) {
+// tried. It reports the first form that produces want, the message of that
+// form, and the secret's index.
+func match(want *[sha256.Size]byte, timestamp string, body []byte, secrets []string) (Form, []byte, int, bool) {
 	if i, ok := matchAny(want, timestamp, body, secrets); ok {
-		return FormRaw, i, true
+		return FormRaw, body, i, true
 	}
 	py, err := PythonDumps(body)
 	if err != nil {
 		// Not JSON: no re-serialisation can exist, and Compact would fail too.
-		return "", 0, false
+		return "", nil, 0, false
 	}
 	if !bytes.Equal(py, body) {
 		if i, ok := matchAny(want, timestamp, py, secrets); ok {
-			return FormPython, i, true
+			return FormPython, py, i, true
 		}
 	}
 	compact, err := Compact(body)
 	if err != nil || bytes.Equal(compact, body) || bytes.Equal(compact, py) {
-		return "", 0, false
+		return "", nil, 0, false
 	}
 	if i, ok := matchAny(want, timestamp, compact, secrets); ok {
-		return FormCompact, i, true
+		return FormCompact, compact, i, true
 	}
-	return "", 0, false
+	return "", nil, 0, false
 }
 
 // matchAny reports the index of the first secret whose HMAC over ts + msg
