@@ -11,6 +11,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/prolific-receiver/receiver/internal/outputs"
+	"github.com/prolific-receiver/receiver/internal/rules"
 )
 
 // Config is the receiver's whole configuration, read once from the
@@ -57,6 +58,15 @@ type Config struct {
 	// what it configures, read and validated by loadConfig.
 	OutputsFile string           `envconfig:"RECEIVER_OUTPUTS_FILE"`
 	Outputs     []outputs.Output `ignored:"true"`
+	// RulesFile names the rules file (docs/rules.md); Rules is what it
+	// configures. Actions is RECEIVER_ACTIONS (dry-run, live, off),
+	// ActionsApprove approve's own switch (off, live).
+	RulesFile      string        `envconfig:"RECEIVER_RULES_FILE"`
+	Rules          *rules.Config `ignored:"true"`
+	Actions        string        `envconfig:"RECEIVER_ACTIONS" default:"dry-run"`
+	ActionsMode    rules.Mode    `ignored:"true"`
+	ActionsApprove string        `envconfig:"RECEIVER_ACTIONS_APPROVE" default:"off"`
+	DashboardURL   string        `envconfig:"RECEIVER_DASHBOARD_URL"`
 }
 
 // minEventRetention is the shortest RECEIVER_EVENT_RETENTION accepted: a
@@ -94,6 +104,9 @@ func loadConfig() (Config, error) {
 			return Config{}, fmt.Errorf("RECEIVER_OUTPUTS_FILE: %w", err)
 		}
 		c.Outputs = outs
+	}
+	if err := loadRules(&c); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -61,6 +61,7 @@ func commands() []command {
 		{"events", "print a running receiver's stored events as JSON lines, oldest first (-follow for new ones)", runEvents},
 		{"reconcile", "recover what webhooks missed from Prolific's API, through a running receiver (-study, -subscription, -since, -dry-run)", runReconcile},
 		{"outputs", "list a running receiver's outputs; retry, pause or resume one", runOutputs},
+		{"rules", "check a rules file, test it on an event, list the rule actions taken (history)", runRules},
 		{"loadgen", "send signed load to a receiver and report throughput and latency", loadgen.Main},
 		{"healthcheck", "exit 0 when a running receiver is ready (for container HEALTHCHECKs)", runHealthcheck},
 		{"version", "print the version", runVersion},

@@ -130,6 +130,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 			store.RunPruner(ctx, st, cfg.EventRetention, time.Hour, log.With().Str("component", "retention").Logger())
 		})
 	}
+	var rulesClient *prolific.Client // the rules' Prolific actions, with the shared rate limit
+	var rulesGate apiGate
 	if cfg.enrichmentEnabled() {
 		em := enrich.NewMetrics(reg, st, log)
 		client := newProlificClient(cfg, em.ObserveAPI)
@@ -149,6 +151,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 			Burst: max(1, int(cfg.APIRateLimit)), Log: log.With().Str("component", "enrich").Logger(),
 			Handlers: map[string]func(context.Context, string) error{store.JobReconcile: rec.RunJob}})
 		deps.Reconciler = rec
+		rulesClient, rulesGate = client, waitFunc(func(ctx context.Context) error { return worker.WaitAPI(ctx) })
 		background = append(background, monitor.Run, func(ctx context.Context) { _ = worker.Run(ctx) })
 		if cfg.ReconcileInterval > 0 { // recovers what webhooks missed (docs/reconcile.md)
 			sched = reconcile.NewScheduler(rec, st, cfg.ReconcileInterval, worker.Notify)
@@ -162,6 +165,14 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 	} else {
 		log.Info().Msg("PROLIFIC_API_TOKEN not set: working from webhooks alone (no enrichment from Prolific's API, no subscription checks)")
 	}
+	work, err := startRules(cfg, st, rulesClient, rulesGate, reg, reg, log) // acting on events (docs/rules.md)
+	if err != nil {
+		return err
+	}
+	if work != nil {
+		background = append(background, work)
+	}
+	deps.Actions = st
 	if keyring.Current() == "" {
 		return errors.New("no webhook secret: set PROLIFIC_WEBHOOK_SECRET, or PROLIFIC_API_TOKEN and PROLIFIC_WORKSPACE_ID")
 	}

@@ -50,6 +50,9 @@ func NewAdmin(d Deps) http.Handler {
 		r.Get("/studies/{id}/events", handleStudyEvents(&d))
 		r.Get("/submissions/{id}", handleGetSubmission(&d))
 		r.Post("/reconcile", handleReconcile(&d))
+		if d.Actions != nil {
+			r.Get("/actions", handleListActions(&d))
+		}
 		if d.Outbox != nil {
 			r.Get("/outputs", handleListOutputs(&d))
 			r.Get("/outputs/{name}/dead-letters", handleDeadLetters(&d))

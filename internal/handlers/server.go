@@ -63,6 +63,8 @@ type Deps struct {
 	Now func() time.Time
 	// Outbox serves the outputs API (/api/v1/outputs); nil leaves it out.
 	Outbox Outbox
+	// Actions serves the rule actions' audit (/api/v1/actions); nil leaves it out.
+	Actions Actions
 	// Outputs are the configured outputs, for GET /api/v1/outputs.
 	Outputs []OutputInfo
 	// Reconciler runs POST /api/v1/reconcile; nil (no API token) answers 503.

@@ -266,8 +266,9 @@ func (v *validator) notifier(at string, nc NotifierConfig) Notifier {
 	}
 	switch nc.Type {
 	case "slack", "teams":
+		before := len(v.errs)
 		n.URL = v.expand(at+".url", "url", nc.URL)
-		if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if u, err := url.Parse(n.URL); len(v.errs) == before && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
 			v.fail(at+".url", "url: must be the channel's https:// webhook URL")
 		}
 		if nc.SMTP != nil {

@@ -52,20 +52,14 @@ type Prolific interface {
 	BulkApproveSubmissions(ctx context.Context, submissionIDs []string) (string, error)
 }
 
-// Forwarder queues an event for an output (the outputs' outbox).
-type Forwarder interface {
-	ForwardEvent(ctx context.Context, output string, eventSeq int64) error
-}
-
 // Options configure an Engine.
 type Options struct {
 	Mode    Mode
 	Approve bool // RECEIVER_ACTIONS_APPROVE=live: approve may run in live mode
 	Store   Store
 	// Prolific carries out pause, stop, group_add and approve; nil fails them.
-	Prolific  Prolific
-	Senders   map[string]notify.Sender // by notifier name
-	Forwarder Forwarder
+	Prolific Prolific
+	Senders  map[string]notify.Sender // by notifier name
 	// Signals returns the receiver's unhealthy signals (health triggers); nil for none.
 	Signals      func() []Signal
 	DashboardURL string

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -251,12 +250,11 @@ func (e *Engine) call(ctx context.Context, r *Rule, as []store.Action) (string, 
 	case ActionApprove:
 		return p.BulkApproveSubmissions(ctx, targets(as))
 	case ActionForward:
-		if e.opts.Forwarder == nil {
-			return "", permanentError{errors.New("forwarding needs RECEIVER_OUTPUTS_FILE")}
-		}
 		var det Detail
 		_ = json.Unmarshal([]byte(as[0].Detail), &det)
-		if err := e.opts.Forwarder.ForwardEvent(ctx, r.Action.Output, det.Seq); err != nil {
+		if err := e.opts.Store.ForwardEvent(ctx, r.Action.Output, det.Seq); errors.Is(err, store.ErrNotFound) {
+			return "", permanentError{errors.New("the event is no longer stored (retention)")}
+		} else if err != nil {
 			return "", err
 		}
 		return "queued", nil
@@ -294,9 +292,8 @@ func permanent(err error) bool {
 	if errors.As(err, &pe) {
 		return true
 	}
-	var api *prolific.APIError
-	if errors.As(err, &api) {
-		return api.StatusCode >= 400 && api.StatusCode < 500 && api.StatusCode != http.StatusTooManyRequests
+	if prolific.IsPermanent(err) {
+		return true
 	}
 	var ne *notify.Error
 	if errors.As(err, &ne) {

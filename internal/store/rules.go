@@ -133,6 +133,10 @@ type Rules interface {
 	RetryActions(ctx context.Context, owner string, ids []int64, at time.Time, reason string) error
 	// Actions lists recorded actions, newest first.
 	Actions(ctx context.Context, f ActionFilter) ([]Action, error)
+	// ForwardEvent queues the stored event with seq for output (a
+	// registered output), as Save queues it for a matching one; an event
+	// no longer stored is ErrNotFound.
+	ForwardEvent(ctx context.Context, output string, seq int64) error
 }
 
 // MergeEventIDs appends add to ids, keeping at most MaxActionEvents and

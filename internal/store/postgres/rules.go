@@ -249,3 +249,20 @@ func (d *DB) Actions(ctx context.Context, f store.ActionFilter) ([]store.Action,
 	}
 	return out, nil
 }
+
+// ForwardEvent queues a stored event for output (see store.Rules).
+func (d *DB) ForwardEvent(ctx context.Context, output string, seq int64) error {
+	if err := d.check(); err != nil {
+		return err
+	}
+	tag, err := d.pool.Exec(ctx, `INSERT INTO outbox (output, event_seq, order_key, created_at, age_from, due_at)
+		SELECT $1, seq, CASE WHEN study_id <> '' THEN study_id ELSE resource_id END, $2, $2, $2 FROM events WHERE seq = $3`,
+		output, d.clock(), seq)
+	if err != nil {
+		return d.wrap("forward event", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: forward event %d: %w", seq, store.ErrNotFound)
+	}
+	return nil
+}

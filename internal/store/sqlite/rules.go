@@ -256,3 +256,21 @@ func (db *DB) wrapNil(op string, err error) error {
 	}
 	return db.wrap(op, err)
 }
+
+// ForwardEvent queues a stored event for output (see store.Rules).
+func (db *DB) ForwardEvent(ctx context.Context, output string, seq int64) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	now := micros(db.opts.Now())
+	res, err := db.write.ExecContext(ctx, `INSERT INTO outbox (output, event_seq, order_key, created_at, age_from, due_at)
+		SELECT ?1, seq, CASE WHEN study_id <> '' THEN study_id ELSE resource_id END, ?2, ?2, ?2 FROM events WHERE seq = ?3`,
+		output, now, seq)
+	if err != nil {
+		return db.wrap("forward event", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("forward event %d: %w", seq, store.ErrNotFound)
+	}
+	return nil
+}

@@ -248,3 +248,21 @@ func testRulesList(t *testing.T, open OpenFunc) {
 		t.Errorf("done = %d, want 0", len(got))
 	}
 }
+
+// testRulesForward: a forwarded event is queued for the output like a
+// matching one; an event not stored is ErrNotFound.
+func testRulesForward(t *testing.T, open OpenFunc) {
+	clock := NewClock(T0)
+	s := open(t, store.Options{Now: clock.Now, Outputs: []store.Output{{Name: "picked", Filter: store.OutputFilter{EventTypes: []string{"none"}}}}})
+	e := NewEvent(studyStatus, "study-x", "ACTIVE", at(1))
+	mustSave(t, s, e, store.Stored)
+	if err := s.ForwardEvent(ctx(t), "picked", e.Seq); err != nil {
+		t.Fatalf("ForwardEvent: %v", err)
+	}
+	if d := diff([]string{e.ID}, itemEvents(claimOutbox(t, s, "picked", "w", true))); d != "" {
+		t.Errorf("queued (-want +got):\n%s", d)
+	}
+	if err := s.ForwardEvent(ctx(t), "picked", e.Seq+100); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ForwardEvent(missing) = %v, want ErrNotFound", err)
+	}
+}

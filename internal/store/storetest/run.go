@@ -75,6 +75,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RulesDigest", testRulesDigest},
 		{"RulesLease", testRulesLease},
 		{"RulesList", testRulesList},
+		{"RulesForward", testRulesForward},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/notify"
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/rules"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// loadRules reads RECEIVER_ACTIONS and RECEIVER_RULES_FILE into c (called
+// by loadConfig, after the outputs file, which forward actions name).
+func loadRules(c *Config) error {
+	mode, err := rules.ParseMode(c.Actions)
+	if err != nil {
+		return fmt.Errorf("RECEIVER_ACTIONS: %w", err)
+	}
+	c.ActionsMode = mode
+	switch c.ActionsApprove {
+	case "", "off":
+	case "live":
+	default:
+		return fmt.Errorf("RECEIVER_ACTIONS_APPROVE: %q must be off or live", c.ActionsApprove)
+	}
+	if c.RulesFile == "" {
+		return nil
+	}
+	names := make([]string, len(c.Outputs))
+	for i, o := range c.Outputs {
+		names[i] = o.Name
+	}
+	rc, err := rules.Load(c.RulesFile, os.Getenv, names)
+	if err != nil {
+		return fmt.Errorf("RECEIVER_RULES_FILE: %w", err)
+	}
+	c.Rules = rc
+	return nil
+}
+
+// apiGate is the shared Prolific rate limit and 429 pause the rules' calls
+// wait for, with enrichment and reconciliation.
+type apiGate interface {
+	Wait(ctx context.Context) error
+}
+
+// prolificActions carries out rule actions on Prolific's API, each call
+// after the shared rate limit.
+type prolificActions struct {
+	client *prolific.Client
+	gate   apiGate
+}
+
+func (p prolificActions) wait(ctx context.Context) error {
+	if p.gate == nil {
+		return nil
+	}
+	return p.gate.Wait(ctx)
+}
+
+func (p prolificActions) TransitionStudy(ctx context.Context, studyID, action string) (string, error) {
+	if err := p.wait(ctx); err != nil {
+		return "", err
+	}
+	s, err := p.client.TransitionStudy(ctx, studyID, action)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("study %s is %s", s.ID, s.Status), nil
+}
+
+func (p prolificActions) AddParticipantsToGroup(ctx context.Context, groupID string, ids []string) (string, error) {
+	if err := p.wait(ctx); err != nil {
+		return "", err
+	}
+	members, err := p.client.AddParticipantsToGroup(ctx, groupID, ids)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("group %s lists %d member(s)", groupID, len(members)), nil
+}
+
+func (p prolificActions) BulkApproveSubmissions(ctx context.Context, ids []string) (string, error) {
+	if err := p.wait(ctx); err != nil {
+		return "", err
+	}
+	return p.client.BulkApproveSubmissions(ctx, ids)
+}
+
+// waitFunc adapts a wait function to apiGate.
+type waitFunc func(ctx context.Context) error
+
+func (f waitFunc) Wait(ctx context.Context) error { return f(ctx) }
+
+// senders builds the rules file's notifiers.
+func senders(cfg *rules.Config) (map[string]notify.Sender, error) {
+	out := map[string]notify.Sender{}
+	for _, n := range cfg.Notifiers {
+		var s notify.Sender
+		var err error
+		switch n.Type {
+		case "slack":
+			s, err = notify.NewSlack(n.URL, notify.WithUserAgent("prolific-receiver/"+version))
+		case "teams":
+			s, err = notify.NewTeams(n.URL, notify.WithUserAgent("prolific-receiver/"+version))
+		case "smtp":
+			s, err = notify.NewSMTP(notify.SMTPConfig{Host: n.SMTP.Host, Port: n.SMTP.Port, Security: n.SMTP.Security,
+				Username: n.SMTP.Username, Password: n.SMTP.Password, From: n.SMTP.From, To: n.SMTP.To})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("RECEIVER_RULES_FILE: notifier %s: %w", n.Name, err)
+		}
+		out[n.Name] = s
+	}
+	return out, nil
+}
+
+// startRules returns the rules engine's background work, or nil when no
+// rules file is set or RECEIVER_ACTIONS=off. client is nil without an API
+// token (then Prolific actions fail, recorded as such).
+func startRules(cfg Config, st store.Store, client *prolific.Client, gate apiGate, reg prometheus.Registerer,
+	g prometheus.Gatherer, log zerolog.Logger) (func(context.Context), error) {
+	if cfg.Rules == nil {
+		return nil, nil
+	}
+	log = log.With().Str("component", "rules").Logger()
+	if cfg.ActionsMode == rules.ModeOff {
+		log.Warn().Msg("RECEIVER_ACTIONS=off: rules are not evaluated (changing it needs a restart)")
+		return nil, nil
+	}
+	ss, err := senders(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	opts := rules.Options{Mode: cfg.ActionsMode, Approve: cfg.ActionsApprove == "live", Store: st, Senders: ss,
+		Signals: rules.GatherSignals(g), DashboardURL: cfg.DashboardURL, Metrics: rules.NewMetrics(reg), Log: log}
+	if client != nil {
+		opts.Prolific = prolificActions{client: client, gate: gate}
+	}
+	log.Info().Str("mode", string(cfg.ActionsMode)).Bool("approve_live", opts.Approve).Int("rules", len(cfg.Rules.Rules)).
+		Msg("rules engine on (RECEIVER_ACTIONS; changing it needs a restart)")
+	return rules.New(cfg.Rules, opts).Run, nil
+}
