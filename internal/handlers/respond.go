@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/rs/zerolog"
@@ -61,10 +63,22 @@ func writeJSONHeader(w http.ResponseWriter, status int) {
 	w.WriteHeader(status)
 }
 
-// writeJSON writes v as JSON with status.
+// encodeFailed is the answer when a value cannot be encoded as JSON.
+const encodeFailed = `{"error":"internal error: the answer could not be encoded as JSON"}` + "\n"
+
+// writeJSON writes v as JSON with status. It encodes into a buffer before
+// the header goes out, so an answer is either complete or a 500: a value
+// encoding/json refuses (a time past the year 9999, say) never leaves an
+// empty 200 behind.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		writeJSONHeader(w, http.StatusInternalServerError)
+		_, _ = io.WriteString(w, encodeFailed)
+		return
+	}
 	writeJSONHeader(w, status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = buf.WriteTo(w)
 }
 
 // writeAck answers 200 {"status":outcome,"event_id":id} for an accepted

@@ -16,12 +16,18 @@ const millisThreshold = 1e12
 // milliseconds with a fraction fits comfortably.
 const maxTimestampLen = 64
 
+// MaxTime is the latest instant ParseTimestamp accepts: the end of the year
+// 9999, the last one RFC 3339 (and so JSON, the stores and the read API) can
+// write. Anything later is refused, so it never reaches storage.
+var MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+
 // ParseTimestamp parses an X-Prolific-Request-Timestamp header value leniently,
 // because Prolific does not document its unit or format (webhooks.md §2.3):
 // an integer is seconds since the UNIX epoch, a decimal such as Python's
 // str(time.time()) is fractional seconds, and any value above 1e12 is taken
 // to be milliseconds. Surrounding spaces are ignored. Signs, exponents,
-// non-finite and out-of-range values are rejected. Errors wrap ErrBadTimestamp.
+// non-finite and out-of-range values (after MaxTime) are rejected. Errors
+// wrap ErrBadTimestamp.
 //
 // The freshness check uses the parsed value only; the signature is always
 // computed over the header string exactly as received.
@@ -40,10 +46,11 @@ func ParseTimestamp(s string) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%w: out of range", ErrBadTimestamp)
 		}
+		t := time.Unix(n, 0).UTC()
 		if n > millisThreshold {
-			return time.UnixMilli(n).UTC(), nil
+			t = time.UnixMilli(n).UTC()
 		}
-		return time.Unix(n, 0).UTC(), nil
+		return inRange(t)
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
@@ -58,7 +65,15 @@ func ParseTimestamp(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: out of range", ErrBadTimestamp)
 	}
 	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
+	return inRange(time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC())
+}
+
+// inRange refuses a time after MaxTime.
+func inRange(t time.Time) (time.Time, error) {
+	if t.After(MaxTime) {
+		return time.Time{}, fmt.Errorf("%w: after the year 9999", ErrBadTimestamp)
+	}
+	return t, nil
 }
 
 // isDecimal reports whether s is digits with at most one '.' and at least one

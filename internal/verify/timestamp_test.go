@@ -20,7 +20,14 @@ func TestParseTimestamp(t *testing.T) {
 		{in: "1735689600.", want: time.Unix(1735689600, 0)},
 		{in: "1735689600250", want: time.UnixMilli(1735689600250)},
 		{in: "1735689600250.0", want: time.UnixMilli(1735689600250)},
-		{in: "1000000000000", want: time.Unix(1000000000000, 0)}, // exactly 1e12 is still seconds
+		{in: "1000000000000", wantErr: true}, // exactly 1e12 is still seconds: the year 33658
+		{in: "253402300799", want: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{in: "253402300800", wantErr: true}, // the year 10000
+		{in: "253402300799999", want: time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)},
+		{in: "253402300800000", wantErr: true},
+		{in: "253402300800000.5", wantErr: true},
+		{in: "9223372036854775807", wantErr: true},           // 2^63-1 ms
+		{in: "20000000000", want: time.Unix(20000000000, 0)}, // the year 2603: parsed, refused by the window
 		{in: "", wantErr: true},
 		{in: "   ", wantErr: true},
 		{in: "abc", wantErr: true},

@@ -102,10 +102,12 @@ func Verify(signature, timestamp string, body []byte, secrets []string, now time
 		return Result{}, ErrNoValidSignature
 	}
 	res := Result{Form: form, Timestamp: ts, Age: now.Sub(ts), SecretIndex: idx, Message: msg}
-	if tol.Past > 0 && res.Age > tol.Past {
+	// Times are compared, not durations: Age saturates for a timestamp
+	// centuries away, and negating the saturated minimum overflows.
+	if tol.Past > 0 && ts.Before(now.Add(-tol.Past)) {
 		return res, ErrTooOld
 	}
-	if tol.Future > 0 && -res.Age > tol.Future {
+	if tol.Future > 0 && ts.After(now.Add(tol.Future)) {
 		return res, ErrTooNew
 	}
 	return res, nil
