@@ -61,22 +61,56 @@ func (r *Reconciler) backfill(ctx context.Context, req Request, sum *Summary) er
 }
 
 // start is where a subscription's log is read from: its cursor minus the
-// margin, else the newest stored event's arrival minus the margin, else
-// Lookback ago.
+// margin; without a cursor (a subscription never read to the end, or a
+// store that has never been reconciled), Lookback ago or the arrival of the
+// newest event stored before this process started minus the margin,
+// whichever is earlier. Nothing stored after the start moves it: a webhook
+// arriving just before the first pass says nothing about the deliveries
+// that failed while the receiver was down (docs/reconcile.md).
 func (r *Reconciler) start(ctx context.Context, cursor time.Time) (time.Time, error) {
-	now := r.opts.Now()
 	if !cursor.IsZero() {
 		return cursor.Add(-r.opts.Margin), nil
 	}
-	newest, err := r.st.Events(ctx, store.EventFilter{Limit: 1})
+	since := r.opts.Now().Add(-r.opts.Lookback)
+	before, err := r.newestBeforeStart(ctx)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read newest event: %w", err)
+		return time.Time{}, err
 	}
-	since := now.Add(-r.opts.Lookback)
-	if len(newest) == 1 && newest[0].ReceivedAt.Add(-r.opts.Margin).After(since) {
-		since = newest[0].ReceivedAt.Add(-r.opts.Margin)
+	if !before.IsZero() && before.Add(-r.opts.Margin).Before(since) {
+		since = before.Add(-r.opts.Margin)
 	}
 	return since, nil
+}
+
+// newestBeforeStart returns the arrival of the newest event stored before
+// Options.Started (zero when there is none), read once per Reconciler: the
+// answer cannot change, as everything stored later arrived after Started.
+// The read walks back from the newest event past those stored since, which
+// are few when the first pass runs at start-up, as serve's does.
+func (r *Reconciler) newestBeforeStart(ctx context.Context) (time.Time, error) {
+	r.baseMu.Lock()
+	defer r.baseMu.Unlock()
+	if r.baseRead {
+		return r.base, nil
+	}
+	f := store.EventFilter{Limit: 1}
+	for {
+		page, err := r.st.Events(ctx, f)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("read the newest event stored before the start: %w", err)
+		}
+		for _, e := range page {
+			if e.ReceivedAt.Before(r.opts.Started) {
+				r.base, r.baseRead = e.ReceivedAt, true
+				return r.base, nil
+			}
+		}
+		if len(page) < f.Limit {
+			r.baseRead = true
+			return time.Time{}, nil
+		}
+		f.BeforeSeq, f.Limit = page[len(page)-1].Seq, store.MaxLimit
+	}
 }
 
 // backfillSubscription pages through one log from since. Pages overlap by a

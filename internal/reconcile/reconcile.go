@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -72,11 +73,17 @@ type Options struct {
 	// Wait blocks until the next call to Prolific is allowed (the rate
 	// limit shared with enrichment); nil for no limit.
 	Wait func(ctx context.Context) error
-	// Margin is how far before a subscription's cursor (or the newest
-	// stored event, without one) a pass starts reading its log.
+	// Margin is how far before a subscription's cursor (or, without one,
+	// the newest event stored before Started) a pass starts reading its log.
 	Margin time.Duration
-	// Lookback bounds the first read of a log when the store holds nothing.
+	// Lookback is how far back a subscription without a cursor is read at
+	// least; further when the newest event stored before Started is older
+	// (the receiver was down longer).
 	Lookback time.Duration
+	// Started is when this process started: events stored at or after it
+	// never move where a subscription without a cursor is read from. Zero
+	// means when New is called (serve calls it before it listens).
+	Started time.Time
 	// Retention: finished studies seen within it are reconciled once after
 	// each change (RECEIVER_STUDY_RETENTION).
 	Retention time.Duration
@@ -104,6 +111,10 @@ type Reconciler struct {
 	api   API
 	opts  Options
 	saves *rate.Limiter
+
+	baseMu   sync.Mutex
+	baseRead bool      // base has been read
+	base     time.Time // arrival of the newest event stored before opts.Started
 }
 
 // New returns a Reconciler over st and api.
@@ -134,6 +145,9 @@ func New(st Store, api API, opts Options) *Reconciler {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Started.IsZero() {
+		opts.Started = opts.Now()
 	}
 	return &Reconciler{st: st, api: api, opts: opts,
 		saves: rate.NewLimiter(rate.Limit(opts.SaveRate), max(1, opts.Savers))}
