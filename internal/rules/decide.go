@@ -26,6 +26,7 @@ type Detail struct {
 	Last       int     `json:"last,omitempty"`       // return_share
 	Signal     string  `json:"signal,omitempty"`     // health
 	SignalText string  `json:"signal_text,omitempty"`
+	DryRun     string  `json:"dry_run,omitempty"` // why it was decided as dry-run
 }
 
 func (d Detail) json() string {
@@ -49,9 +50,18 @@ type Decider struct {
 	Now     func() time.Time
 }
 
-// dryRun reports whether an action of r decided now is recorded as dry-run.
-func (d *Decider) dryRun(r *Rule) bool {
-	return d.Mode != ModeLive || r.DryRun || (r.Action.Type == ActionApprove && !d.Approve)
+// dryRun says why an action of r decided now is recorded as dry-run; ""
+// when it is live.
+func (d *Decider) dryRun(r *Rule) string {
+	switch {
+	case d.Mode != ModeLive:
+		return "RECEIVER_ACTIONS was " + string(d.Mode) + " when it was decided"
+	case r.DryRun:
+		return "the rule says dry_run: true"
+	case r.Action.Type == ActionApprove && !d.Approve:
+		return "approve needs RECEIVER_ACTIONS_APPROVE=live as well; it was off when this was decided"
+	}
+	return ""
 }
 
 func (d *Decider) now() time.Time {
@@ -153,8 +163,9 @@ func returnShare(subs []store.Submission, last int) (float64, bool) {
 // decision builds r's decision about event e (about study).
 func (d *Decider) decision(r *Rule, e *store.Event, study string, det Detail) (store.Decision, bool) {
 	a := &r.Action
+	det.DryRun = d.dryRun(r)
 	dc := store.Decision{Rule: r.Name, Action: a.Type, StudyID: study, EventIDs: []string{e.ID}, Count: 1,
-		DryRun: d.dryRun(r), DueAt: d.now(), Detail: det.json()}
+		DryRun: det.DryRun != "", DueAt: d.now(), Detail: det.json()}
 	key := func(parts ...string) string { return strings.Join(append([]string{r.Name, a.Type}, parts...), "/") }
 	switch a.Type {
 	case ActionNotify:
@@ -260,8 +271,9 @@ func (d *Decider) periodic(r *Rule, study, resource string, det Detail, now time
 	if a.Type == ActionNotify {
 		target = a.Notifier
 	}
+	det.DryRun = d.dryRun(r)
 	return store.Decision{Key: strings.Join([]string{r.Name, a.Type, resource, window(now, a.Window)}, "/"),
-		Rule: r.Name, Action: a.Type, StudyID: study, Target: target, Count: 1, DryRun: d.dryRun(r), DueAt: now, Detail: det.json()}
+		Rule: r.Name, Action: a.Type, StudyID: study, Target: target, Count: 1, DryRun: det.DryRun != "", DueAt: now, Detail: det.json()}
 }
 
 // StudyReader reads studies and their submissions (periodic triggers).

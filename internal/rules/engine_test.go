@@ -355,3 +355,89 @@ func TestInterruptedAttempt(t *testing.T) {
 		}
 	})
 }
+
+const approveRules = `
+rules:
+  - name: auto-approve
+    trigger:
+      event_type: submission.status.change
+      statuses: [AWAITING REVIEW]
+      study_ids: [study-named]
+    action:
+      type: approve
+      min_age: 48h
+`
+
+// TestApproveGuards: approve acts only on the named study, only after
+// min_age, only with its own switch as well as live mode, and sends at most
+// 1,000 IDs per call, one call after the other.
+func TestApproveGuards(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		pro := &fakeProlific{}
+		cfg := parse(t, approveRules)
+		r := newRig(t, st, clock, cfg, ModeLive, pro, &fakeSender{})
+		off := New(cfg, Options{Mode: ModeLive, Approve: false, Store: st, Prolific: pro, Now: clock.Now, Owner: "off"})
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		// Decided while approve's switch is off: recorded as dry-run.
+		save(t, st, submission("early", "study-named", "AWAITING REVIEW", clock.Now()))
+		if err := off.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		var events []*store.Event
+		for i := range 1500 {
+			events = append(events, submission(fmt.Sprintf("sub-%04d", i), "study-named", "AWAITING REVIEW", clock.Now()))
+		}
+		events = append(events, submission("other-1", "study-other", "AWAITING REVIEW", clock.Now()))
+		for _, e := range events {
+			save(t, st, e)
+		}
+		r.settle(t)
+		clock.Advance(47 * time.Hour)
+		r.settle(t)
+		if c := pro.Calls(); len(c) != 0 {
+			t.Fatalf("approved before min_age: %d calls", len(c))
+		}
+		// One submission was reviewed by hand meanwhile.
+		save(t, st, submission("sub-0007", "study-named", "APPROVED", clock.Now()))
+		clock.Advance(time.Hour)
+		r.settle(t)
+		calls := pro.Calls()
+		total := 0
+		for _, c := range calls {
+			if len(c.IDs) > 1000 {
+				t.Errorf("a call carried %d IDs, more than 1,000", len(c.IDs))
+			}
+			total += len(c.IDs)
+		}
+		if len(calls) != 2 || total != 1499 {
+			t.Fatalf("calls = %v IDs, want 1,499 in two calls", callSizes(calls))
+		}
+		for _, c := range calls {
+			for _, id := range c.IDs {
+				if id == "other-1" || id == "early" || id == "sub-0007" {
+					t.Errorf("approved %s", id)
+				}
+			}
+		}
+		early := actions(t, st, store.ActionFilter{Outcome: store.ActionDryRun})
+		if len(early) != 1 || early[0].Target != "early" || !strings.Contains(early[0].Reason, "RECEIVER_ACTIONS_APPROVE") {
+			t.Errorf("dry-run actions = %+v, want the early one, saying approve's switch was off", early)
+		}
+		skipped := actions(t, st, store.ActionFilter{Outcome: store.ActionSkipped})
+		if len(skipped) != 1 || skipped[0].Target != "sub-0007" || !strings.Contains(skipped[0].Reason, "no longer AWAITING REVIEW") {
+			t.Errorf("skipped = %+v, want sub-0007, no longer awaiting review", skipped)
+		}
+	})
+}
+
+func callSizes(cs []call) []int {
+	var out []int
+	for _, c := range cs {
+		out = append(out, len(c.IDs))
+	}
+	return out
+}

@@ -175,7 +175,12 @@ func (e *Engine) dryRunReason(a store.Action) string {
 	case a.Action == ActionApprove && !e.opts.Approve:
 		return "approve needs RECEIVER_ACTIONS_APPROVE=live as well"
 	case a.DryRun:
-		return "decided in dry-run (the rule's dry_run, or the mode then)"
+		var det Detail
+		_ = json.Unmarshal([]byte(a.Detail), &det)
+		if det.DryRun != "" {
+			return det.DryRun
+		}
+		return "decided in dry-run"
 	}
 	return ""
 }
