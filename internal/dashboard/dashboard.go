@@ -61,7 +61,7 @@ type Dashboard struct {
 var templateFS embed.FS
 
 // pageNames are the templates/<name>.html pages, each executed inside layout.html.
-var pageNames = []string{"index", "events", "study", "error"}
+var pageNames = []string{"index", "events", "study", "error", "actions"}
 
 // New returns a dashboard reading from r. It parses the embedded templates
 // once and panics if they are broken, which is a build defect, not a runtime
@@ -102,6 +102,7 @@ func (d *Dashboard) Mount(r chi.Router) {
 		r.Get("/", d.handleIndex)
 		r.Get("/dashboard/studies.json", d.handleStudiesJSON)
 		r.Get("/events", d.handleEvents)
+		r.Get("/actions", d.handleActions)
 		r.Get("/studies/{id}", d.handleStudy)
 		r.Get("/static/*", d.handleStatic)
 	})
