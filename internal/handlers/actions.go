@@ -71,7 +71,7 @@ func handleListActions(d *Deps) http.HandlerFunc {
 		}
 		as, err := d.Actions.Actions(r.Context(), f)
 		if err != nil {
-			apiFail(d, w, err, "actions")
+			apiFail(d, w, r, err, "actions")
 			return
 		}
 		out := ActionsPage{Actions: make([]ActionJSON, 0, len(as))}

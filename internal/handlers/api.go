@@ -93,8 +93,15 @@ func timePtr(t time.Time) *time.Time {
 
 // apiFail answers a read-API error: 404 for absent things, 503 otherwise,
 // with the store's own words when the change feed is unavailable (a
-// database setting to fix; the text holds no secret).
-func apiFail(d *Deps, w http.ResponseWriter, err error, what string) {
+// database setting to fix; the text holds no secret). A request whose
+// client went away is no store error: counted apart, logged at debug.
+func apiFail(d *Deps, w http.ResponseWriter, r *http.Request, err error, what string) {
+	if r.Context().Err() != nil {
+		d.Log.Debug().Err(err).Str("what", what).Msg("read API: client went away")
+		d.Metrics.Cancelled.WithLabelValues("api").Inc()
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, what+" not found")
 		return
@@ -159,7 +166,7 @@ func eventFilter(r *http.Request) (eventQuery, error) {
 func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f eventQuery) {
 	events, err := d.Reader.Events(r.Context(), f.EventFilter)
 	if err != nil {
-		apiFail(d, w, err, "events")
+		apiFail(d, w, r, err, "events")
 		return
 	}
 	out := struct {
@@ -214,7 +221,7 @@ func handleGetEvent(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		e, err := d.Reader.Event(r.Context(), PathParam(r, "event_id"))
 		if err != nil {
-			apiFail(d, w, err, "event")
+			apiFail(d, w, r, err, "event")
 			return
 		}
 		writeJSON(w, http.StatusOK, toEventJSON(*e, true))
@@ -226,7 +233,7 @@ func handleListStudies(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		studies, err := d.Reader.Studies(r.Context(), store.StudyFilter{})
 		if err != nil {
-			apiFail(d, w, err, "studies")
+			apiFail(d, w, r, err, "studies")
 			return
 		}
 		out := struct {
@@ -245,12 +252,12 @@ func handleGetStudy(d *Deps) http.HandlerFunc {
 		id := PathParam(r, "id")
 		s, err := d.Reader.Study(r.Context(), id)
 		if err != nil {
-			apiFail(d, w, err, "study")
+			apiFail(d, w, r, err, "study")
 			return
 		}
 		subs, err := d.Reader.Submissions(r.Context(), id, store.MaxLimit)
 		if err != nil {
-			apiFail(d, w, err, "submissions")
+			apiFail(d, w, r, err, "submissions")
 			return
 		}
 		byStatus := map[string][]SubmissionJSON{}
@@ -269,7 +276,7 @@ func handleGetSubmission(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, err := d.Reader.Submission(r.Context(), PathParam(r, "id"))
 		if err != nil {
-			apiFail(d, w, err, "submission")
+			apiFail(d, w, r, err, "submission")
 			return
 		}
 		writeJSON(w, http.StatusOK, toSubmissionJSON(*s))

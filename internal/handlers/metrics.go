@@ -21,6 +21,7 @@ type Metrics struct {
 	BatchEvents          prometheus.Histogram // events per group commit
 	BatchDuration        prometheus.Histogram // time per group commit
 	StoreErrors          prometheus.Counter
+	Cancelled            *prometheus.CounterVec // surface: webhook, api
 	SignatureAge         prometheus.Histogram
 	SignatureForm        *prometheus.CounterVec // form
 }
@@ -50,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m := &Metrics{
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "receiver_webhooks_total",
-			Help: "Webhook deliveries by event type and outcome (stored, duplicate, rejected).",
+			Help: "Webhook deliveries by event type and outcome (stored, duplicate, rejected, cancelled).",
 		}, []string{"event_type", "outcome"}),
 		VerificationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "receiver_verification_failures_total",
@@ -84,6 +85,10 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Name: "receiver_store_errors_total",
 			Help: "Events that could not be stored (answered 503 so Prolific retries).",
 		}),
+		Cancelled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "receiver_requests_cancelled_total",
+			Help: "Requests whose client went away (hung up or timed out) before the store answered, by surface (webhook, api); not store errors.",
+		}, []string{"surface"}),
 		SignatureAge: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "receiver_signature_age_seconds",
 			Help:    "Age of X-Prolific-Request-Timestamp on verified deliveries (negative ages count as 0).",
@@ -100,7 +105,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.Webhooks, m.VerificationFailures, m.Rejections, m.RequestDuration,
-		m.CommitDuration, m.BatchEvents, m.BatchDuration, m.StoreErrors, m.SignatureAge, m.SignatureForm, buildInfo,
+		m.CommitDuration, m.BatchEvents, m.BatchDuration, m.StoreErrors, m.Cancelled, m.SignatureAge, m.SignatureForm, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -63,7 +63,7 @@ func handleListOutputs(d *Deps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		states, err := d.Outbox.OutputStates(r.Context())
 		if err != nil {
-			apiFail(d, w, err, "outputs")
+			apiFail(d, w, r, err, "outputs")
 			return
 		}
 		byName := map[string]store.OutputState{}
@@ -127,7 +127,7 @@ func handleDeadLetters(d *Deps) http.HandlerFunc {
 		}
 		items, err := d.Outbox.DeadLetters(r.Context(), name, after, limit)
 		if err != nil {
-			apiFail(d, w, err, "dead letters")
+			apiFail(d, w, r, err, "dead letters")
 			return
 		}
 		list := []DeadLetterJSON{}
@@ -164,7 +164,7 @@ func handleRetryOutput(d *Deps) http.HandlerFunc {
 		}
 		n, err := d.Outbox.RetryOutput(r.Context(), name, dead)
 		if err != nil {
-			apiFail(d, w, err, "output")
+			apiFail(d, w, r, err, "output")
 			return
 		}
 		d.Log.Info().Str("output", name).Bool("dead_letters", dead).Int("retried", n).Msg("outputs: retry requested")
@@ -180,7 +180,7 @@ func handlePauseOutput(d *Deps, paused bool) http.HandlerFunc {
 				writeError(w, http.StatusNotFound, "output not found")
 				return
 			}
-			apiFail(d, w, err, "output")
+			apiFail(d, w, r, err, "output")
 			return
 		}
 		d.Log.Info().Str("output", name).Bool("paused", paused).Msg("outputs: paused or resumed")

@@ -24,6 +24,10 @@ func handleWebhook(d *Deps) func(http.ResponseWriter, *http.Request, *verified) 
 		start := time.Now()
 		outcome, err := d.Saver.Save(r.Context(), ev)
 		d.Metrics.CommitDuration.Observe(time.Since(start).Seconds())
+		if err != nil && r.Context().Err() != nil {
+			senderLeft(d, w, r, ev)
+			return
+		}
 		if err != nil {
 			d.Metrics.StoreErrors.Inc()
 			reject(d, w, r, ev.Type, rejection{status: http.StatusServiceUnavailable, reason: "store_error",
@@ -35,6 +39,24 @@ func handleWebhook(d *Deps) func(http.ResponseWriter, *http.Request, *verified) 
 			Str("resource_id", ev.ResourceID).Str("outcome", outcome.String()).Msg("webhook accepted")
 		writeAck(w, outcome.String(), ev.ID)
 	}
+}
+
+// statusClientClosed is the status recorded for a request whose client left
+// before the answer (nginx's "client closed request"); nobody reads it.
+const statusClientClosed = 499
+
+// senderLeft ends a delivery whose sender hung up (or timed out) while its
+// event waited for the store: not a store error, and not an answer anybody
+// reads. The event was either withdrawn before its commit began (not
+// stored) or the store would have answered with its true outcome; either
+// way Prolific retries under the same X-Event-ID and is answered 200
+// (stored, or duplicate).
+func senderLeft(d *Deps, w http.ResponseWriter, r *http.Request, ev *store.Event) {
+	d.Log.Info().Str("event_id", ev.ID).Str("event_type", truncate(ev.Type, 64)).Str("remote", r.RemoteAddr).
+		Msg("webhook sender went away before the event was stored; not stored, Prolific retries it")
+	d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(ev.Type), "cancelled").Inc()
+	d.Metrics.Cancelled.WithLabelValues("webhook").Inc()
+	w.WriteHeader(statusClientClosed)
 }
 
 // buildEvent turns a verified delivery into the event to store, dispatching
