@@ -15,10 +15,10 @@ import (
 
 // newReconciler builds the reconciler serve runs (docs/reconcile.md): it
 // reads the delivery logs of the subscriptions the receiver manages (those
-// for RECEIVER_PUBLIC_URL; none without it) and shares wait, the
-// enrichment worker's rate limit, towards Prolific.
+// for RECEIVER_PUBLIC_URL; none without it) and shares lim, the rate limit
+// and 429 pause of every call to Prolific, with enrichment.
 func newReconciler(cfg Config, st store.Store, client *prolific.Client, reg prometheus.Registerer,
-	log zerolog.Logger, wait func(context.Context) error) *reconcile.Reconciler {
+	log zerolog.Logger, lim *prolific.Limiter) *reconcile.Reconciler {
 	bcfg := bootstrapConfig(cfg)
 	subs := func(ctx context.Context) ([]reconcile.Subscription, error) {
 		if cfg.PublicURL == "" {
@@ -38,10 +38,17 @@ func newReconciler(cfg Config, st store.Store, client *prolific.Client, reg prom
 	}
 	return reconcile.New(st, client, reconcile.Options{
 		Subscriptions: subs,
-		Wait:          wait,
+		Wait:          lim.Wait,
 		Retention:     cfg.StudyRetention,
 		Settle:        cfg.ReconcileSettle,
 		Metrics:       reconcile.NewMetrics(reg),
 		Log:           log.With().Str("component", "reconcile").Logger(),
 	})
+}
+
+// newProlificLimiter builds the one rate limit, with its 429 pause, that
+// every call the receiver makes to Prolific on its own account shares
+// (RECEIVER_PROLIFIC_RATE_LIMIT calls a second).
+func newProlificLimiter(cfg Config) *prolific.Limiter {
+	return prolific.NewLimiter(prolific.LimiterOptions{RatePerSecond: cfg.APIRateLimit, Burst: max(1, int(cfg.APIRateLimit))})
 }

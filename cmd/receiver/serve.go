@@ -145,10 +145,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 			return err
 		}
 		deps.OnBadSignature = monitor.Nudge
-		var worker *enrich.Worker
-		rec := newReconciler(cfg, st, client, reg, log, func(ctx context.Context) error { return worker.WaitAPI(ctx) })
-		worker = enrich.New(st, client, enrich.Options{Metrics: em, RatePerSecond: cfg.APIRateLimit,
-			Burst: max(1, int(cfg.APIRateLimit)), Log: log.With().Str("component", "enrich").Logger(),
+		lim := newProlificLimiter(cfg)
+		rec := newReconciler(cfg, st, client, reg, log, lim)
+		worker := enrich.New(st, client, enrich.Options{Metrics: em, Limiter: lim,
+			Log:      log.With().Str("component", "enrich").Logger(),
 			Handlers: map[string]func(context.Context, string) error{store.JobReconcile: rec.RunJob}})
 		deps.Reconciler = rec
 		rulesClient, rulesGate = client, waitFunc(func(ctx context.Context) error { return worker.WaitAPI(ctx) })

@@ -61,7 +61,7 @@ func (w *Worker) handle(ctx context.Context, j store.Job) {
 		w.opts.Metrics.job(j.Kind, ResultRetry)
 		retryAt := w.opts.Now().Add(w.backoff(j.Attempts))
 		if errors.Is(err, prolific.ErrRateLimited) {
-			if until := w.rateLimited(); until.After(retryAt) {
+			if until := w.lim.RateLimited(); until.After(retryAt) {
 				retryAt = until
 			}
 		}
@@ -89,22 +89,22 @@ func (w *Worker) process(ctx context.Context, j store.Job) error {
 // refreshStudy fetches a study and its submission counts and records them.
 func (w *Worker) refreshStudy(ctx context.Context, id string) error {
 	fetchedAt := w.opts.Now()
-	if err := w.waitAPI(ctx); err != nil {
+	if err := w.lim.Wait(ctx); err != nil {
 		return err
 	}
 	st, err := w.api.Study(ctx, id)
 	if err != nil {
 		return fmt.Errorf("refresh study: %w", err)
 	}
-	w.apiSucceeded()
-	if err := w.waitAPI(ctx); err != nil {
+	w.lim.Succeeded()
+	if err := w.lim.Wait(ctx); err != nil {
 		return err
 	}
 	counts, err := w.api.SubmissionCounts(ctx, id)
 	if err != nil {
 		return fmt.Errorf("refresh study: %w", err)
 	}
-	w.apiSucceeded()
+	w.lim.Succeeded()
 	delete(counts, "TOTAL")
 	snap := store.StudySnapshot{
 		ID: id, Name: st.Name, Status: st.Status,
@@ -120,14 +120,14 @@ func (w *Worker) refreshStudy(ctx context.Context, id string) error {
 
 // lookupSubmission learns a submission's study, which queues that study's refresh.
 func (w *Worker) lookupSubmission(ctx context.Context, id string) error {
-	if err := w.waitAPI(ctx); err != nil {
+	if err := w.lim.Wait(ctx); err != nil {
 		return err
 	}
 	sub, err := w.api.Submission(ctx, id)
 	if err != nil {
 		return fmt.Errorf("look up submission: %w", err)
 	}
-	w.apiSucceeded()
+	w.lim.Succeeded()
 	if sub.StudyID == "" {
 		return fmt.Errorf("look up submission: API answered without a study id: %w", errPermanent)
 	}

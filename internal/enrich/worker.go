@@ -7,14 +7,11 @@ package enrich
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
-	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -40,13 +37,13 @@ type API interface {
 const (
 	DefaultConcurrency    = 2
 	DefaultPollInterval   = time.Second
-	DefaultRatePerSecond  = 5
-	DefaultBurst          = 5
 	DefaultLease          = 5 * time.Minute
 	DefaultJobTimeout     = 2 * time.Minute
 	DefaultBackoffBase    = 5 * time.Second
 	DefaultBackoffMax     = 10 * time.Minute
-	DefaultRateLimitPause = 30 * time.Second
+	DefaultRatePerSecond  = prolific.DefaultRatePerSecond
+	DefaultBurst          = prolific.DefaultBurst
+	DefaultRateLimitPause = prolific.DefaultRateLimitPause
 )
 
 // Options tune a Worker. The zero value uses the defaults above.
@@ -55,8 +52,13 @@ type Options struct {
 	Concurrency int
 	// PollInterval is how long the worker sleeps when no job is due.
 	PollInterval time.Duration
-	// RatePerSecond and Burst limit the calls to Prolific's API, shared by
-	// all of the worker's jobs.
+	// Limiter is the rate limit and 429 pause of the calls to Prolific's
+	// API, shared by all of the worker's jobs and with whatever else the
+	// process calls Prolific for. Nil builds one of the worker's own from
+	// RatePerSecond, Burst, RateLimitPause and BackoffMax.
+	Limiter *prolific.Limiter
+	// RatePerSecond and Burst limit the calls to Prolific's API when
+	// Limiter is nil.
 	RatePerSecond float64
 	Burst         int
 	// Lease is how long a claimed job stays invisible to other workers; a
@@ -71,7 +73,7 @@ type Options struct {
 	BackoffMax  time.Duration
 	// RateLimitPause is how long the whole worker stops calling Prolific
 	// after a 429 that the client's own retries did not overcome; it doubles
-	// with each consecutive 429, capped at BackoffMax.
+	// with each consecutive 429, capped at BackoffMax (when Limiter is nil).
 	RateLimitPause time.Duration
 	// Owner names this worker in job leases; default hostname-pid-random.
 	Owner string
@@ -90,16 +92,12 @@ type Options struct {
 
 // Worker processes the enrichment queue. Build it with New and call Run.
 type Worker struct {
-	store   EnrichStore
-	api     API
-	opts    Options
-	limiter *rate.Limiter
-	wake    chan struct{}
-	long    sync.WaitGroup // jobs of Handlers' kinds, which run beside the batches
-
-	mu         sync.Mutex
-	pauseUntil time.Time // no API call before this (after a 429)
-	pauseNext  time.Duration
+	store EnrichStore
+	api   API
+	opts  Options
+	lim   *prolific.Limiter
+	wake  chan struct{}
+	long  sync.WaitGroup // jobs of Handlers' kinds, which run beside the batches
 }
 
 // New returns a worker that takes jobs from st and asks api.
@@ -109,12 +107,6 @@ func New(st EnrichStore, api API, opts Options) *Worker {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
-	}
-	if opts.RatePerSecond <= 0 {
-		opts.RatePerSecond = DefaultRatePerSecond
-	}
-	if opts.Burst <= 0 {
-		opts.Burst = DefaultBurst
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
@@ -129,22 +121,18 @@ func New(st EnrichStore, api API, opts Options) *Worker {
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = DefaultBackoffMax
 	}
-	if opts.RateLimitPause <= 0 {
-		opts.RateLimitPause = DefaultRateLimitPause
-	}
 	if opts.Owner == "" {
 		opts.Owner = store.LeaseOwner()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Worker{
-		store:   st,
-		api:     api,
-		opts:    opts,
-		limiter: rate.NewLimiter(rate.Limit(opts.RatePerSecond), opts.Burst),
-		wake:    make(chan struct{}, 1),
+	lim := opts.Limiter
+	if lim == nil {
+		lim = prolific.NewLimiter(prolific.LimiterOptions{RatePerSecond: opts.RatePerSecond, Burst: opts.Burst,
+			Pause: opts.RateLimitPause, MaxPause: opts.BackoffMax, Now: opts.Now})
 	}
+	return &Worker{store: st, api: api, opts: opts, lim: lim, wake: make(chan struct{}, 1)}
 }
 
 // Owner is the name this worker leases jobs under.
@@ -167,7 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	storeDown := false
 	idle := w.opts.PollInterval
 	for ctx.Err() == nil {
-		if !w.sleepPause(ctx) {
+		if w.lim.WaitPause(ctx) != nil {
 			break
 		}
 		jobs, err := w.store.ClaimJobs(ctx, w.opts.Owner, w.opts.Concurrency, w.opts.Lease)
@@ -222,50 +210,4 @@ func (w *Worker) sleep(ctx context.Context, d time.Duration) {
 	case <-w.wake:
 	case <-t.C:
 	}
-}
-
-// sleepPause waits out a rate-limit pause; false when ctx ended first.
-func (w *Worker) sleepPause(ctx context.Context) bool {
-	w.mu.Lock()
-	d := w.pauseUntil.Sub(w.opts.Now())
-	w.mu.Unlock()
-	return d <= 0 || ctxwait.Sleep(ctx, d)
-}
-
-// WaitAPI blocks until a call to Prolific is allowed by the worker's rate
-// limit and 429 pause, for other work sharing them (reconciliation).
-func (w *Worker) WaitAPI(ctx context.Context) error { return w.waitAPI(ctx) }
-
-// waitAPI blocks until a call to Prolific is allowed: after any 429 pause
-// and within the rate limit.
-func (w *Worker) waitAPI(ctx context.Context) error {
-	if !w.sleepPause(ctx) {
-		return ctx.Err()
-	}
-	if err := w.limiter.Wait(ctx); err != nil {
-		return fmt.Errorf("rate limiter: %w", err)
-	}
-	return nil
-}
-
-// rateLimited pauses every API call of this worker and returns the pause's end.
-func (w *Worker) rateLimited() time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.pauseNext <= 0 {
-		w.pauseNext = w.opts.RateLimitPause
-	}
-	until := w.opts.Now().Add(w.pauseNext)
-	if until.After(w.pauseUntil) {
-		w.pauseUntil = until
-	}
-	w.pauseNext = min(w.pauseNext*2, w.opts.BackoffMax)
-	return w.pauseUntil
-}
-
-// apiSucceeded resets the 429 pause growth.
-func (w *Worker) apiSucceeded() {
-	w.mu.Lock()
-	w.pauseNext = 0
-	w.mu.Unlock()
 }
