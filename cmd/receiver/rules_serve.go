@@ -44,9 +44,11 @@ func loadRules(c *Config) error {
 }
 
 // apiGate is the shared Prolific rate limit and 429 pause the rules' calls
-// wait for, with enrichment and reconciliation.
+// wait for and report to, with enrichment and reconciliation;
+// *prolific.Limiter satisfies it.
 type apiGate interface {
 	Wait(ctx context.Context) error
+	Observe(err error)
 }
 
 // prolificActions carries out rule actions on Prolific's API, each call
@@ -63,11 +65,19 @@ func (p prolificActions) wait(ctx context.Context) error {
 	return p.gate.Wait(ctx)
 }
 
+// done reports a call's outcome to the gate: a 429 pauses every caller.
+func (p prolificActions) done(err error) {
+	if p.gate != nil {
+		p.gate.Observe(err)
+	}
+}
+
 func (p prolificActions) TransitionStudy(ctx context.Context, studyID, action string) (string, error) {
 	if err := p.wait(ctx); err != nil {
 		return "", err
 	}
 	s, err := p.client.TransitionStudy(ctx, studyID, action)
+	p.done(err)
 	if err != nil {
 		return "", err
 	}
@@ -79,6 +89,7 @@ func (p prolificActions) AddParticipantsToGroup(ctx context.Context, groupID str
 		return "", err
 	}
 	members, err := p.client.AddParticipantsToGroup(ctx, groupID, ids)
+	p.done(err)
 	if err != nil {
 		return "", err
 	}
@@ -89,13 +100,10 @@ func (p prolificActions) BulkApproveSubmissions(ctx context.Context, ids []strin
 	if err := p.wait(ctx); err != nil {
 		return "", err
 	}
-	return p.client.BulkApproveSubmissions(ctx, ids)
+	msg, err := p.client.BulkApproveSubmissions(ctx, ids)
+	p.done(err)
+	return msg, err
 }
-
-// waitFunc adapts a wait function to apiGate.
-type waitFunc func(ctx context.Context) error
-
-func (f waitFunc) Wait(ctx context.Context) error { return f(ctx) }
 
 // senders builds the rules file's notifiers.
 func senders(cfg *rules.Config) (map[string]notify.Sender, error) {

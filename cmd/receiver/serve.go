@@ -151,7 +151,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 			Log:      log.With().Str("component", "enrich").Logger(),
 			Handlers: map[string]func(context.Context, string) error{store.JobReconcile: rec.RunJob}})
 		deps.Reconciler = rec
-		rulesClient, rulesGate = client, waitFunc(func(ctx context.Context) error { return worker.WaitAPI(ctx) })
+		rulesClient, rulesGate = client, lim
 		background = append(background, monitor.Run, func(ctx context.Context) { _ = worker.Run(ctx) })
 		if cfg.ReconcileInterval > 0 { // recovers what webhooks missed (docs/reconcile.md)
 			sched = reconcile.NewScheduler(rec, st, cfg.ReconcileInterval, worker.Notify)
