@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -14,11 +15,43 @@ import (
 	"github.com/prolific-receiver/receiver/internal/handlers"
 )
 
+// builtinAdminURL is -admin-url's default when RECEIVER_ADMIN_ADDR is unset,
+// matching RECEIVER_ADMIN_ADDR's own default.
+const builtinAdminURL = "http://127.0.0.1:9090"
+
 // adminFlags registers -admin-url and -token, the flags of every
-// subcommand that talks to a running receiver's admin listener.
+// subcommand that talks to a running receiver's admin listener. Run in the
+// receiver's own environment they find it: -admin-url defaults to
+// $RECEIVER_ADMIN_ADDR, as the token does to $RECEIVER_ADMIN_TOKEN.
 func adminFlags(fs *flag.FlagSet, adminURL, token *string) {
-	fs.StringVar(adminURL, "admin-url", "http://127.0.0.1:9090", "the receiver's admin listener")
+	def, from := defaultAdminURL(os.Getenv("RECEIVER_ADMIN_ADDR"))
+	fs.StringVar(adminURL, "admin-url", def, "the receiver's admin listener; its default is "+from)
 	fs.StringVar(token, "token", "", "admin API bearer token (default: $RECEIVER_ADMIN_TOKEN)")
+}
+
+// defaultAdminURL is the admin listener's URL for addr, a value of
+// RECEIVER_ADMIN_ADDR, and where it came from, for -h. The listener
+// serves plain HTTP. An address listening on every interface (":9090",
+// "0.0.0.0:9090", "[::]:9090") is reached on loopback: 127.0.0.1, or ::1
+// for "[::]" (reachable whether or not the socket also takes IPv4). An
+// unset or unusable addr gives the built-in default, and -h says why.
+func defaultAdminURL(addr string) (url, from string) {
+	if addr == "" {
+		return builtinAdminURL, "built in (RECEIVER_ADMIN_ADDR is unset)"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return builtinAdminURL, fmt.Sprintf("built in (RECEIVER_ADMIN_ADDR=%q is not host:port)", addr)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	// A zone (fe80::1%eth0) is written %25 in a URL (RFC 6874).
+	return "http://" + net.JoinHostPort(strings.ReplaceAll(host, "%", "%25"), port),
+		"derived from RECEIVER_ADMIN_ADDR=" + addr
 }
 
 // adminToken is the -token value given, else $RECEIVER_ADMIN_TOKEN.
