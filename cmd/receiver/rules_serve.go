@@ -96,6 +96,14 @@ func (p prolificActions) AddParticipantsToGroup(ctx context.Context, groupID str
 	return fmt.Sprintf("group %s lists %d member(s)", groupID, len(members)), nil
 }
 
+func (p prolificActions) StudyStatus(ctx context.Context, studyID string) (string, error) {
+	if err := p.wait(ctx); err != nil {
+		return "", err
+	}
+	s, err := p.client.Study(ctx, studyID)
+	return s.Status, err
+}
+
 func (p prolificActions) BulkApproveSubmissions(ctx context.Context, ids []string) (string, error) {
 	if err := p.wait(ctx); err != nil {
 		return "", err

@@ -50,6 +50,9 @@ type Prolific interface {
 	TransitionStudy(ctx context.Context, studyID, action string) (string, error)
 	AddParticipantsToGroup(ctx context.Context, groupID string, participantIDs []string) (string, error)
 	BulkApproveSubmissions(ctx context.Context, submissionIDs []string) (string, error)
+	// StudyStatus reads a study's status from Prolific (an interrupted
+	// pause or stop is checked with it before it is repeated).
+	StudyStatus(ctx context.Context, studyID string) (string, error)
 }
 
 // Options configure an Engine.

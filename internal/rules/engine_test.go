@@ -441,3 +441,34 @@ func callSizes(cs []call) []int {
 	}
 	return out
 }
+
+// TestInterruptedPauseCheckedAtProlific: a pause interrupted after Prolific
+// acted (the store has not heard yet) is found done at Prolific, not sent again.
+func TestInterruptedPauseCheckedAtProlific(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		pro := &fakeProlific{}
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-2", "", clock.Now()))
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.ClaimActions(testCtx(t), "crashed", 10, time.Minute); err != nil || len(got) != 1 {
+			t.Fatalf("claim = %d, %v", len(got), err)
+		}
+		pro.TransitionStudy(testCtx(t), "study-2", "PAUSE") // the crashed replica's call, which went through
+		clock.Advance(2 * time.Minute)
+		r.settle(t)
+		if n := len(pro.Calls()); n != 1 {
+			t.Errorf("%d transition calls, want the crashed one only", n)
+		}
+		as := actions(t, st, store.ActionFilter{})
+		if len(as) != 1 || as[0].Outcome != store.ActionDone || !strings.Contains(as[0].Response, "went through") {
+			t.Errorf("actions = %+v, want done, the interrupted attempt having gone through", as)
+		}
+	})
+}

@@ -127,7 +127,15 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 		return nil
 	}
 	request := e.request(r, live...)
-	response, err := e.call(ctx, r, live)
+	var response string
+	var err error
+	if done, answer, cerr := e.wentThrough(ctx, r, live); cerr != nil {
+		err = cerr
+	} else if done {
+		response = answer
+	} else {
+		response, err = e.call(ctx, r, live)
+	}
 	results = results[:0]
 	if err == nil {
 		for _, a := range live {
@@ -212,6 +220,23 @@ func (e *Engine) moot(ctx context.Context, r *Rule, a store.Action) (bool, strin
 		}
 	}
 	return false, ""
+}
+
+// wentThrough reports whether an interrupted pause or stop already took
+// effect at Prolific (the study is no longer ACTIVE), so it is not sent again.
+func (e *Engine) wentThrough(ctx context.Context, r *Rule, as []store.Action) (bool, string, error) {
+	a := as[0]
+	if !a.Interrupted || (a.Action != ActionPause && a.Action != ActionStop) || e.opts.Prolific == nil {
+		return false, "", nil
+	}
+	status, err := e.opts.Prolific.StudyStatus(ctx, a.Target)
+	if err != nil {
+		return false, "", fmt.Errorf("checking the study after an interrupted attempt: %w", err)
+	}
+	if status != "ACTIVE" && !(a.Action == ActionStop && status == "PAUSED") {
+		return true, "the study is " + status + " at Prolific: the interrupted attempt went through (not sent again)", nil
+	}
+	return false, "", nil
 }
 
 // request summarises what as send (or would send), without secrets.

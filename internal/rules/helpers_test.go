@@ -93,6 +93,17 @@ func (f *fakeProlific) BulkApproveSubmissions(_ context.Context, ids []string) (
 	return "Bulk approve in progress", f.record(call{Kind: "approve", IDs: ids})
 }
 
+func (f *fakeProlific) StudyStatus(_ context.Context, id string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls {
+		if c.Kind == "transition" && c.ID == id {
+			return "PAUSED", nil
+		}
+	}
+	return "ACTIVE", nil
+}
+
 func (f *fakeProlific) Calls() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
