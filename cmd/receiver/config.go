@@ -66,6 +66,7 @@ type Config struct {
 	Actions        string        `envconfig:"RECEIVER_ACTIONS" default:"dry-run"`
 	ActionsMode    rules.Mode    `ignored:"true"`
 	ActionsApprove string        `envconfig:"RECEIVER_ACTIONS_APPROVE" default:"off"`
+	ActionsLease   time.Duration `envconfig:"RECEIVER_ACTIONS_LEASE" default:"1m"`
 	DashboardURL   string        `envconfig:"RECEIVER_DASHBOARD_URL"`
 }
 

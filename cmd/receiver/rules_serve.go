@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -22,6 +23,9 @@ func loadRules(c *Config) error {
 		return fmt.Errorf("RECEIVER_ACTIONS: %w", err)
 	}
 	c.ActionsMode = mode
+	if c.ActionsLease < 5*time.Second {
+		return fmt.Errorf("RECEIVER_ACTIONS_LEASE: %s is too short; at least 5s (an attempt, Prolific's own retries included, must fit in it)", c.ActionsLease)
+	}
 	switch c.ActionsApprove {
 	case "", "off":
 	case "live":
@@ -154,7 +158,8 @@ func startRules(cfg Config, st store.Store, client *prolific.Client, gate apiGat
 		return nil, err
 	}
 	opts := rules.Options{Mode: cfg.ActionsMode, Approve: cfg.ActionsApprove == "live", Store: st, Senders: ss,
-		Signals: rules.GatherSignals(g), DashboardURL: cfg.DashboardURL, Metrics: rules.NewMetrics(reg), Log: log}
+		Signals: rules.GatherSignals(g), DashboardURL: cfg.DashboardURL, Metrics: rules.NewMetrics(reg), Log: log,
+		Lease: cfg.ActionsLease}
 	if client != nil {
 		opts.Prolific = prolificActions{client: client, gate: gate}
 	}

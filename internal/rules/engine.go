@@ -73,7 +73,7 @@ type Options struct {
 
 	PollInterval  time.Duration // how often new events are looked for (1s)
 	CheckInterval time.Duration // how often periodic triggers are checked (30s)
-	Lease         time.Duration // an attempt's lease (2m)
+	Lease         time.Duration // an attempt's lease (1m)
 	MaxAttempts   int           // attempts before an action fails (8)
 	BackoffBase   time.Duration // first retry's wait (2s), doubling
 	BackoffMax    time.Duration // longest wait between attempts (5m)
@@ -102,7 +102,7 @@ func New(cfg *Config, opts Options) *Engine {
 	}
 	def(&opts.PollInterval, time.Second)
 	def(&opts.CheckInterval, 30*time.Second)
-	def(&opts.Lease, 2*time.Minute)
+	def(&opts.Lease, time.Minute)
 	def(&opts.BackoffBase, 2*time.Second)
 	def(&opts.BackoffMax, 5*time.Minute)
 	if opts.MaxAttempts <= 0 {
