@@ -3,6 +3,7 @@ package prolific
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"testing"
 	"time"
@@ -228,4 +229,30 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestDotIDNeverCallsServer: url.PathEscape keeps "." and "..", so an ID
+// that is a dot segment would send the token to another resource
+// (GET /api/v1/studies/../). Every call refuses it before sending.
+func TestDotIDNeverCallsServer(t *testing.T) {
+	rec := newRecorder(t, sequence(status(200, `{}`)))
+	c := rec.client()
+	ctx := t.Context()
+	for _, id := range []string{".", ".."} {
+		calls := map[string]error{}
+		_, calls["subscription"] = c.Subscription(ctx, id)
+		_, calls["events"] = c.SubscriptionEvents(ctx, id, EventsQuery{})
+		_, calls["study"] = c.Study(ctx, id)
+		_, calls["counts"] = c.SubmissionCounts(ctx, id)
+		_, calls["submission"] = c.Submission(ctx, id)
+		calls["delete"] = c.DeleteSubscription(ctx, id)
+		for name, err := range calls {
+			if !errors.Is(err, ErrBadPathID) {
+				t.Errorf("%s(%q): err = %v, want ErrBadPathID", name, id, err)
+			}
+		}
+	}
+	if n := len(rec.requests()); n != 0 {
+		t.Errorf("requests = %d, want 0", n)
+	}
 }

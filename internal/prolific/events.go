@@ -67,6 +67,12 @@ type StudyHighReturnRate struct {
 // ErrMalformed is wrapped by every Decode error: the body is not a webhook we can read.
 var ErrMalformed = errors.New("malformed event")
 
+// MaxFieldLen bounds event_type, resource_id, participant_id and status
+// (in bytes). Prolific's IDs are 24 hex characters and its statuses a few
+// words; the bound is generous, but it keeps a body from turning a 900 KB
+// string into a store key, a Prometheus label value or a URL.
+const MaxFieldLen = 128
+
 // Decode parses a webhook body into its typed form: *SubmissionStatusChange,
 // *StudyStatusChange, *StudyProgressChange, *StudyHighReturnRate, or *Envelope
 // for an event type the receiver does not know. Every form needs a JSON object
@@ -263,6 +269,14 @@ func stringField(f *fields, k int, required bool) (string, error) {
 	}
 	if required && s == "" {
 		return "", fmt.Errorf("%w: %s is empty", ErrMalformed, key)
+	}
+	if len(s) > MaxFieldLen {
+		return "", fmt.Errorf("%w: %s is longer than %d bytes", ErrMalformed, key, MaxFieldLen)
+	}
+	if (k == fieldResourceID || k == fieldParticipantID) && (s == "." || s == "..") {
+		// An ID goes into URL paths (Prolific's API, the dashboard's links),
+		// where a dot segment names another resource.
+		return "", fmt.Errorf("%w: %s is %q, a path dot segment", ErrMalformed, key, s)
 	}
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package prolific
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -69,6 +70,41 @@ func TestRead(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Read(%q) (-want +got):\n%s", tc.body, diff)
+			}
+		})
+	}
+}
+
+// TestReadBoundsFields: IDs, type and status are bounded (MaxFieldLen) and an
+// ID may not be a path dot segment; at the bound they pass.
+func TestReadBoundsFields(t *testing.T) {
+	long := strings.Repeat("a", MaxFieldLen+1)
+	atBound := strings.Repeat("a", MaxFieldLen)
+	body := func(typ, res, part, status string) []byte {
+		b, _ := json.Marshal(map[string]string{"event_type": typ, "resource_id": res, "participant_id": part, "status": status})
+		return b
+	}
+	const sub = EventSubmissionStatusChange
+	for _, tc := range []struct {
+		name string
+		body []byte
+		ok   bool
+	}{
+		{"at the bound", body(sub, atBound, atBound, atBound), true},
+		{"resource_id of 900 KB", body(sub, strings.Repeat("f", 900<<10), "p", "APPROVED"), false},
+		{"resource_id one past the bound", body(sub, long, "p", "APPROVED"), false},
+		{"participant_id one past the bound", body(sub, "r", long, "APPROVED"), false},
+		{"status one past the bound", body(sub, "r", "p", long), false},
+		{"event_type one past the bound", body(long, "r", "p", "APPROVED"), false},
+		{"resource_id ..", body(EventStudyProgressChange, "..", "", ""), false},
+		{"resource_id .", body(EventStudyStatusChange, ".", "", "ACTIVE"), false},
+		{"participant_id ..", body(sub, "r", "..", "APPROVED"), false},
+		{"resource_id ... is an ordinary name", body(EventStudyProgressChange, "...", "", ""), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Read(tc.body)
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrMalformed)) {
+				t.Errorf("Read() error = %v, want ok=%v (else ErrMalformed)", err, tc.ok)
 			}
 		})
 	}

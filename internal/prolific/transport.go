@@ -49,6 +49,9 @@ type result struct {
 // do sends cl, retrying as the client is configured, and returns the first
 // 2xx response.
 func (c *Client) do(ctx context.Context, cl call) (result, error) {
+	if err := checkPath(cl.path); err != nil {
+		return result{}, fmt.Errorf("prolific %s: %w", cl.endpoint, err)
+	}
 	var payload []byte
 	if cl.body != nil {
 		var err error
@@ -200,6 +203,23 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 func decode(endpoint string, body []byte, out any) error {
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("prolific %s: decode response: %w", endpoint, err)
+	}
+	return nil
+}
+
+// ErrBadPathID means a call was refused before it was sent because an ID
+// in its path was empty, "." or "..": url.PathEscape keeps dots, so such an
+// ID would make the request (with the token) name another resource.
+var ErrBadPathID = errors.New(`an ID in the request path is empty, "." or ".."`)
+
+// checkPath refuses a path with an empty, "." or ".." segment between its
+// leading and trailing slashes.
+func checkPath(p string) error {
+	segs := strings.Split(strings.TrimSuffix(strings.TrimPrefix(p, "/"), "/"), "/")
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." {
+			return ErrBadPathID
+		}
 	}
 	return nil
 }
