@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,5 +255,30 @@ func TestDotIDNeverCallsServer(t *testing.T) {
 	}
 	if n := len(rec.requests()); n != 0 {
 		t.Errorf("requests = %d, want 0", n)
+	}
+}
+
+// TestWildNumbersClamped: counts from Prolific's API land in [0, MaxCount]
+// (1e300 used to become a negative int and a negative total on the
+// dashboard), and a count keyed by an overlong status name is dropped.
+func TestWildNumbersClamped(t *testing.T) {
+	long := strings.Repeat("S", MaxFieldLen+1)
+	rec := newRecorder(t, sequence(
+		status(200, `{"id": "s1", "name": "n", "status": "ACTIVE", "total_available_places": 1e300, "places_taken": -7, "number_of_submissions": 2.6}`),
+		status(200, `{"APPROVED": 1e300, "RETURNED": -1, "TOTAL": 4, "`+long+`": 1}`)))
+	c := rec.client()
+	s, err := c.Study(t.Context(), "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TotalAvailablePlaces != MaxCount || s.PlacesTaken != 0 || s.NumberOfSubmissions != 3 {
+		t.Errorf("Study = %+v, want places %d, taken 0, submissions 3", s, MaxCount)
+	}
+	counts, err := c.SubmissionCounts(t.Context(), "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string]int{"APPROVED": MaxCount, "RETURNED": 0, "TOTAL": 4}, counts); d != "" {
+		t.Errorf("counts (-want +got):\n%s", d)
 	}
 }

@@ -111,6 +111,9 @@ func (c *Client) SubmissionCounts(ctx context.Context, studyID string) (map[stri
 	}
 	counts := make(map[string]int, len(raw))
 	for k, v := range raw {
+		if len(k) > MaxFieldLen {
+			continue // a status name, and so a label value: bounded like the webhook's
+		}
 		counts[k] = toInt(v)
 	}
 	return counts, nil
@@ -130,9 +133,20 @@ func (c *Client) Submission(ctx context.Context, id string) (Submission, error) 
 	return s, decode(ep, res.body, &s)
 }
 
+// MaxCount is the largest count the receiver takes from Prolific's API;
+// larger values are clamped to it. No study has a billion places, and the
+// bound keeps a wild number (1e300, which int() turns negative) from
+// reaching the store, the dashboard and /metrics.
+const MaxCount = 1_000_000_000
+
+// toInt turns a JSON count into an int in [0, MaxCount]: NaN and negative
+// values are 0, fractions are rounded.
 func toInt(f float64) int {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
+	switch {
+	case math.IsNaN(f) || f <= 0:
 		return 0
+	case f >= MaxCount:
+		return MaxCount
 	}
 	return int(math.Round(f))
 }
