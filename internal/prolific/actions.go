@@ -22,6 +22,24 @@ const (
 	TransitionStop            = "STOP"
 )
 
+// transitionTargets maps each action to the status it leads to.
+var transitionTargets = map[string]string{
+	TransitionPublish:         "ACTIVE",
+	TransitionSchedulePublish: "SCHEDULED",
+	TransitionCancelPublish:   "UNPUBLISHED",
+	TransitionPause:           "PAUSED",
+	TransitionStart:           "ACTIVE",
+	TransitionStop:            "COMPLETED",
+}
+
+// TransitionTarget returns the status a study has after action succeeds
+// (PAUSE → PAUSED, STOP → COMPLETED, ...), false for an unknown action. A
+// caller whose transition failed ambiguously can read the study and compare.
+func TransitionTarget(action string) (string, bool) {
+	s, ok := transitionTargets[action]
+	return s, ok
+}
+
 // MaxBulkApprove is the most submission IDs BulkApproveSubmissions sends in
 // one call: Prolific recommends at most 1,000 per request.
 const MaxBulkApprove = 1000
@@ -43,7 +61,8 @@ var errInvalid = errors.New("invalid request")
 // A transition is not idempotent (a PAUSE repeated after it worked is a 400,
 // the study being PAUSED by then), so it is retried only when Prolific
 // surely did not act: 429, 503 or a connection never made. After any other
-// failure the caller should read the study before trying again.
+// failure the caller should read the study (Study) and compare its status
+// with TransitionTarget(action) before trying again.
 func (c *Client) TransitionStudy(ctx context.Context, studyID, action string) (Study, error) {
 	const ep = "studies.transition"
 	if studyID == "" {

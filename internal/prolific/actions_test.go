@@ -210,3 +210,15 @@ func TestActionErrorsQuoteProlific(t *testing.T) {
 		})
 	}
 }
+
+func TestTransitionTarget(t *testing.T) {
+	for action, want := range map[string]string{TransitionPause: "PAUSED", TransitionStop: "COMPLETED", TransitionStart: "ACTIVE",
+		TransitionPublish: "ACTIVE", TransitionCancelPublish: "UNPUBLISHED", TransitionSchedulePublish: "SCHEDULED"} {
+		if got, ok := TransitionTarget(action); !ok || got != want {
+			t.Errorf("TransitionTarget(%s) = %q, %v; want %q", action, got, ok, want)
+		}
+	}
+	if _, ok := TransitionTarget("pause"); ok {
+		t.Error("TransitionTarget accepted a lower-case action")
+	}
+}
