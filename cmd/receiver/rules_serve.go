@@ -69,6 +69,15 @@ func (p prolificActions) wait(ctx context.Context) error {
 	return p.gate.Wait(ctx)
 }
 
+// observe tells the shared limiter how the call went (a 429 pauses every
+// caller, enrichment and reconciliation included) and returns err.
+func (p prolificActions) observe(err error) error {
+	if p.gate != nil {
+		p.gate.Observe(err)
+	}
+	return err
+}
+
 // done reports a call's outcome to the gate: a 429 pauses every caller.
 func (p prolificActions) done(err error) {
 	if p.gate != nil {
@@ -105,7 +114,7 @@ func (p prolificActions) StudyStatus(ctx context.Context, studyID string) (strin
 		return "", err
 	}
 	s, err := p.client.Study(ctx, studyID)
-	return s.Status, err
+	return s.Status, p.observe(err)
 }
 
 func (p prolificActions) BulkApproveSubmissions(ctx context.Context, ids []string) (string, error) {
