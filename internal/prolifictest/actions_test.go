@@ -238,7 +238,9 @@ func TestParticipantGroups(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	f := newTestFake(t, func(o *Options) { o.RateLimit = 0.5; o.RateBurst = 3 })
+	// One request per 10 s after a burst of 3: slow enough that a loaded
+	// machine cannot refill a token between the five requests.
+	f := newTestFake(t, func(o *Options) { o.RateLimit = 0.1; o.RateBurst = 3 })
 	var codes []int
 	var retryAfter string
 	for range 5 {
@@ -251,8 +253,8 @@ func TestRateLimit(t *testing.T) {
 	if !cmp.Equal(codes, []int{200, 200, 200, 429, 429}) {
 		t.Errorf("statuses = %v, want a burst of 3 then 429s", codes)
 	}
-	if n, err := strconv.Atoi(retryAfter); err != nil || n < 1 || n > 2 {
-		t.Errorf("Retry-After = %q, want 1 or 2 seconds (one request per 2 s)", retryAfter)
+	if n, err := strconv.Atoi(retryAfter); err != nil || n < 1 || n > 10 {
+		t.Errorf("Retry-After = %q, want 1 to 10 seconds (one request per 10 s)", retryAfter)
 	}
 	if got := f.Calls(RouteGetEventTypes); len(got) != 5 || got[3].Status != 429 {
 		t.Errorf("recorded %d calls, want 5 with the 4th a 429", len(got))
@@ -307,12 +309,12 @@ func TestSimulationHonoursPause(t *testing.T) {
 	f := newTestFake(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	const places = 40
-	// TimeScale 60000: about 3 s of wall time for the whole study.
+	const places = 60
+	// TimeScale 60000: about 5 s of wall time for the whole study.
 	done := make(chan SimResult, 1)
 	studyID := NewID()
 	go func() {
-		res, err := f.SimulateStudy(ctx, SimConfig{WorkspaceID: testWS, StudyID: studyID, Places: places, Duration: 3 * time.Second * 60000, Seed: 7})
+		res, err := f.SimulateStudy(ctx, SimConfig{WorkspaceID: testWS, StudyID: studyID, Places: places, Duration: 5 * time.Second * 60000, Seed: 7})
 		if err != nil {
 			t.Errorf("SimulateStudy: %v", err)
 		}
