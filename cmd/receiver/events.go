@@ -106,7 +106,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					return err
 				}
 			}
-			if len(page.Events) == o.limit {
+			if len(page.Events) == o.limit || page.More {
 				continue // more may be waiting: ask again at once
 			}
 		}
@@ -120,6 +120,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 type eventPage struct {
 	Events    []handlers.EventJSON `json:"events"`
 	NextAfter *int64               `json:"next_after"`
+	More      bool                 `json:"more"` // cut short by the bodies' size
 }
 
 // fetchEventPage reads the events after seq after.

@@ -144,3 +144,26 @@ func TestEventsErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsFollowsPagesCutBySize: the admin API ends a body=true page
+// early once it holds a few MiB of bodies ("more": true); the export goes
+// on to the end instead of taking the short page for the end of the feed.
+func TestEventsFollowsPagesCutBySize(t *testing.T) {
+	st, admin := eventsAdmin(t, "")
+	var want []string
+	for i := range 30 {
+		e := storetest.NewEvent("study.progress.change", "study-big", "", storetest.T0.Add(time.Duration(i)*time.Second))
+		e.Body = []byte(`{"resource_id": "study-big", "event_type": "study.progress.change", "pad": "` + strings.Repeat("x", 200<<10) + `"}`)
+		if _, err := st.Save(context.Background(), e); err != nil {
+			t.Fatalf("Save: %v", err)
+		}
+		want = append(want, e.ID)
+	}
+	var out, errOut bytes.Buffer
+	if err := runEvents(context.Background(), []string{"-admin-url", admin, "-limit", "1000"}, &out, &errOut); err != nil {
+		t.Fatalf("runEvents: %v (stderr %q)", err, errOut.String())
+	}
+	if got := printedIDs(t, out.String()); !slices.Equal(got, want) {
+		t.Errorf("printed %d events, want all %d in order", len(got), len(want))
+	}
+}

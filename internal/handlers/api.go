@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -164,7 +165,7 @@ func eventFilter(r *http.Request) (eventQuery, error) {
 // page back, or with after= (the change feed) oldest first with next_after,
 // the seq to ask after next (the given one when nothing is new).
 func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f eventQuery) {
-	events, err := d.Reader.Events(r.Context(), f.EventFilter)
+	events, cut, err := readEvents(r.Context(), d.Reader, f)
 	if err != nil {
 		apiFail(d, w, r, err, "events")
 		return
@@ -173,7 +174,10 @@ func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f eventQuery) {
 		Events     []EventJSON `json:"events"`
 		NextBefore int64       `json:"next_before,omitempty"`
 		NextAfter  *int64      `json:"next_after,omitempty"`
-	}{Events: make([]EventJSON, 0, len(events))}
+		// More says the page ended before limit because of its bodies'
+		// size, not because the list did: ask again at once.
+		More bool `json:"more,omitempty"`
+	}{Events: make([]EventJSON, 0, len(events)), More: cut}
 	for _, e := range events {
 		out.Events = append(out.Events, toEventJSON(e, f.bodies))
 	}
@@ -184,10 +188,52 @@ func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f eventQuery) {
 			next = events[len(events)-1].Seq
 		}
 		out.NextAfter = &next
-	case len(events) == f.Limit && len(events) > 0:
+	case (len(events) == f.Limit || cut) && len(events) > 0:
 		out.NextBefore = events[len(events)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// maxBodyPageBytes bounds the webhook bodies one event list carries with
+// body=true: the page ends after the event that reaches it (with
+// next_before or next_after to go on), so limit=1000 of large bodies never
+// builds an answer of a thousand of them in memory.
+const maxBodyPageBytes = 4 << 20
+
+// bodyChunk is how many events a body=true list reads from the store at once.
+const bodyChunk = 100
+
+// readEvents reads the events of a list. Without bodies that is one store
+// read; with them it reads bodyChunk events at a time, paging as a client
+// would, and stops early (cut) once maxBodyPageBytes of bodies are in hand.
+func readEvents(ctx context.Context, rd Reader, f eventQuery) (events []store.Event, cut bool, err error) {
+	if !f.bodies {
+		events, err = rd.Events(ctx, f.EventFilter)
+		return events, false, err
+	}
+	q, size := f.EventFilter, 0
+	for len(events) < f.Limit {
+		q.Limit = min(bodyChunk, f.Limit-len(events))
+		chunk, err := rd.Events(ctx, q)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, e := range chunk {
+			events = append(events, e)
+			if size += len(e.Body); size >= maxBodyPageBytes && len(events) < f.Limit {
+				return events, true, nil
+			}
+		}
+		if len(chunk) < q.Limit {
+			return events, false, nil
+		}
+		if last := chunk[len(chunk)-1].Seq; q.Forward {
+			q.AfterSeq = last
+		} else {
+			q.BeforeSeq = last
+		}
+	}
+	return events, false, nil
 }
 
 // handleListEvents serves GET /api/v1/events?limit=N&event_type=T&resource_id=R&study_id=S&before=SEQ
