@@ -178,13 +178,13 @@ func uniqueIDs(ep, kind string, ids []string) ([]string, error) {
 // IsPermanent reports whether err is a failure that repeating the same call
 // cannot fix: a 4xx answer other than 429 (Prolific refused the request:
 // wrong state, unknown ID, bad token) or a request refused before sending
-// (empty or too many IDs, unknown action). 429, 5xx, network failures and
+// (empty, "." or ".." or too many IDs, unknown action). 429, 5xx, network failures and
 // timeouts are not permanent.
 func IsPermanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, errEmptyID) || errors.Is(err, errInvalid) || errors.Is(err, ErrTooManyIDs) {
+	if errors.Is(err, errEmptyID) || errors.Is(err, errInvalid) || errors.Is(err, ErrTooManyIDs) || errors.Is(err, ErrBadPathID) {
 		return true
 	}
 	var apiErr *APIError

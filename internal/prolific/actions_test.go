@@ -99,9 +99,11 @@ func TestActionsRefusedBeforeSending(t *testing.T) {
 			_, err := c.AddParticipantsToGroup(t.Context(), "g", []string{"p", ""})
 			return err
 		},
-		"approve none":     func() error { _, err := c.BulkApproveSubmissions(t.Context(), nil); return err },
-		"approve 1001":     func() error { _, err := c.BulkApproveSubmissions(t.Context(), tooMany); return err },
-		"approve empty id": func() error { _, err := c.BulkApproveSubmissions(t.Context(), []string{""}); return err },
+		"approve none":      func() error { _, err := c.BulkApproveSubmissions(t.Context(), nil); return err },
+		"approve 1001":      func() error { _, err := c.BulkApproveSubmissions(t.Context(), tooMany); return err },
+		"approve empty id":  func() error { _, err := c.BulkApproveSubmissions(t.Context(), []string{""}); return err },
+		"transition dot id": func() error { _, err := c.TransitionStudy(t.Context(), "..", TransitionPause); return err },
+		"group dot id":      func() error { _, err := c.AddParticipantsToGroup(t.Context(), ".", []string{"p"}); return err },
 	}
 	for name, fn := range calls {
 		err := fn()

@@ -64,7 +64,12 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 		if err == nil {
 			return res, nil
 		}
-		if ctx.Err() != nil || !retryable || attempt >= c.retries {
+		if ctx.Err() != nil && retryable {
+			// Cancelled while (or right after) a failing attempt: say so,
+			// as when cancelled during the back-off.
+			return result{}, fmt.Errorf("prolific %s: %w before a retry after: %w", cl.endpoint, ctx.Err(), err)
+		}
+		if !retryable || attempt >= c.retries {
 			if attempt > 0 {
 				err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt+1)
 			}
