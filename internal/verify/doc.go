@@ -24,6 +24,11 @@
 //   - FormCompact: Compact(body), whitespace removed, as a JavaScript sender
 //     would produce. The least likely form.
 //
+// The two re-serialised forms are tried only for bodies of at most
+// MaxFallbackBytes (64 KiB): building them costs far more than the raw
+// form's HMAC, and a sender without the secret could otherwise make every
+// refused 1 MiB body cost tens of milliseconds.
+//
 // Every form is keyed by the secret, so accepting several does not let
 // anybody without the secret forge a delivery. Result.Form says which form
 // matched; recording it as a metric lets production traffic settle the

@@ -214,3 +214,31 @@ func TestErrorsNeverLeakSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackFormsOnlyUpToMaxFallbackBytes: a body over MaxFallbackBytes
+// verifies only as sent; at the bound the re-serialised forms still count.
+func TestFallbackFormsOnlyUpToMaxFallbackBytes(t *testing.T) {
+	for _, tc := range []struct {
+		size     int
+		wantForm Form
+	}{
+		{MaxFallbackBytes, FormPython},
+		{MaxFallbackBytes + 1, ""},
+	} {
+		prefix, suffix := `{"pad":"`, `"}`
+		compact := []byte(prefix + strings.Repeat("a", tc.size-len(prefix)-len(suffix)) + suffix)
+		py, err := PythonDumps(compact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := Sign(vecSecret, vecTimestamp, py) // signed in Python's spacing, sent compact
+		res, err := Verify(sig, vecTimestamp, compact, []string{vecSecret}, vecTime, DefaultTolerance)
+		if res.Form != tc.wantForm || (tc.wantForm == "") != errors.Is(err, ErrNoValidSignature) {
+			t.Errorf("Verify(%d-byte compact body, Python-signed) = %q, %v; want form %q", len(compact), res.Form, err, tc.wantForm)
+		}
+		// Signed as sent, any size verifies.
+		if res, err := Verify(Sign(vecSecret, vecTimestamp, compact), vecTimestamp, compact, []string{vecSecret}, vecTime, DefaultTolerance); err != nil || res.Form != FormRaw {
+			t.Errorf("Verify(%d-byte body signed raw) = %q, %v; want raw", len(compact), res.Form, err)
+		}
+	}
+}
