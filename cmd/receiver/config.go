@@ -33,6 +33,17 @@ type Config struct {
 	TLSCertFile string `envconfig:"RECEIVER_TLS_CERT_FILE"`
 	TLSKeyFile  string `envconfig:"RECEIVER_TLS_KEY_FILE"`
 
+	// ACME: the public listener obtains and renews its certificates
+	// itself (acme.go, docs/acme.md).
+	ACMEDomains      []string `envconfig:"RECEIVER_ACME_DOMAINS"`
+	ACMEEmail        string   `envconfig:"RECEIVER_ACME_EMAIL"`
+	ACMEDirectoryURL string   `envconfig:"RECEIVER_ACME_DIRECTORY_URL" default:"https://acme-v02.api.letsencrypt.org/directory"`
+	ACMECARootsFile  string   `envconfig:"RECEIVER_ACME_CA_ROOTS_FILE"`
+	ACMEHTTPAddr     string   `envconfig:"RECEIVER_ACME_HTTP_ADDR" default:":80"`
+	// acmeRenewCheck overrides how often certificates are checked for
+	// renewal (certmagic's default, 10 minutes, when zero); tests shorten it.
+	acmeRenewCheck time.Duration
+
 	TimestampTolerance time.Duration `envconfig:"RECEIVER_TIMESTAMP_TOLERANCE" default:"26h"`
 	FutureTolerance    time.Duration `envconfig:"RECEIVER_TIMESTAMP_FUTURE_TOLERANCE" default:"5m"`
 	MaxBodyBytes       int64         `envconfig:"RECEIVER_MAX_BODY_BYTES" default:"1048576"`
@@ -153,6 +164,7 @@ func (c Config) validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("set both RECEIVER_TLS_CERT_FILE and RECEIVER_TLS_KEY_FILE, or neither"))
 	}
+	errs = append(errs, c.validateACME()...)
 	if c.APIRateLimit <= 0 || c.EnrichDebounce < 0 {
 		errs = append(errs, errors.New("RECEIVER_PROLIFIC_RATE_LIMIT must be positive and RECEIVER_ENRICH_DEBOUNCE not negative"))
 	}

@@ -188,6 +188,14 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		}
 		public.TLSConfig = rl.tlsConfig()
 	}
+	if cfg.acmeEnabled() { // certificates from an ACME CA (acme.go)
+		acme, err := setupACME(cfg, st, reg, log)
+		if err != nil {
+			return err
+		}
+		public.TLSConfig = acme.tlsConfig()
+		background = append(background, acme.run)
+	}
 	pubLn, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("RECEIVER_LISTEN_ADDR: %w", err)
