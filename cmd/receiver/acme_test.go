@@ -162,8 +162,11 @@ func TestACMEHTTP01OnSQLite(t *testing.T) {
 
 	first := waitCertificate(t, pub, domain, roots, 60*time.Second)
 	postSignedOverHTTPS(t, pub, domain, roots)
-	if n := pb.Issued(); n != 1 {
-		t.Errorf("Pebble issued %d certificates, want 1", n)
+	// Orders may be two: when the CA tried TLS-ALPN-01 first (closed here),
+	// the next order used HTTP-01.
+	issued, orders := pb.Issued(), pb.Orders()
+	if issued != 1 {
+		t.Errorf("Pebble issued %d certificates, want 1", issued)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dataDir, "acme", "certificates", "*", domain, domain+".crt")); len(files) != 1 {
 		t.Errorf("certificate files beside the database: %q, want one", files)
@@ -191,8 +194,8 @@ func TestACMEHTTP01OnSQLite(t *testing.T) {
 	if again.SerialNumber.Cmp(first.SerialNumber) != 0 {
 		t.Errorf("after a restart the receiver serves serial %v, want the stored %v", again.SerialNumber, first.SerialNumber)
 	}
-	if n, o := pb.Issued(), pb.Orders(); n != 1 || o != 1 {
-		t.Errorf("after a restart Pebble has issued %d certificates on %d orders, want 1 and 1", n, o)
+	if n, o := pb.Issued(), pb.Orders(); n != issued || o != orders {
+		t.Errorf("after a restart Pebble has issued %d certificates on %d orders, want still %d on %d", n, o, issued, orders)
 	}
 }
 
