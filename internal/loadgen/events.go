@@ -24,7 +24,8 @@ type Event struct {
 // Study and submission statuses as Prolific spells them (webhooks.md §4).
 var (
 	studyCycle = []string{"ACTIVE", "PAUSED", "ACTIVE", "AWAITING REVIEW", "COMPLETED", "ACTIVE"}
-	// submissionPaths are the lifecycles a submission walks through, most often the first.
+	// submissionPaths are the lifecycles a submission walks through, most
+	// often the first: created once (RESERVED), then one to three changes.
 	submissionPaths = [][]string{
 		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
 		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
@@ -103,34 +104,31 @@ func (g *generator) objectID(t time.Time) string {
 	return hex.EncodeToString(b[:])
 }
 
+// The traffic's shape, as Prolific's looks (issue 24): of 100 events, 78
+// submission status changes, 19 progress pings, 3 study status changes.
+const (
+	mixSubmission = 78
+	mixProgress   = 19
+)
+
 // Next returns a new unique event stamped with the current second, which the
-// caller must use as the request timestamp when it is first sent.
+// caller must use as the request timestamp when it is first sent. A study
+// event whose body another event already carries in this second goes to
+// another study; when every study has had one, it becomes a submission event.
 func (g *generator) Next() Event {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	t := g.tick()
 	ev := Event{ID: g.objectID(t), EventTime: t.Unix()}
-	// Mix: ~75 % submission, ~16 % progress, ~8 % study status, ~1 % high return rate.
-	x := g.rng.IntN(100)
-	var body string
-	switch {
-	case x < 75:
-	case x < 91:
-		s := &g.studies[g.rng.IntN(len(g.studies))]
+	switch x := g.rng.IntN(100); {
+	case x < mixSubmission:
+	case x < mixSubmission+mixProgress:
 		ev.Type = prolific.EventStudyProgressChange
-		body = string(delivery.Sample(ev.Type, s.id, "", ""))
-	case x < 99:
-		s := &g.studies[g.rng.IntN(len(g.studies))]
-		s.state = (s.state + 1) % len(studyCycle)
-		ev.Type = prolific.EventStudyStatusChange
-		body = string(delivery.Sample(ev.Type, s.id, studyCycle[s.state], ""))
 	default:
-		s := &g.studies[g.rng.IntN(len(g.studies))]
-		ev.Type = prolific.EventStudyHighReturnRate
-		body = string(delivery.Sample(ev.Type, s.id, "", ""))
+		ev.Type = prolific.EventStudyStatusChange
 	}
-	if body != "" {
-		if _, dup := g.seen[body]; !dup {
+	if ev.Type != "" {
+		if body := g.studyBody(ev.Type); body != "" {
 			g.seen[body] = ev.ID
 			ev.Body = []byte(body)
 			return ev
@@ -139,6 +137,28 @@ func (g *generator) Next() Event {
 	ev.Type = prolific.EventSubmissionStatusChange
 	ev.Body = []byte(g.submissionBody(t))
 	return ev
+}
+
+// studyBody returns the body of a study event of type typ for a random study
+// whose body for it is not yet used in this second (advancing that study's
+// status for a status change), or "" when there is none.
+func (g *generator) studyBody(typ string) string {
+	n := len(g.studies)
+	start := g.rng.IntN(n)
+	for j := range n {
+		s := &g.studies[(start+j)%n]
+		next, status := s.state, ""
+		if typ == prolific.EventStudyStatusChange {
+			next = (s.state + 1) % len(studyCycle)
+			status = studyCycle[next]
+		}
+		body := string(delivery.Sample(typ, s.id, status, ""))
+		if _, used := g.seen[body]; !used {
+			s.state = next
+			return body
+		}
+	}
+	return ""
 }
 
 // tick reads the clock and forgets the bodies of an earlier second.

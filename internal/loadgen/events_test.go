@@ -1,12 +1,14 @@
 package loadgen
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/delivery"
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
 func TestGeneratorUniqueWithinOneSecond(t *testing.T) {
@@ -45,27 +47,82 @@ func TestGeneratorUniqueWithinOneSecond(t *testing.T) {
 	}
 }
 
-func TestGeneratorMix(t *testing.T) {
+// TestGeneratorTrafficShape checks the traffic make bench sends against
+// the shape of Prolific's (issue 24): at the pre-signed requests' pace, about
+// 78 % submission events, 19 % progress pings and 3 % study status changes
+// over 50 studies; each submission created once and then changing status one
+// to three times; event IDs that are ObjectIds rising with time; bodies as
+// Python's json.dumps writes them.
+func TestGeneratorTrafficShape(t *testing.T) {
 	now := time.Unix(1735689600, 0)
-	g := newGenerator(50, 7, func() time.Time { now = now.Add(10 * time.Millisecond); return now })
+	g := newGenerator(50, 7, func() time.Time { now = now.Add(presignStep); return now })
+	const n = 40000
 	types := make(map[string]int)
-	for range 10000 {
-		types[g.Next().Type]++
-	}
-	tests := []struct {
-		typ      string
-		min, max int
-	}{
-		{prolific.EventSubmissionStatusChange, 7000, 8000},
-		{prolific.EventStudyProgressChange, 1200, 2000},
-		{prolific.EventStudyStatusChange, 500, 1100},
-		{prolific.EventStudyHighReturnRate, 20, 300},
-	}
-	for _, tc := range tests {
-		if got := types[tc.typ]; got < tc.min || got > tc.max {
-			t.Errorf("%s: %d of 10000, want %d..%d", tc.typ, got, tc.min, tc.max)
+	studies := make(map[string]bool)
+	lifecycles := make(map[string][]string) // submission ID -> its statuses in order
+	prev := ""
+	for range n {
+		ev := g.Next()
+		types[ev.Type]++
+		if ev.ID <= prev {
+			t.Fatalf("event ID %s after %s: want rising ObjectIds", ev.ID, prev)
+		}
+		prev = ev.ID
+		if py, err := verify.PythonDumps(ev.Body); err != nil || string(py) != string(ev.Body) {
+			t.Fatalf("body %s is not as json.dumps writes it (%s, %v)", ev.Body, py, err)
+		}
+		f, err := prolific.Read(ev.Body)
+		if err != nil {
+			t.Fatalf("Read(%s): %v", ev.Body, err)
+		}
+		if ev.Type == prolific.EventSubmissionStatusChange {
+			lifecycles[f.ResourceID] = append(lifecycles[f.ResourceID], f.Status)
+		} else {
+			studies[f.ResourceID] = true
 		}
 	}
+	for typ, want := range map[string]float64{
+		prolific.EventSubmissionStatusChange: 78,
+		prolific.EventStudyProgressChange:    19,
+		prolific.EventStudyStatusChange:      3,
+	} {
+		if got := 100 * float64(types[typ]) / n; got < want-1.5 || got > want+1.5 {
+			t.Errorf("%s: %.1f %% of the events, want %.0f ± 1.5 %% (%v)", typ, got, want, types)
+		}
+	}
+	if len(types) != 3 {
+		t.Errorf("event types %v, want only the three of the shape", types)
+	}
+	if len(studies) != 50 {
+		t.Errorf("study events for %d studies, want 50", len(studies))
+	}
+	finished := 0
+	for id, statuses := range lifecycles {
+		if statuses[0] != "RESERVED" || slices.Index(statuses[1:], "RESERVED") >= 0 {
+			t.Fatalf("submission %s: statuses %v, want it created (RESERVED) once, first", id, statuses)
+		}
+		if len(statuses) > 4 {
+			t.Fatalf("submission %s: %d status changes after its creation, want at most 3", id, len(statuses)-1)
+		}
+		if final(statuses[len(statuses)-1]) {
+			finished++
+			if len(statuses) < 2 {
+				t.Fatalf("submission %s ended without a change: %v", id, statuses)
+			}
+		}
+	}
+	if finished < len(lifecycles)/2 {
+		t.Errorf("%d of %d submissions reached a final status, want most", finished, len(lifecycles))
+	}
+}
+
+// final reports whether a submission status ends its lifecycle.
+func final(status string) bool {
+	switch status {
+	case "RESERVED", "ACTIVE", "AWAITING REVIEW":
+		return false
+	}
+	return true
 }
 
 // TestStudyStatusBody pins the Python-style body the generator sends for a
