@@ -9,7 +9,7 @@ TEST_TIMEOUT ?= 15m
 # The browser test saves its dashboard screenshots here.
 export TEST_ARTIFACTS_DIR ?= $(CURDIR)/test-artifacts
 
-.PHONY: help build run run-smoke test test-short lint bench crash-test demo fuzz docker clean
+.PHONY: help build run run-smoke test test-short lint bench crash-test demo fuzz docker manifests clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ run: build ## run the receiver on SQLite (data/) with a generated development se
 run-smoke: ## check that make run starts, stores a signed event and stops cleanly (free ports)
 	bash scripts/run-smoke.sh
 
-test: ## run every test with -race, then the deploy checks (alert-rule tests, dashboard, manifests) (PostgreSQL tests need RECEIVER_TEST_POSTGRES_DSN)
+test: ## run every test with -race, then the deploy checks (alert-rule tests, dashboard, compose, Helm chart and manifests) (PostgreSQL tests need RECEIVER_TEST_POSTGRES_DSN)
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	bash deploy/check.sh
@@ -61,6 +61,9 @@ demo: build ## run the fake Prolific, bootstrap the receiver against it and simu
 
 docker: ## build the container image
 	docker build --build-arg VERSION=$(VERSION) -t prolific-receiver:$(VERSION) .
+
+manifests: ## render deploy/kubernetes from the Helm chart deploy/helm/prolific-receiver
+	cd deploy/helm/chartcheck && $(GO) run ./manifests
 
 clean: ## remove build output (keeps data/)
 	rm -rf bin

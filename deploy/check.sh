@@ -8,6 +8,10 @@
 #   - the compose stack loads with the Compose specification's own loader
 #     (compose/validate, its own Go module): mounts, secrets, profiles and
 #     entrypoints, for the demo and without it
+#   - the Helm chart (helm/chartcheck, its own Go module, Helm's Go packages):
+#     `helm lint` and `helm template` of the main value sets, every object
+#     decoded strictly into its Kubernetes API type, the chart's refusals, and
+#     deploy/kubernetes equal to the chart's rendering (make manifests)
 #   - the kustomization renders (kubectl kustomize, when kubectl is installed)
 # Tools that are missing are skipped with a message, except promtool and
 # python3 when CI=true.
@@ -56,7 +60,9 @@ PY
 	if python3 -c 'import yaml' 2>/dev/null; then
 		python3 - "$dir" <<'PY'
 import pathlib, sys, yaml
-files = sorted(p for p in pathlib.Path(sys.argv[1]).rglob("*") if p.suffix in (".yml", ".yaml"))
+# Helm templates are Go templates, checked by rendering them (helm/chartcheck).
+files = sorted(p for p in pathlib.Path(sys.argv[1]).rglob("*")
+               if p.suffix in (".yml", ".yaml") and "templates" not in p.parts)
 for f in files:
     list(yaml.safe_load_all(f.read_text()))
 print(f"yaml: {len(files)} files parse")
@@ -69,6 +75,8 @@ fi
 if need go; then
 	(cd "$dir/compose/validate" && go test -count=1 ./... >"$tmp/compose.txt" 2>&1) || { cat "$tmp/compose.txt"; exit 1; }
 	echo "compose: compose.yaml loads (demo and production), every mount, secret and entrypoint found"
+	(cd "$dir/helm/chartcheck" && go test -count=1 ./... >"$tmp/helm.txt" 2>&1) || { cat "$tmp/helm.txt"; exit 1; }
+	echo "helm: chart lints and renders for every value set, objects decode strictly, deploy/kubernetes matches the chart"
 fi
 
 if command -v kubectl >/dev/null 2>&1; then
