@@ -149,6 +149,11 @@ func senders(cfg *rules.Config) (map[string]notify.Sender, error) {
 	return out, nil
 }
 
+// rulesStudyWait bounds how long rules wait for enrichment to learn which
+// study a submission belongs to (a lookup is debounced by
+// RECEIVER_ENRICH_DEBOUNCE, then one API call).
+const rulesStudyWait = 30 * time.Second
+
 // startRules returns the rules engine's background work, or nil when no
 // rules file is set or RECEIVER_ACTIONS=off. client is nil without an API
 // token (then Prolific actions fail, recorded as such).
@@ -171,6 +176,7 @@ func startRules(cfg Config, st store.Store, client *prolific.Client, gate apiGat
 		Lease: cfg.ActionsLease}
 	if client != nil {
 		opts.Prolific = prolificActions{client: client, gate: gate}
+		opts.StudyWait = rulesStudyWait // enrichment learns a submission's study
 	}
 	log.Info().Str("mode", string(cfg.ActionsMode)).Bool("approve_live", opts.Approve).Int("rules", len(cfg.Rules.Rules)).
 		Msg("rules engine on (RECEIVER_ACTIONS; changing it needs a restart)")

@@ -71,6 +71,11 @@ type Options struct {
 	Now          func() time.Time
 	Owner        string // lease owner; store.LeaseOwner() when empty
 
+	// StudyWait is how long a submission event whose study is not known
+	// yet may hold evaluation back while enrichment looks the study up
+	// (Prolific's submission webhooks do not name it); 0 evaluates at once.
+	StudyWait time.Duration
+
 	PollInterval  time.Duration // how often new events are looked for (1s)
 	CheckInterval time.Duration // how often periodic triggers are checked (30s)
 	Lease         time.Duration // an attempt's lease (1m)
@@ -187,14 +192,24 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 			return nil
 		}
 		var ds []store.Decision
+		to := cursor
 		for i := range events {
-			got, err := e.decider.Event(ctx, &events[i])
+			ev := &events[i]
+			if ready, err := e.resolveStudy(ctx, ev); err != nil {
+				return err
+			} else if !ready {
+				break // its study may be known in a moment: decide from here on then
+			}
+			got, err := e.decider.Event(ctx, ev)
 			if err != nil {
 				return err
 			}
 			ds = append(ds, got...)
+			to = ev.Seq
 		}
-		to := events[len(events)-1].Seq
+		if to == cursor {
+			return nil
+		}
 		_, err = st.Decide(ctx, &store.RuleCursor{From: cursor, To: to}, ds)
 		if errors.Is(err, store.ErrCursorMoved) { // another replica decided on them
 			if cursor, err = st.RulesCursor(ctx, start); err != nil {
@@ -208,6 +223,24 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		cursor = to
 	}
 	return ctx.Err()
+}
+
+// resolveStudy fills in the study of a submission event stored before its
+// study was known, from the submission's projection. It reports false while
+// the study is still unknown and the event is younger than StudyWait.
+func (e *Engine) resolveStudy(ctx context.Context, ev *store.Event) (bool, error) {
+	if ev.StudyID != "" || ev.Type != "submission.status.change" {
+		return true, nil
+	}
+	sub, err := e.opts.Store.Submission(ctx, ev.ResourceID)
+	switch {
+	case err == nil && sub.StudyID != "":
+		ev.StudyID = sub.StudyID
+		return true, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return false, err
+	}
+	return e.opts.StudyWait <= 0 || e.opts.Now().Sub(ev.ReceivedAt) >= e.opts.StudyWait, nil
 }
 
 // EvaluatePeriodic decides on the periodic triggers now.

@@ -472,3 +472,42 @@ func TestInterruptedPauseCheckedAtProlific(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitsForTheSubmissionsStudy: Prolific's submission webhooks do not
+// name the study; rules wait (up to StudyWait) for enrichment to learn it,
+// so a digest is per study and approve can check the study it names.
+func TestWaitsForTheSubmissionsStudy(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		sender := &fakeSender{}
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, sender)
+		r.eng.opts.StudyWait = time.Minute
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			save(t, st, storetest.NewEvent("submission.status.change", fmt.Sprintf("sub-%d", i), "AWAITING REVIEW", clock.Now()))
+		}
+		r.settle(t)
+		if as := actions(t, st, store.ActionFilter{}); len(as) != 0 {
+			t.Fatalf("decided %d actions before the study was known", len(as))
+		}
+		for i := range 2 { // enrichment learnt two of them
+			if err := st.SetSubmissionStudy(testCtx(t), fmt.Sprintf("sub-%d", i), "study-1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.settle(t)
+		as := actions(t, st, store.ActionFilter{})
+		if len(as) != 1 || as[0].StudyID != "study-1" || as[0].Count != 2 {
+			t.Fatalf("actions = %+v, want one digest of study-1 counting 2", as)
+		}
+		clock.Advance(2 * time.Minute) // the third's study never became known: decided without it
+		r.settle(t)
+		as = actions(t, st, store.ActionFilter{})
+		if len(as) != 2 || as[0].StudyID != "" || as[0].Target != "slack" {
+			t.Fatalf("actions = %+v, want a second digest for the submission whose study is unknown", as)
+		}
+	})
+}
