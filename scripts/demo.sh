@@ -14,11 +14,20 @@
 # start-up reconciliation pass, docs/reconcile.md) and says how many.
 # At the end it compares the receiver's study (GET /api/v1/studies/{id})
 # with the fake's final result and prints MATCH, or MISMATCH and exits 1.
+# The receiver runs deploy/rules.example.yaml live (docs/rules.md): the
+# return rate spikes (DEMO_RETURN_RATE), Prolific sends
+# study.has_high_return_rate and the rule pauses the study through the API
+# (the simulation then recruits nobody new); approved participants are added
+# to the follow-up participant group; the review digest goes to the fake's
+# notification sink, which prints it. The demo shows the fake's record of
+# those calls, the messages and `receiver rules history`, and checks that the
+# study was paused by exactly one call and that every approved participant
+# is in the group (RULES OK, or RULES WRONG and exit 1).
 # Processes are stopped on exit and on Ctrl-C; the work directory (SQLite
 # store, logs) is removed unless DEMO_KEEP=1.
 #
 # Environment: DEMO_PLACES (300), DEMO_SECONDS (60), DEMO_OUTAGE (15; 0 for
-# none), DEMO_KEEP (unset).
+# none), DEMO_RETURN_RATE (0.3), DEMO_KEEP (unset).
 # Needs curl and jq. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +36,8 @@ source bench/lib.sh
 PLACES=${DEMO_PLACES:-300}
 SIM_SECONDS=${DEMO_SECONDS:-60}
 OUTAGE=${DEMO_OUTAGE:-15}
+RETURN_RATE=${DEMO_RETURN_RATE:-0.3}
+GROUP=0000000000000000000000f1 # the fake's participant group (cmd/fake-prolific -groups)
 # A study of SIM_SECONDS minutes, run SCALE times faster: the fake divides
 # the simulated duration and its retry back-off by the time scale.
 SCALE=60
@@ -59,8 +70,8 @@ RECEIVER_LOG=$WORK/receiver.log
 
 log "starting the fake Prolific on $FAKE_URL (study of $PLACES places over ~${SIM_SECONDS}s)"
 bin/fake-prolific -addr "$FAKE_ADDR" -token "$TOKEN" -workspace "$WORKSPACE" -allow-http-targets \
-  -time-scale "$SCALE" -simulate "$PLACES" -duration "${SIM_SECONDS}m" \
-  -max-retries 3 >"$FAKE_LOG" 2>&1 &
+  -time-scale "$SCALE" -simulate "$PLACES" -duration "${SIM_SECONDS}m" -return-rate "$RETURN_RATE" \
+  -groups "$GROUP" -max-retries 3 >"$FAKE_LOG" 2>&1 &
 PIDS+=("$!")
 FAKE_PID=$!
 fake_api() { curl -fsS --max-time 5 -H "Authorization: Token $TOKEN" "$FAKE_URL$1"; }
@@ -81,6 +92,8 @@ env -u PROLIFIC_WEBHOOK_SECRET -u PROLIFIC_WEBHOOK_SECRET_FILE -u PROLIFIC_WEBHO
   RECEIVER_LISTEN_ADDR="$PUBLIC_ADDR" RECEIVER_ADMIN_ADDR="$ADMIN_ADDR" RECEIVER_STORE="sqlite:$WORK/receiver.db" \
   RECEIVER_EVENT_TYPES="$EVENT_TYPES" RECEIVER_BOOTSTRAP=true RECEIVER_LOG_FORMAT=console \
   RECEIVER_ENRICH_DEBOUNCE=500ms RECEIVER_PROLIFIC_RATE_LIMIT=20 RECEIVER_RECONCILE_SETTLE=2s \
+  RECEIVER_RULES_FILE=deploy/rules.example.yaml RECEIVER_ACTIONS=live RECEIVER_DASHBOARD_URL="$ADMIN_URL/" \
+  SLACK_WEBHOOK_URL="$FAKE_URL/_sink/slack/demo" FOLLOWUP_GROUP_ID="$GROUP" \
   bin/receiver serve >>"$RECEIVER_LOG" 2>&1 &
 RECEIVER_PID=$!
 PIDS+=("$RECEIVER_PID")
@@ -180,10 +193,44 @@ recovered=$(curl -fsS --max-time 5 "$ADMIN_URL/metrics" | awk '/^receiver_reconc
 printf '%-22s %12s %12s\n' "given up / recovered" "$(jq -r .Deliveries.Exhausted <<<"$final")" "$recovered"
 [ "$OUTAGE" -gt 0 ] && printf '%s\n' "(the receiver's counters start again at its restart)"
 echo
-if [ "$got" = "$want" ]; then
+
+# The rules (deploy/rules.example.yaml, live). Approvals come at the end of
+# the simulation: wait until the receiver has no action left to carry out.
+for _ in $(seq 1 90); do
+  pending=$(curl -fsS --max-time 5 "$ADMIN_URL/api/v1/actions?outcome=pending&limit=1" | jq '.actions | length')
+  [ "$pending" = 0 ] && break
+  sleep 1
+done
+log "rules: what the fake Prolific was asked to do (its call record):"
+curl -fsS --max-time 5 "$FAKE_URL/_fake/calls?route=publish-study&route=add-to-participant-group" |
+  jq -r '.[] | "  \(.method) \(.path) \(.body | tostring | .[0:120]) -> \(.status)"' | head -n 12
+log "rules: messages the notification sink received:"
+grep -A4 '^--- slack message' "$FAKE_LOG" | sed 's/^/  /' | head -n 20
+log "rules: receiver rules history (newest first):"
+bin/receiver rules history -admin-url "$ADMIN_URL" -limit 8 | sed 's/^/  /'
+rules_ok=1
+pauses=$(curl -fsS --max-time 5 "$FAKE_URL/_fake/calls?route=publish-study" | jq '[.[] | select(.status < 300)] | length')
+high=$(curl -fsS --max-time 5 "$ADMIN_URL/api/v1/studies/$study" | jq '.high_return_rate_events // 0')
+if [ "${high:-0}" -gt 0 ]; then
+  if [ "$pauses" = 1 ]; then log "rules: Prolific reported a high return rate; the study was paused by one call"
+  else log "rules: high return rate reported, but $pauses successful pause calls (want 1)"; rules_ok=0; fi
+else
+  log "rules: Prolific never reported a high return rate in this run (DEMO_RETURN_RATE=$RETURN_RATE); nothing to pause"
+fi
+approved=$(jq -r '.Submissions.APPROVED // 0' <<<"$final")
+members=$(fake_api "/api/v1/participant-groups/$GROUP/participants/" | jq '.results | length')
+if [ "$members" = "$approved" ]; then log "rules: all $approved approved participants are in the follow-up group"
+else log "rules: $members participants in the follow-up group, $approved approved (want equal)"; rules_ok=0; fi
+digests=$(grep -c '^--- slack message' "$FAKE_LOG" || true)
+if [ "${digests:-0}" -ge 1 ]; then log "rules: $digests review digest(s) printed by the sink"
+else log "rules: no review digest reached the sink"; rules_ok=0; fi
+if [ "$rules_ok" = 1 ]; then log "RULES OK"; else log "RULES WRONG"; fi
+
+if [ "$got" = "$want" ] && [ "$rules_ok" = 1 ]; then
   log "MATCH: the receiver's view of study $study equals Prolific's"
   exit 0
 fi
+[ "$got" = "$want" ] && log "MATCH: the receiver's view of study $study equals Prolific's" && exit 1
 log "MISMATCH: prolific $want"
 log "MISMATCH: receiver ${got:-(study not found)}"
 exit 1

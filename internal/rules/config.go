@@ -47,7 +47,7 @@ const (
 const (
 	DefaultWindow      = 24 * time.Hour   // pause/stop: once per study per window
 	DefaultCheckWindow = time.Hour        // periodic triggers: once per resource per window
-	DefaultDigestDelay = 30 * time.Second // a digest's first message gathers a burst this long
+	DefaultDigestDelay = 20 * time.Second // a digest's first message gathers a burst this long
 	MinDigest          = time.Minute
 )
 

@@ -234,8 +234,9 @@ func TestDigestHoldsUnderBurst(t *testing.T) {
 		clock.Advance(30 * time.Second) // within a minute of the first
 		r.settle(t)
 		msgs := r.sender.Messages()
-		if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "300 submissions now AWAITING REVIEW") {
-			t.Fatalf("messages = %+v, want one digest of 300", msgs)
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "300 submissions now AWAITING REVIEW") ||
+			!strings.Contains(msgs[0].Subject, "study-1") || strings.Contains(msgs[0].Text, "since the last") {
+			t.Fatalf("messages = %+v, want one digest of 300 naming the study", msgs)
 		}
 		for i := range 7 {
 			save(t, st, submission(fmt.Sprintf("later-%d", i), "study-1", "AWAITING REVIEW", clock.Now()))
@@ -248,7 +249,8 @@ func TestDigestHoldsUnderBurst(t *testing.T) {
 		clock.Advance(9 * time.Minute)
 		r.settle(t)
 		msgs = r.sender.Messages()
-		if len(msgs) != 2 || !strings.Contains(msgs[1].Text, "7 submissions now AWAITING REVIEW") {
+		if len(msgs) != 2 || !strings.Contains(msgs[1].Text, "7 submissions now AWAITING REVIEW") ||
+			!strings.Contains(msgs[1].Text, "7 arrived since the last message") {
 			t.Fatalf("messages = %+v, want a second digest of 7 ten minutes after the first", msgs)
 		}
 	})

@@ -17,8 +17,8 @@ import (
 const (
 	defaultSubject = `{{.Study}}: {{.What}}`
 	defaultText    = `{{.What}}{{if .StudyID}} in study {{.Study}}{{if ne .Study .StudyID}} ({{.StudyID}}){{end}}{{end}}.
-{{- if gt .Count 1}}
-{{.Count}} events since the last message.{{end}}
+{{- if and (gt .Count 1) (not .First)}}
+{{.Count}} arrived since the last message.{{end}}
 {{- if .AwaitingReview}}
 {{.AwaitingReview}} submission(s) await review now.{{end}}
 Rule: {{.Rule}}.`
@@ -33,6 +33,7 @@ type MessageData struct {
 	StudyStatus    string
 	What           string // what happened, in words, with its numbers
 	Count          int    // events this message covers (digests)
+	First          bool   // no earlier action of this rule about this study (or resource)
 	AwaitingReview int    // the study's submissions AWAITING REVIEW now
 	Link           string // the study's dashboard page (RECEIVER_DASHBOARD_URL)
 	Detail         Detail // what the trigger saw
@@ -56,6 +57,16 @@ func (e *Engine) message(ctx context.Context, r *Rule, a store.Action) notify.Me
 		d.Study = "receiver"
 	}
 	d.What = what(d.Detail, a.Count)
+	d.First = true
+	if e.opts.Store != nil {
+		if prev, err := e.opts.Store.Actions(ctx, store.ActionFilter{Rule: r.Name, StudyID: a.StudyID, BeforeID: a.ID, Limit: 20}); err == nil {
+			for _, p := range prev {
+				if p.Target == a.Target && (a.StudyID != "" || p.Key == a.Key) {
+					d.First = false
+				}
+			}
+		}
+	}
 	if e.opts.DashboardURL != "" {
 		base := strings.TrimSuffix(e.opts.DashboardURL, "/")
 		d.Link = base + "/"
