@@ -130,6 +130,7 @@ func StartPebble(t testing.TB, o PebbleOptions) *Pebble {
 	caPEM, certFile, keyFile := loopbackCA(t, work)
 	p := &Pebble{CAFile: filepath.Join(work, "pebble-ca.pem"), stdout: new(SyncBuffer), caPool: x509.NewCertPool()}
 	p.caPool.AppendCertsFromPEM(caPEM)
+	t.Cleanup(p.Stop) // whatever was started, even when a later step fails
 	if err := os.WriteFile(p.CAFile, caPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,6 @@ func StartPebble(t testing.TB, o PebbleOptions) *Pebble {
 	waitListening(t, listen)
 	waitListening(t, p.mgmt)
 	p.DirectoryURL = "https://" + listen + "/dir"
-	t.Cleanup(p.Stop)
 	return p
 }
 
