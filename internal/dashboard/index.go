@@ -41,11 +41,12 @@ func (d *Dashboard) handleStudiesJSON(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
+// writeJSON encodes v before the header goes out, so the answer is complete
+// JSON or a 500 with a JSON error (a time past the year 9999 does not encode).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":"encoding failed"}`, http.StatusInternalServerError)
-		return
+		b, status = []byte(`{"error":"encoding failed"}`), http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
