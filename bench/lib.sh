@@ -1,4 +1,5 @@
-# Shared helpers for bench/run.sh and scripts/crash-test.sh (sourced, not run).
+# Shared helpers for scripts/crash-test.sh, scripts/demo.sh, scripts/run-smoke.sh and
+# bench/profile.sh (sourced, not run); `make bench` itself runs in Go (internal/bench).
 # Every process started here is recorded in PIDS and stopped by stop_all.
 
 PIDS=()
