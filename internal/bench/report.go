@@ -53,7 +53,9 @@ func header(b *strings.Builder, res *Results, ceiling int64) {
 	}
 	p("  the open loop from `receiver loadgen` at %d events/s for", c.Rate)
 	p("  %s, at most %d in flight (latency measured from the scheduled send time, so queueing is not", c.Duration, c.OpenConnections)
-	p("  hidden, which wrk's closed loop would).")
+	p("  hidden, which wrk's closed loop would). Equal signed content is one event, so the generator sends at most")
+	p("  one progress ping per study and second: above about 260 events/s (the open loop's rate) the pings it")
+	p("  cannot send become submission events (at 1,000/s about 5 %% progress, 3 %% study status, 92 %% submission).")
 	p("- Why %d connections for throughput: a durable receiver answers a request only after the fsync of", c.Connections)
 	p("  its batch, so it needs more requests in flight than a bare server to keep the CPUs busy (Little's law:")
 	p("  in flight = rate × latency); with fewer its CPUs idle while the disk syncs and the run measures the")
