@@ -76,7 +76,15 @@ type listening func(public, admin net.Addr)
 func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listening) error {
 	reg := prometheus.NewRegistry()
 	metrics := handlers.NewMetrics(reg, version)
+	// A store that failed for good (a failed fsync, docs/powerloss.md)
+	// stops the receiver with that error, so a restart reopens the store.
+	ctx, stopFailed := context.WithCancelCause(ctx)
+	defer stopFailed(nil)
 	st, err := storeopen.Open(ctx, cfg.Store, store.Options{
+		OnFatal: func(err error) {
+			log.Error().Err(err).Msg("the store's disk failed an fsync: stopping so that a restart reopens the store")
+			stopFailed(err)
+		},
 		Enrich:        cfg.enrichmentEnabled(),
 		Debounce:      cfg.EnrichDebounce,
 		ObserveCommit: metrics.ObserveCommit,
@@ -232,6 +240,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listeni
 		return errors.Join(errPub, errAdm)
 	})
 	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := context.Cause(ctx); errors.Is(err, store.ErrStorageFailed) {
 		return err
 	}
 	log.Info().Msg("receiver stopped")

@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
 )
 
 // handleHealthz answers 200 while the process is alive.
@@ -25,7 +28,16 @@ func handleReadyz(d *Deps) http.HandlerFunc {
 		defer cancel()
 		if err := d.Pinger.Ping(ctx); err != nil {
 			d.Log.Warn().Err(err).Msg("readiness check: store unreachable")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+			switch {
+			case errors.Is(err, store.ErrDiskFull):
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "disk full",
+					"reason": "the store's last commit found no space left on its disk; ready again once space is freed"})
+			case errors.Is(err, store.ErrStorageFailed):
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "storage failed",
+					"reason": "the store's disk failed an fsync; the receiver stops so that a restart reopens the store"})
+			default:
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+			}
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

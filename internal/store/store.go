@@ -17,6 +17,16 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrClosed means the store was closed; nothing was written.
 	ErrClosed = errors.New("store closed")
+	// ErrStorageFailed means the disk failed a write-back (an fsync
+	// returned an error): what the kernel could not write may be gone
+	// while it still shows in the page cache, so nothing written since can
+	// be called durable. The store refuses every later Save and Ping until
+	// it is opened again (the receiver exits so that a restart does that;
+	// docs/powerloss.md).
+	ErrStorageFailed = errors.New("storage failed: an fsync returned an error")
+	// ErrDiskFull means the last write failed for want of space (ENOSPC).
+	// Saves keep trying, and succeed again once space returns.
+	ErrDiskFull = errors.New("disk full")
 	// ErrFeedUnavailable means the database is set up so that a forward
 	// read (the change feed) could not promise every event; the error
 	// says what to fix. Other reads and saves are unaffected.
@@ -225,6 +235,9 @@ type Options struct {
 	// on (SQLite: another process holds the database file), so the wait
 	// can be logged instead of looking like a hang.
 	OnWait func(reason string)
+	// OnFatal, when set, hears once that the store failed for good
+	// (ErrStorageFailed): the process should stop and be restarted.
+	OnFatal func(error)
 	// Outputs are the configured outputs: Save queues an outbox row for
 	// each one an event passes, in the event's transaction (see Output).
 	// Open registers each; names must be unique.

@@ -43,14 +43,21 @@ type checkpointer struct {
 	interval time.Duration
 	kick     chan struct{} // capacity 1: "a commit happened"
 	stop     chan struct{}
+	stopOnce sync.Once
 	done     sync.WaitGroup
 
 	logFrames atomic.Int64 // frames in the log at the last passive checkpoint
 	restarts  atomic.Int64 // writer checkpoints that copied the whole log
+
+	// healthy says whether the store may still checkpoint; onError hears
+	// a checkpoint's error. Set before the first commit.
+	healthy func() bool
+	onError func(error)
 }
 
-func newCheckpointer(db *sql.DB, interval time.Duration) *checkpointer {
-	c := &checkpointer{db: db, interval: interval, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+func newCheckpointer(db *sql.DB, interval time.Duration, healthy func() bool, onError func(error)) *checkpointer {
+	c := &checkpointer{db: db, interval: interval, kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		healthy: healthy, onError: onError}
 	c.done.Add(1)
 	go c.run()
 	return c
@@ -75,8 +82,14 @@ func (c *checkpointer) run() {
 			return
 		}
 		// A failed checkpoint (a reader holding an old snapshot, a busy
-		// lock) loses nothing: the frames stay in the WAL for the next round.
-		_ = c.checkpoint()
+		// lock, a full disk) loses nothing: the frames stay in the WAL for
+		// the next round. A failed fsync fails the store (failure.go), and
+		// a failed store checkpoints no more.
+		if c.healthy == nil || c.healthy() {
+			if err := c.checkpoint(); err != nil && c.onError != nil {
+				c.onError(err)
+			}
+		}
 		// Pace: commits during the pause are picked up by the next round.
 		t.Reset(c.interval)
 		select {
@@ -109,21 +122,27 @@ func (c *checkpointer) restartDue() bool { return c.logFrames.Load() > walRestar
 // the busy handler, so a long reader costs a skipped restart, not a stalled
 // writer. Whatever the result, the next restart waits for the next passive
 // round to find the log long again.
-func (c *checkpointer) restart(ctx context.Context, write *sql.DB) {
+func (c *checkpointer) restart(ctx context.Context, write *sql.DB) error {
 	defer c.logFrames.Store(0)
 	var busy, logFrames, done int
 	if err := write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done); err != nil {
-		return
+		return err
 	}
 	if busy == 0 && done == logFrames {
 		c.restarts.Add(1)
 	}
+	return nil
 }
 
 // close stops the goroutine and closes its connection; the last connection
 // to close checkpoints what is left.
 func (c *checkpointer) close() error {
-	close(c.stop)
-	c.done.Wait()
+	c.stopRunning()
 	return c.db.Close()
+}
+
+// stopRunning stops the goroutine, leaving the connection open.
+func (c *checkpointer) stopRunning() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.done.Wait()
 }

@@ -45,6 +45,12 @@ type DB struct {
 	// it set, which only costs the look-up).
 	mayHaveAliases atomic.Bool
 
+	// Storage failures (failure.go): failErr, once set, fails every later
+	// Save and Ping; diskFull is set by a commit that found no space.
+	failMu   sync.Mutex
+	failErr  error
+	diskFull atomic.Bool
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -74,6 +80,10 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 	}
 	own, err := claim(ctx, path, opts.OnWait)
 	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := repairWAL(path + "-wal"); err != nil {
+		own.release()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	common := url.Values{}
@@ -188,7 +198,8 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 		ck.Close()
 		return fmt.Errorf("connect checkpoint connection: %w", err)
 	}
-	db.ckpt = newCheckpointer(ck, checkpointInterval)
+	db.ckpt = newCheckpointer(ck, checkpointInterval, func() bool { return db.failed() == nil },
+		func(err error) { db.classify(err) })
 	return nil
 }
 
@@ -248,10 +259,28 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	if w := db.wal(); w != nil {
 		if err := w.syncFailed(); err != nil {
-			return db.wrap("ping", err)
+			return db.wrap("ping", db.fail(err))
 		}
 	}
+	if err := db.pingStorage(); err != nil {
+		return db.wrap("ping", err)
+	}
 	return nil
+}
+
+// whileHealthy runs f unless the store has failed, with no fsync of the
+// writer's log running meanwhile (wal may be nil).
+func (db *DB) whileHealthy(wal *walFile, f func()) {
+	if wal != nil {
+		wal.gate.Lock()
+		defer wal.gate.Unlock()
+		if wal.syncFailed() != nil {
+			return
+		}
+	}
+	if db.failed() == nil {
+		f()
+	}
 }
 
 // wal returns the writer's open log file when its syncs are deferred.
@@ -285,7 +314,12 @@ func (db *DB) durable() func() error {
 		return func() error { return nil } // synced at the commit
 	}
 	ticket := w.written.Load()
-	return func() error { return w.syncTo(ticket) }
+	return func() error {
+		if err := w.syncTo(ticket); err != nil {
+			return db.fail(err)
+		}
+		return nil
+	}
 }
 
 // Close commits pending Saves, then closes the database. Later calls return
@@ -294,6 +328,15 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.closed.Store(true)
 		db.batch.Close()
+		if err := db.failed(); err != nil {
+			// No checkpoint (SQLite runs one when its last connection
+			// closes): it could copy frames from behind a hole in the log
+			// into the database file. The connections stay open until the
+			// process exits; the next Open repairs the log.
+			db.ckpt.stopRunning()
+			db.closeErr = fmt.Errorf("close sqlite: left without a checkpoint: %w", errors.Join(err, db.owner.release()))
+			return
+		}
 		cerr := db.ckpt.close()
 		db.stmts.close()
 		rerr := db.read.Close()

@@ -129,12 +129,22 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		seq     int64
 		studyID string
 	}
+	if err := db.failed(); err != nil {
+		return nil, err // stays failed: see failure.go
+	}
 	wal := db.wal()
 	if wal != nil {
 		if err := wal.syncFailed(); err != nil {
-			return nil, err // stays failed: see syncTo
+			return nil, db.fail(err) // stays failed: see syncTo
 		}
 	}
+	defer func() {
+		if err != nil {
+			err = db.classify(err)
+		} else {
+			db.diskFull.Store(false)
+		}
+	}()
 	orig := make([]saved, len(events))
 	for i, e := range events {
 		orig[i] = saved{e.Seq, e.StudyID}
@@ -148,7 +158,16 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	}()
 
 	if db.ckpt.restartDue() {
-		db.ckpt.restart(ctx, db.write)
+		// Never while a failed fsync may have left a hole in the log (the
+		// restart's own fsync would succeed and the copy go past it).
+		db.whileHealthy(wal, func() {
+			if err := db.ckpt.restart(ctx, db.write); err != nil {
+				db.classify(err)
+			}
+		})
+		if err := db.failed(); err != nil {
+			return nil, err
+		}
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {

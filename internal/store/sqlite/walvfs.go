@@ -94,6 +94,10 @@ type walFile struct {
 	syncMu    sync.Mutex
 	synced    uint64
 	syncErr   error
+	// gate keeps the writer's own checkpoints (DB.whileHealthy) and the
+	// deferred fsyncs apart, so a checkpoint never runs between an fsync
+	// that failed and the store learning of it.
+	gate sync.Mutex
 }
 
 // fileID names a file by device and inode, which is how the store finds the
@@ -199,6 +203,8 @@ func walFileFor(id fileID) *walFile {
 // syncTo returns once the flushes up to ticket (a value of written) are
 // durable, running an fsync if no earlier one covered them.
 func (w *walFile) syncTo(ticket uint64) error {
+	w.gate.Lock()
+	defer w.gate.Unlock()
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	if w.syncErr != nil {

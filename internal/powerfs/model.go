@@ -1,0 +1,458 @@
+// Package powerfs is a FUSE file system for tests that models what a power
+// cut does to a disk behind a page cache. Reads and writes pass through to
+// files in a backing directory, but a write is held in memory (the "page
+// cache") until an fsync or fdatasync of that file covers it, and a
+// directory entry made by create, unlink or rename is held until an fsync of
+// its directory covers it. PowerCut drops everything not yet covered (or, torn,
+// keeps a random subset of the pages and of the directories), so what a
+// program finds after the next mount is what a disk would hold after power
+// came back. FailNextFsync and SetFull inject the two storage errors a
+// database must survive: an fsync that fails with EIO (and, as on Linux,
+// drops the pages it could not write from what will ever be durable while
+// still serving them from the cache) and writes that fail with ENOSPC.
+//
+// What the model covers and what it does not is listed in docs/powerloss.md.
+package powerfs
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+)
+
+// PageSize is the unit of write-back: a torn power cut keeps or drops whole
+// pages.
+const PageSize = 4096
+
+// Model is the file system's state: the durable part (the backing files and
+// each directory's durable entries) and the cached part (dirty pages, sizes
+// and entries not yet synced). It outlives mounts: Mount serves it, PowerCut
+// changes it between mounts.
+type Model struct {
+	mu      sync.Mutex
+	backing string
+	nextIno uint64
+	inodes  map[uint64]*inode
+	rootIno uint64
+
+	failFsync  int  // fsyncs of regular files still to fail with EIO
+	full       bool // writes that would allocate fail with ENOSPC
+	mounted    bool
+	stats      Stats
+	openCount  int
+	rand       *rand.Rand
+	onFsyncErr func(path string)
+}
+
+// Stats counts what the model saw, for a test's report.
+type Stats struct {
+	Writes, Fsyncs, DirFsyncs, FsyncEIO, ENOSPC int64
+	Cuts, TornCuts                              int64
+	PagesDropped, PagesKept                     int64
+}
+
+type inode struct {
+	ino uint64
+	dir bool
+
+	// A directory: its entries as the cache has them and as the disk does.
+	cur, dur map[string]uint64
+
+	// A regular file. The backing file holds the durable content, durSize
+	// bytes of it. size is the size the cache shows; reads of a page in
+	// dirty or lost come from memory, else from the backing file below
+	// zeroFrom (a truncation not yet synced makes what lies past it read
+	// as zeros), else zeros.
+	backing  *os.File
+	durSize  int64
+	size     int64
+	zeroFrom int64
+	dirty    map[int64][]byte
+	// lost holds pages whose write-back failed (an fsync returned EIO):
+	// still served from the cache, never written unless written again.
+	lost   map[int64][]byte
+	errseq uint64 // write-back errors so far; each handle reports each once
+	opens  int
+}
+
+// New makes an empty file system whose durable content lives in backing
+// (an empty directory the caller owns and removes).
+func New(backing string, seed uint64) (*Model, error) {
+	if err := os.MkdirAll(backing, 0o700); err != nil {
+		return nil, err
+	}
+	m := &Model{backing: backing, inodes: map[uint64]*inode{}, rand: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	root := m.newInode(true)
+	root.dur = map[string]uint64{}
+	m.rootIno = root.ino
+	return m, nil
+}
+
+func (m *Model) newInode(dir bool) *inode {
+	m.nextIno++
+	n := &inode{ino: m.nextIno, dir: dir}
+	if dir {
+		n.cur, n.dur = map[string]uint64{}, map[string]uint64{}
+	} else {
+		n.dirty, n.lost = map[int64][]byte{}, map[int64][]byte{}
+	}
+	m.inodes[n.ino] = n
+	return n
+}
+
+func (m *Model) backingPath(ino uint64) string {
+	return filepath.Join(m.backing, fmt.Sprintf("ino-%d", ino))
+}
+
+// file returns the inode's backing file, opening (creating) it if needed.
+func (m *Model) file(n *inode) (*os.File, error) {
+	if n.backing == nil {
+		f, err := os.OpenFile(m.backingPath(n.ino), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		n.backing = f
+	}
+	return n.backing, nil
+}
+
+// FailNextFsync makes the next fsync or fdatasync of a regular file fail
+// with EIO; its dirty pages are then lost at the next power cut (or
+// rewritten later), and every other open handle of that file reports the
+// error at its own next fsync, as Linux does.
+func (m *Model) FailNextFsync() {
+	m.mu.Lock()
+	m.failFsync++
+	m.mu.Unlock()
+}
+
+// OnFsyncError, if set, hears the path-less inode description of every fsync
+// answered with EIO (for a test's timeline).
+func (m *Model) OnFsyncError(f func(what string)) {
+	m.mu.Lock()
+	m.onFsyncErr = f
+	m.mu.Unlock()
+}
+
+// SetFull makes writes that need new space fail with ENOSPC (full) or
+// succeed again (not full). Overwriting bytes within a file's size never
+// needs new space.
+func (m *Model) SetFull(full bool) {
+	m.mu.Lock()
+	m.full = full
+	m.mu.Unlock()
+}
+
+// Stats returns the counters so far.
+func (m *Model) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stats
+}
+
+// PowerCut drops what the cache holds: every file's unsynced pages and size
+// and every directory's unsynced entries. With torn set, a random subset of
+// the dirty pages and of the directories' pending entries reaches the disk
+// first, as write-back in progress would leave it (per page: kept or not;
+// per file, whether its new size was written; per directory, its new
+// entries or its old ones). Pages lost to a failed fsync are never written.
+// The file system must not be mounted.
+func (m *Model) PowerCut(torn bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mounted {
+		return fmt.Errorf("powerfs: power cut while mounted: unmount first")
+	}
+	m.stats.Cuts++
+	if torn {
+		m.stats.TornCuts++
+	}
+	for _, n := range m.sortedInodes() {
+		if n.dir {
+			if torn && m.rand.IntN(2) == 0 {
+				n.dur = clone(n.cur)
+			}
+			n.cur = clone(n.dur)
+			continue
+		}
+		if torn {
+			if err := m.tear(n); err != nil {
+				return err
+			}
+		}
+		m.stats.PagesDropped += int64(len(n.dirty) + len(n.lost))
+		n.dirty, n.lost = map[int64][]byte{}, map[int64][]byte{}
+		n.size, n.zeroFrom = n.durSize, n.durSize
+		n.opens = 0
+	}
+	m.collect()
+	return nil
+}
+
+// tear writes a random subset of n's dirty pages to the disk.
+func (m *Model) tear(n *inode) error {
+	f, err := m.file(n)
+	if err != nil {
+		return err
+	}
+	newSize := n.durSize
+	if m.rand.IntN(2) == 0 {
+		newSize = n.size // the size change reached the disk
+	}
+	if n.zeroFrom < n.durSize && m.rand.IntN(2) == 0 {
+		// A pending truncation reached the disk.
+		if err := f.Truncate(n.zeroFrom); err != nil {
+			return err
+		}
+		n.durSize = n.zeroFrom
+	}
+	for _, pg := range sortedPages(n.dirty) {
+		if m.rand.IntN(2) == 0 {
+			continue
+		}
+		off := pg * PageSize
+		if off >= newSize {
+			continue // written to blocks the file's size does not reach
+		}
+		b := n.dirty[pg][:min(PageSize, newSize-off)]
+		if _, err := f.WriteAt(b, off); err != nil {
+			return err
+		}
+		delete(n.dirty, pg)
+		m.stats.PagesKept++
+	}
+	if err := f.Truncate(newSize); err != nil {
+		return err
+	}
+	n.durSize = newSize
+	return nil
+}
+
+// collect deletes the inodes no directory names, on disk or in the cache,
+// and that no handle holds open.
+func (m *Model) collect() {
+	named := map[uint64]bool{m.rootIno: true}
+	for _, n := range m.inodes {
+		if n.dir {
+			for _, c := range n.cur {
+				named[c] = true
+			}
+			for _, c := range n.dur {
+				named[c] = true
+			}
+		}
+	}
+	for ino, n := range m.inodes {
+		if named[ino] || n.opens > 0 {
+			continue
+		}
+		if n.backing != nil {
+			n.backing.Close()
+		}
+		os.Remove(m.backingPath(ino))
+		delete(m.inodes, ino)
+	}
+}
+
+func (m *Model) sortedInodes() []*inode {
+	out := make([]*inode, 0, len(m.inodes))
+	for _, n := range m.inodes {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ino < out[j].ino })
+	return out
+}
+
+func sortedPages(p map[int64][]byte) []int64 {
+	out := make([]int64, 0, len(p))
+	for k := range p {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func clone(m map[string]uint64) map[string]uint64 {
+	c := make(map[string]uint64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// page returns the cached content of page pg of n (a copy when it comes
+// from the disk), PageSize bytes.
+func (m *Model) page(n *inode, pg int64) ([]byte, error) {
+	if b, ok := n.dirty[pg]; ok {
+		return b, nil
+	}
+	if b, ok := n.lost[pg]; ok {
+		return b, nil
+	}
+	b := make([]byte, PageSize)
+	off := pg * PageSize
+	limit := min(n.durSize, n.zeroFrom)
+	if off < limit {
+		f, err := m.file(n)
+		if err != nil {
+			return nil, err
+		}
+		k, err := f.ReadAt(b[:min(PageSize, limit-off)], off)
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		_ = k
+	}
+	return b, nil
+}
+
+// read copies [off, off+len(dest)) of n as the cache shows it.
+func (m *Model) read(n *inode, dest []byte, off int64) (int, error) {
+	if off >= n.size {
+		return 0, nil
+	}
+	end := min(off+int64(len(dest)), n.size)
+	done := 0
+	for pos := off; pos < end; {
+		pg := pos / PageSize
+		in := pos - pg*PageSize
+		k := min(PageSize-in, end-pos)
+		b, err := m.page(n, pg)
+		if err != nil {
+			return done, err
+		}
+		copy(dest[done:], b[in:in+k])
+		done += int(k)
+		pos += k
+	}
+	return done, nil
+}
+
+// write stores data at off in the cache.
+func (m *Model) write(n *inode, data []byte, off int64) (int, syscall.Errno) {
+	end := off + int64(len(data))
+	if m.full && end > n.size {
+		m.stats.ENOSPC++
+		return 0, syscall.ENOSPC
+	}
+	m.stats.Writes++
+	done := 0
+	for pos := off; pos < end; {
+		pg := pos / PageSize
+		in := pos - pg*PageSize
+		k := min(PageSize-in, end-pos)
+		b, err := m.page(n, pg)
+		if err != nil {
+			return done, syscall.EIO
+		}
+		if _, ok := n.dirty[pg]; !ok {
+			c := make([]byte, PageSize)
+			copy(c, b)
+			b = c
+		}
+		copy(b[in:in+k], data[done:])
+		n.dirty[pg] = b
+		delete(n.lost, pg)
+		done += int(k)
+		pos += k
+	}
+	n.size = max(n.size, end)
+	return done, 0
+}
+
+// truncate sets n's cached size.
+func (m *Model) truncate(n *inode, size int64) syscall.Errno {
+	// Growing a file by truncation allocates nothing (a sparse tail), so
+	// it succeeds on a full disk too.
+	if size < n.size {
+		for pg := range n.dirty {
+			if pg*PageSize >= size {
+				delete(n.dirty, pg)
+			}
+		}
+		for pg := range n.lost {
+			if pg*PageSize >= size {
+				delete(n.lost, pg)
+			}
+		}
+		if in := size % PageSize; in != 0 {
+			// The page holding the new end reads as zeros past it when
+			// the file grows again.
+			pg := size / PageSize
+			b, err := m.page(n, pg)
+			if err != nil {
+				return syscall.EIO
+			}
+			c := make([]byte, PageSize)
+			copy(c, b[:in])
+			n.dirty[pg] = c
+			delete(n.lost, pg)
+		}
+		n.zeroFrom = min(n.zeroFrom, size)
+	}
+	n.size = size
+	return 0
+}
+
+// fsync makes n's cached content durable, or fails with EIO when one was
+// asked for (then the dirty pages are lost: served from the cache, never
+// written). seen is the handle's last reported error count.
+func (m *Model) fsync(n *inode, seen *uint64) syscall.Errno {
+	m.stats.Fsyncs++
+	if m.failFsync > 0 {
+		m.failFsync--
+		m.stats.FsyncEIO++
+		for pg, b := range n.dirty {
+			n.lost[pg] = b
+		}
+		n.dirty = map[int64][]byte{}
+		n.errseq++
+		*seen = n.errseq
+		if m.onFsyncErr != nil {
+			m.onFsyncErr(fmt.Sprintf("inode %d", n.ino))
+		}
+		return syscall.EIO
+	}
+	if *seen < n.errseq {
+		// An error another handle's fsync met: reported once here too.
+		*seen = n.errseq
+		m.stats.FsyncEIO++
+		return syscall.EIO
+	}
+	f, err := m.file(n)
+	if err != nil {
+		return syscall.EIO
+	}
+	if n.zeroFrom < n.durSize {
+		if err := f.Truncate(n.zeroFrom); err != nil {
+			return syscall.EIO
+		}
+	}
+	for _, pg := range sortedPages(n.dirty) {
+		off := pg * PageSize
+		if off >= n.size {
+			continue
+		}
+		b := n.dirty[pg][:min(PageSize, n.size-off)]
+		if _, err := f.WriteAt(b, off); err != nil {
+			return syscall.EIO
+		}
+	}
+	if err := f.Truncate(n.size); err != nil {
+		return syscall.EIO
+	}
+	n.dirty = map[int64][]byte{}
+	n.durSize, n.zeroFrom = n.size, n.size
+	return 0
+}
+
+// fsyncDir makes a directory's entries durable.
+func (m *Model) fsyncDir(n *inode) {
+	m.stats.DirFsyncs++
+	n.dur = clone(n.cur)
+}
