@@ -5,8 +5,12 @@
 # in /usr/local/bin; the default command is `receiver serve`.
 
 ARG GO_VERSION=1.26
+# The two base images, replaceable without editing this file (make image-test
+# builds with local stand-ins: --build-arg GO_IMAGE=... --build-arg RUNTIME_IMAGE=...).
+ARG GO_IMAGE=golang:${GO_VERSION}
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
@@ -25,7 +29,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # The data directory is created here because the runtime image has no shell.
 RUN mkdir -p /rootfs/data && chown 65532:65532 /rootfs/data && chmod 0750 /rootfs/data
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="prolific-receiver" \
       org.opencontainers.image.description="Receives, verifies and stores Prolific webhooks; exports study progress as Prometheus metrics" \

@@ -9,7 +9,7 @@ TEST_TIMEOUT ?= 15m
 # The browser test saves its dashboard screenshots here.
 export TEST_ARTIFACTS_DIR ?= $(CURDIR)/test-artifacts
 
-.PHONY: help build run run-smoke test test-short lint bench crash-test demo fuzz docker manifests clean
+.PHONY: help build run run-smoke test test-short lint bench crash-test demo fuzz docker image-test manifests clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ demo: build ## run the fake Prolific, bootstrap the receiver against it and simu
 
 docker: ## build the container image
 	docker build --build-arg VERSION=$(VERSION) -t prolific-receiver:$(VERSION) .
+
+image-test: ## build the image from the Dockerfile with podman and run it (user, read-only root, /data, healthcheck, webhook, SIGTERM)
+	bash scripts/image-test.sh
 
 manifests: ## render deploy/kubernetes from the Helm chart deploy/helm/prolific-receiver
 	cd deploy/helm/chartcheck && $(GO) run ./manifests
