@@ -40,6 +40,8 @@ func (h *harness) closedLoop(ctx context.Context, pid int, url string, conns int
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	if err := waitFiles(ready, h.cfg.WrkThreads, 60*time.Second, done); err != nil {
+		_ = cmd.Process.Kill()
+		<-done
 		return nil, cpu, fmt.Errorf("wrk did not load its requests: %v: %s", err, lastLines(errb.String(), 5))
 	}
 	cpu.wrkLoad, _ = cpuTicks(cmd.Process.Pid)
