@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,39 +141,8 @@ func (h *harness) measure(ctx context.Context, name, url string, pid int, admin 
 	return r, nil
 }
 
-// batchMean returns the mean events per group commit a receiver reports
-// on its metrics URL so far (receiver_store_batch_events), or "–".
-func batchMean(url string) string {
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		return "–"
-	}
-	defer resp.Body.Close()
-	var sum, count float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 2 {
-			continue
-		}
-		switch f[0] {
-		case "receiver_store_batch_events_sum":
-			sum, _ = strconv.ParseFloat(f[1], 64)
-		case "receiver_store_batch_events_count":
-			count, _ = strconv.ParseFloat(f[1], 64)
-		}
-	}
-	if count <= 0 {
-		return "–"
-	}
-	return fmt.Sprintf("%.1f", sum/count)
-}
-
 // lastLines returns the last n non-empty lines of s.
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
-
-var errNoPostgres = errors.New("no PostgreSQL reachable")

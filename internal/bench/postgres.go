@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,9 @@ type postgres struct {
 	schema string
 	conn   *pgx.Conn
 }
+
+// errNoPostgres is returned when no PostgreSQL answers at the DSN.
+var errNoPostgres = errors.New("no PostgreSQL reachable")
 
 // openPostgres connects to dsn, or returns errNoPostgres.
 func openPostgres(ctx context.Context, dsn string) (*postgres, error) {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -148,4 +149,33 @@ func loadAvg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// batchMean returns the mean events per group commit a receiver reports
+// on its metrics URL so far (receiver_store_batch_events), or "–".
+func batchMean(url string) string {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return "–"
+	}
+	defer resp.Body.Close()
+	var sum, count float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		switch f[0] {
+		case "receiver_store_batch_events_sum":
+			sum, _ = strconv.ParseFloat(f[1], 64)
+		case "receiver_store_batch_events_count":
+			count, _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	if count <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", sum/count)
 }
