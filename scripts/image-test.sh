@@ -174,12 +174,12 @@ start_container() {
 			return 0
 		fi
 		if [[ $(podman inspect -f '{{.State.Running}}' "$name") != true ]]; then
-			podman logs "$name" | tail -n 20
+			podman logs "$name" 2>&1 | tail -n 20
 			fail "the container stopped during start-up"
 		fi
 		sleep 0.2
 	done
-	podman logs "$name" | tail -n 20
+	podman logs "$name" 2>&1 | tail -n 20
 	fail "not ready within 20s"
 }
 
@@ -197,7 +197,7 @@ uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
 say "running as uid $uid on a read-only root filesystem"
 
 # 2. The healthcheck: the Dockerfile's HEALTHCHECK and the command directly.
-podman healthcheck run "$name" || fail "podman healthcheck run (the image's HEALTHCHECK) failed"
+podman healthcheck run "$name" 2>>"$work/podman.log" || fail "podman healthcheck run (the image's HEALTHCHECK) failed"
 podman exec "$name" /usr/local/bin/receiver healthcheck || fail "receiver healthcheck exited $?"
 say "receiver healthcheck exits 0"
 
@@ -214,8 +214,9 @@ say "signed webhook 200 and stored; unsigned 401"
 # 4. SIGTERM drains and exits 0.
 podman kill --signal TERM "$name" >/dev/null 2>>"$work/podman.log"
 status=$(podman wait "$name" 2>>"$work/podman.log")
-[[ $status == 0 ]] || { podman logs "$name" | tail -n 20; fail "exit status after SIGTERM = $status, want 0"; }
-podman logs "$name" 2>&1 | grep -q 'draining' || fail "no drain in the logs after SIGTERM"
+[[ $status == 0 ]] || { podman logs "$name" 2>&1 | tail -n 20; fail "exit status after SIGTERM = $status, want 0"; }
+podman logs "$name" >"$work/container.log" 2>&1
+grep -q 'draining' "$work/container.log" || fail "no drain in the logs after SIGTERM"
 say "SIGTERM: drained, exit 0"
 
 # 5. A new container on the same volume keeps the data.
