@@ -45,6 +45,9 @@ func (h *harness) closedLoop(ctx context.Context, pid int, url string, conns int
 	s0, _ := cpuTicks(pid)
 	m0, _ := machineTicks()
 	if err := <-done; err != nil {
+		if ctx.Err() != nil {
+			return nil, cpu, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
 		return nil, cpu, fmt.Errorf("wrk failed: %v: %s", err, lastLines(errb.String(), 5))
 	}
 	s1, _ := cpuTicks(pid)
@@ -93,6 +96,9 @@ func (h *harness) openLoop(ctx context.Context, url string) (*Open, error) {
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	out, err := cmd.Output()
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %v: %s", err, lastLines(errb.String(), 5))
 	}
