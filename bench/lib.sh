@@ -1,4 +1,4 @@
-# Shared helpers for scripts/crash-test.sh, scripts/demo.sh, scripts/run-smoke.sh and
+# Shared helpers for scripts/demo.sh, scripts/run-smoke.sh and
 # bench/profile.sh (sourced, not run); `make bench` itself runs in Go (internal/bench).
 # Every process started here is recorded in PIDS and stopped by stop_all.
 
@@ -115,7 +115,7 @@ start_receiver() {
   fi
 }
 
-# setup WHAT PKG...: the start both bench/run.sh and scripts/crash-test.sh
+# setup WHAT PKG...: the start the scripts sourcing this file
 # share. It makes $WORK (removed on exit, with every started process and the
 # PostgreSQL schema in $SCHEMA), builds the receiver and each PKG (e.g.
 # ./bench/ceiling) into $WORK, picks the load generator ($LOADGEN or
