@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -515,6 +516,7 @@ func TestRefusals(t *testing.T) {
 		{"drain longer than the grace period", "shutdownTimeoutSeconds: 40", "terminationGracePeriodSeconds"},
 		{"env that is not the receiver's", "env: {PATH: /bin}", "PATH"},
 		{"unknown actions mode", "rules: {file: 'rules: []', actions: yes}", "actions"},
+		{"a name Kubernetes refuses", "fullnameOverride: Receiver_1", "fullnameOverride"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Render(chartDir, parseValues(t, tc.values))
@@ -588,5 +590,27 @@ func TestKubernetesManifestsAreRenderedFromTheChart(t *testing.T) {
 	}
 	if d := find[*appsv1.Deployment](t, objs, "receiver"); *d.Spec.Replicas != 3 {
 		t.Errorf("deploy/kubernetes replicas = %d, want 3", *d.Spec.Replicas)
+	}
+}
+
+// The reference checks themselves catch what the API server would refuse.
+func TestCheckRefsCatchesBadLabelsAndDanglingPorts(t *testing.T) {
+	docs, err := Render(chartDir, parseValues(t, `metrics: {serviceMonitor: {enabled: true, labels: {"bad key!": "x"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Decode(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRefs(objs); err == nil || !strings.Contains(err.Error(), "ServiceMonitor") {
+		t.Errorf("CheckRefs = %v, want the ServiceMonitor's invalid label key reported", err)
+	}
+
+	objs = render(t, "")
+	svc := find[*corev1.Service](t, objs, "receiver-prolific-receiver")
+	svc.Spec.Ports[0].TargetPort = intstr.FromString("nope")
+	if err := CheckRefs(objs); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("CheckRefs = %v, want the Service's unknown target port reported", err)
 	}
 }

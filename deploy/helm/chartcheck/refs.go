@@ -9,8 +9,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 )
@@ -31,6 +33,9 @@ func CheckRefs(objs []Object, external ...string) error {
 			bad("%s rendered twice", key)
 		}
 		names[key] = true
+		for _, msg := range nameErrors(o) {
+			bad("%s: %s", key, msg)
+		}
 		switch w := o.Obj.(type) {
 		case *appsv1.Deployment:
 			pod = &w.Spec.Template
@@ -149,6 +154,23 @@ func CheckRefs(objs []Object, external ...string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nameErrors checks the object's name and labels as the API server would.
+func nameErrors(o Object) []string {
+	var msgs []string
+	if o.Kind == "Service" {
+		msgs = append(msgs, validation.IsDNS1035Label(o.Name)...)
+	} else {
+		msgs = append(msgs, validation.IsDNS1123Subdomain(o.Name)...)
+	}
+	if m, ok := o.Obj.(metav1.Object); ok {
+		for k, v := range m.GetLabels() {
+			msgs = append(msgs, validation.IsQualifiedName(k)...)
+			msgs = append(msgs, validation.IsValidLabelValue(v)...)
+		}
+	}
+	return msgs
 }
 
 func metaSelector(m map[string]string) (labels.Selector, error) {
