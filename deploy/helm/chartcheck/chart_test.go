@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -612,5 +613,60 @@ func TestCheckRefsCatchesBadLabelsAndDanglingPorts(t *testing.T) {
 	svc.Spec.Ports[0].TargetPort = intstr.FromString("nope")
 	if err := CheckRefs(objs); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("CheckRefs = %v, want the Service's unknown target port reported", err)
+	}
+}
+
+// receiverVariables returns the environment variables the receiver reads
+// (the envconfig tags in cmd/receiver).
+func receiverVariables(t *testing.T) map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob("../../../cmd/receiver/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("cmd/receiver sources not found: %v", err)
+	}
+	vars := map[string]bool{}
+	tag := regexp.MustCompile(`envconfig:"([A-Z0-9_]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range tag.FindAllStringSubmatch(string(b), -1) {
+			vars[m[1]] = true
+		}
+	}
+	return vars
+}
+
+// TestEveryVariableTheChartSetsIsTheReceivers catches a chart that sets a
+// variable the receiver does not read (it would be ignored silently).
+func TestEveryVariableTheChartSetsIsTheReceivers(t *testing.T) {
+	known := receiverVariables(t)
+	for _, name := range []string{"RECEIVER_ACME_DOMAINS", "RECEIVER_OUTPUTS_FILE", "RECEIVER_STORE"} {
+		if !known[name] {
+			t.Fatalf("%s not found among the receiver's variables: the source scan is broken", name)
+		}
+	}
+	for setName, values := range valueSets {
+		objs := render(t, values)
+		names := []string{}
+		for k := range config(t, objs) {
+			names = append(names, k)
+		}
+		for _, e := range podSpec(t, objs).Containers[0].Env {
+			names = append(names, e.Name)
+		}
+		for _, n := range names {
+			switch {
+			case n == "GOMEMLIMIT" || strings.HasPrefix(n, "FORWARD_"): // Go's own; the outputs file's ${VAR}s
+			case known[n]:
+			case strings.HasSuffix(n, "_FILE") && known[strings.TrimSuffix(n, "_FILE")]: // a secret read from a file
+			default:
+				t.Errorf("%s: the chart sets %s, which the receiver does not read", setName, n)
+			}
+		}
 	}
 }
