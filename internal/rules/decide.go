@@ -48,6 +48,11 @@ type Decider struct {
 	Approve bool // RECEIVER_ACTIONS_APPROVE=live
 	Facts   Facts
 	Now     func() time.Time
+
+	// memo remembers, within one page of events, which (rule, study)
+	// return shares were already computed: the page is stored, so a later
+	// event of the same study in it would read the same submissions.
+	memo map[string]bool
 }
 
 // dryRun says why an action of r decided now is recorded as dry-run; ""
@@ -115,9 +120,17 @@ func (d *Decider) Event(ctx context.Context, e *store.Event) ([]store.Decision, 
 			det.Signal, det.SignalText = t.Signal, "the reconciler corrected the store from Prolific's API"
 		case TriggerReturnShare:
 			study := studyOf(e)
-			if e.Type != "submission.status.change" || study == "" || d.Facts == nil ||
+			// Only a return or a time-out raises the share: other events
+			// are not looked at (a store read each, saved).
+			if e.Type != "submission.status.change" || (e.Status != "RETURNED" && e.Status != "TIMED-OUT") || study == "" || d.Facts == nil ||
 				(len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, study)) {
 				continue
+			}
+			if d.memo != nil {
+				if d.memo[r.Name+"\x00"+study] {
+					continue
+				}
+				d.memo[r.Name+"\x00"+study] = true
 			}
 			subs, err := d.Facts.Submissions(ctx, study, t.Last)
 			if err != nil {

@@ -65,7 +65,38 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 			as = as[n:]
 		}
 	}
+	if err := e.flush(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return len(claimed), errors.Join(errs...)
+}
+
+// counted is a result waiting to be recorded, with its metric labels.
+type counted struct {
+	rule, action string
+	res          store.ActionResult
+}
+
+// flush records the buffered results in one write (see finish).
+func (e *Engine) flush(ctx context.Context) error {
+	if len(e.buffered) == 0 {
+		return nil
+	}
+	results := make([]store.ActionResult, len(e.buffered))
+	for i, c := range e.buffered {
+		results[i] = c.res
+	}
+	// A finish must be recorded even while shutting down: the action happened.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := e.opts.Store.FinishActions(fctx, e.opts.Owner, results)
+	if err == nil {
+		for _, c := range e.buffered {
+			e.opts.Metrics.count(c.rule, c.action, c.res.Outcome, 1)
+		}
+	}
+	e.buffered = e.buffered[:0]
+	return err
 }
 
 // rule returns the configured rule named name (nil: no longer configured).
@@ -163,15 +194,21 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 }
 
 // finish records results of actions of rule's action, and counts them.
+// Results are gathered and recorded together at the end of a pass
+// (ExecuteDue), one write for many; the result of a call to Prolific is
+// recorded at once, with what was gathered before it, so a crash right after
+// it finds the action done rather than interrupted.
 func (e *Engine) finish(ctx context.Context, rule, action string, results []store.ActionResult) error {
-	// A finish must be recorded even while shutting down: the action happened.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := e.opts.Store.FinishActions(fctx, e.opts.Owner, results); err != nil {
-		return err
+	for _, r := range results {
+		e.buffered = append(e.buffered, counted{rule: rule, action: action, res: r})
 	}
-	for _, res := range results {
-		e.opts.Metrics.count(rule, action, res.Outcome, 1)
+	switch action {
+	case ActionPause, ActionStop, ActionGroupAdd, ActionApprove:
+		for _, r := range results {
+			if r.Outcome == store.ActionDone || r.Outcome == store.ActionFailed {
+				return e.flush(ctx)
+			}
+		}
 	}
 	return nil
 }

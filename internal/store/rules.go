@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -192,4 +193,32 @@ func SortActionsDue(as []Action) {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
+}
+
+// ActionResultGroup is results that record the same outcome, reason,
+// request and response: a batch's actions, finished in one statement.
+type ActionResultGroup struct {
+	ActionResult // its ID unused
+	IDs          []int64
+}
+
+// GroupActionResults groups results that record the same thing, in order of
+// first appearance, and checks each outcome is final.
+func GroupActionResults(results []ActionResult) ([]ActionResultGroup, error) {
+	var out []ActionResultGroup
+	index := map[ActionResult]int{}
+	for _, r := range results {
+		if r.Outcome == ActionPending || r.Outcome == "" {
+			return nil, fmt.Errorf("finish action %d: outcome %q is not final", r.ID, r.Outcome)
+		}
+		k := r
+		k.ID = 0
+		if i, ok := index[k]; ok {
+			out[i].IDs = append(out[i].IDs, r.ID)
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, ActionResultGroup{ActionResult: k, IDs: []int64{r.ID}})
+	}
+	return out, nil
 }

@@ -187,21 +187,21 @@ func (d *DB) FinishActions(ctx context.Context, owner string, results []store.Ac
 		return err
 	}
 	now := d.clock()
+	groups, err := store.GroupActionResults(results)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	b := &pgx.Batch{}
-	for _, r := range results {
-		if r.Outcome == store.ActionPending || r.Outcome == "" {
-			return fmt.Errorf("postgres: finish action %d: outcome %q is not final", r.ID, r.Outcome)
-		}
+	for _, g := range groups {
 		b.Queue(`UPDATE rule_actions
 			SET outcome = $1, reason = $2, request = $3, response = $4, finished_at = $5, updated_at = $5, locked_by = '', locked_until = NULL
-			WHERE id = $6 AND locked_by = $7 AND outcome = 'pending'`,
-			r.Outcome, backend.TruncateError(r.Reason), backend.TruncateError(r.Request), backend.TruncateError(r.Response), now, r.ID, owner)
+			WHERE id = ANY($6) AND locked_by = $7 AND outcome = 'pending'`,
+			g.Outcome, backend.TruncateError(g.Reason), backend.TruncateError(g.Request), backend.TruncateError(g.Response), now, g.IDs, owner)
 	}
 	if b.Len() == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
-	if err != nil {
+	if err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() }); err != nil {
 		return d.wrap("finish actions", err)
 	}
 	return nil

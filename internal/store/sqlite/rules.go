@@ -56,8 +56,13 @@ func (db *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.D
 	}
 	now := db.opts.Now()
 	added := 0
+	ins, err := tx.PrepareContext(ctx, sqlInsertAction)
+	if err != nil {
+		return 0, db.wrap("decide", err)
+	}
+	defer ins.Close()
 	for _, d := range ds {
-		n, err := db.decide(ctx, tx, d, now)
+		n, err := db.decide(ctx, tx, ins, d, now)
 		if err != nil {
 			return 0, db.wrap("decide", err)
 		}
@@ -69,7 +74,12 @@ func (db *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.D
 	return added, nil
 }
 
-func (db *DB) decide(ctx context.Context, tx *sql.Tx, d store.Decision, now time.Time) (int, error) {
+// sqlInsertAction records a decision unless its key is recorded already.
+const sqlInsertAction = `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
+			event_ids, count, dry_run, detail, created_at, due_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
+
+func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Decision, now time.Time) (int, error) {
 	due := d.DueAt
 	if due.IsZero() {
 		due = now
@@ -103,9 +113,7 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, d store.Decision, now time
 	if key == "" {
 		return 0, errors.New("decision without a key")
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
-			event_ids, count, dry_run, detail, created_at, due_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+	res, err := ins.ExecContext(ctx,
 		key, d.DigestGroup, d.Rule, d.Action, d.StudyID, d.Target, d.Batch,
 		mustJSON(store.MergeEventIDs(nil, d.EventIDs)), max(d.Count, 1), d.DryRun, d.Detail, micros(now), micros(due), micros(now))
 	if err != nil {
@@ -189,15 +197,16 @@ func (db *DB) FinishActions(ctx context.Context, owner string, results []store.A
 		return db.wrap("finish actions", err)
 	}
 	defer tx.Rollback()
-	for _, r := range results {
-		if r.Outcome == store.ActionPending || r.Outcome == "" {
-			return fmt.Errorf("finish action %d: outcome %q is not final", r.ID, r.Outcome)
-		}
+	groups, err := store.GroupActionResults(results)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
 		if _, err := tx.ExecContext(ctx, `UPDATE rule_actions
-			SET outcome = ?, reason = ?, request = ?, response = ?, finished_at = ?, updated_at = ?, locked_by = '', locked_until = 0
-			WHERE id = ? AND locked_by = ? AND outcome = 'pending'`,
-			r.Outcome, backend.TruncateError(r.Reason), backend.TruncateError(r.Request), backend.TruncateError(r.Response),
-			now, now, r.ID, owner); err != nil {
+			SET outcome = ?1, reason = ?2, request = ?3, response = ?4, finished_at = ?5, updated_at = ?5, locked_by = '', locked_until = 0
+			WHERE id IN (SELECT value FROM json_each(?6)) AND locked_by = ?7 AND outcome = 'pending'`,
+			g.Outcome, backend.TruncateError(g.Reason), backend.TruncateError(g.Request), backend.TruncateError(g.Response),
+			now, mustJSON(g.IDs), owner); err != nil {
 			return db.wrap("finish actions", err)
 		}
 	}

@@ -1,0 +1,113 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/notify"
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
+)
+
+// tenRules are ten rules of every kind that events can trigger, for
+// BenchmarkSaveWithRules.
+const tenRules = `
+notifiers:
+  - name: slack
+    type: slack
+    url: ${SLACK_WEBHOOK_URL}
+rules:
+  - {name: pause-on-high-return-rate, trigger: {event_type: study.has_high_return_rate}, action: {type: pause}}
+  - {name: follow-up-group, trigger: {event_type: submission.status.change, statuses: [APPROVED]}, action: {type: group_add, group_id: g1}}
+  - {name: review-digest, trigger: {event_type: submission.status.change, statuses: [AWAITING REVIEW]}, action: {type: notify, notifier: slack, digest: 10m}}
+  - {name: return-spiral, trigger: {return_share: {last: 20, above: 0.5}}, action: {type: pause}}
+  - {name: completed, trigger: {study_status: [COMPLETED, AWAITING REVIEW]}, action: {type: notify, notifier: slack}}
+  - {name: stale-review, trigger: {awaiting_review: {count: 50, older_than: 48h}}, action: {type: notify, notifier: slack}}
+  - {name: returned-digest, trigger: {event_type: submission.status.change, statuses: [RETURNED, TIMED-OUT]}, action: {type: notify, notifier: slack, digest: 1h}}
+  - {name: corrections, trigger: {health: reconcile_corrections}, action: {type: notify, notifier: slack}}
+  - {name: subscription-off, trigger: {health: subscription_disabled}, action: {type: notify, notifier: slack}}
+  - {name: auto-approve, trigger: {event_type: submission.status.change, statuses: [AWAITING REVIEW], study_ids: [study-0001]}, action: {type: approve, min_age: 48h}}
+`
+
+// BenchmarkSaveWithRules measures durable Saves from many goroutines on
+// SQLite (the webhook path's store work) with no rules engine and with ten
+// rules evaluated and carried out (live, to in-process fakes) in the
+// background on the same store, as serve runs them. Rules read the change
+// feed after the commit, so the difference is what they take from the
+// machine (CPU, the single SQLite writer for their decisions), not work on
+// the request path. It reports events/s; bench/results.md compares them.
+func BenchmarkSaveWithRules(b *testing.B) {
+	for _, n := range []int{0, 10} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			db, err := sqlite.Open(filepath.Join(b.TempDir(), "r.db"), store.Options{Enrich: true, Debounce: time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			if n > 0 {
+				cfg, err := Parse([]byte(tenRules), func(k string) string {
+					if k == "SLACK_WEBHOOK_URL" {
+						return "https://hooks.slack.test/services/x"
+					}
+					return ""
+				}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				eng := New(cfg, Options{Mode: ModeLive, Approve: true, Store: db, Prolific: &fakeProlific{},
+					Senders: map[string]notify.Sender{"slack": &fakeSender{}}, Log: zerolog.Nop()})
+				go func() { defer close(done); eng.Run(ctx) }()
+			} else {
+				close(done)
+			}
+			// A study's traffic: each submission goes RESERVED, ACTIVE, then
+			// AWAITING REVIEW and APPROVED (or RETURNED); a progress event
+			// every tenth; a study status change now and then.
+			statuses := []string{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED", "RESERVED", "ACTIVE", "RETURNED"}
+			b.SetParallelism(16)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					study := fmt.Sprintf("study-%04d", i%20)
+					var e *store.Event
+					switch {
+					case i%1000 == 0:
+						e = storetest.NewEvent("study.status.change", study, "AWAITING REVIEW", storetest.T0)
+					case i%10 == 0:
+						e = storetest.NewEvent("study.progress.change", study, "", storetest.T0.Add(time.Duration(i)*time.Second))
+					default:
+						e = storetest.NewEvent("submission.status.change", fmt.Sprint("sub-", i/len(statuses)), statuses[i%len(statuses)],
+							storetest.T0.Add(time.Duration(i)*time.Second))
+						e.StudyID = study
+					}
+					if _, err := db.Save(ctx, e); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			b.StopTimer()
+			if n > 0 { // how far the evaluator was behind when the load stopped
+				top, _ := db.Events(context.Background(), store.EventFilter{Limit: 1})
+				cur, _ := db.RulesCursor(context.Background(), 0)
+				if len(top) > 0 {
+					b.ReportMetric(float64(top[0].Seq-cur), "unevaluated")
+				}
+			}
+			cancel()
+			<-done
+		})
+	}
+}
