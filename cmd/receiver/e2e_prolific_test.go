@@ -103,7 +103,12 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SimulateStudy: %v", err)
 	}
-	if err := fake.WaitIdle(simCtx); err != nil {
+	// Delivering the study's events (and their retries) has its own bound:
+	// on a loaded machine it has been seen to outlast the simulation by
+	// more than 20 s.
+	idleCtx, idleCancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer idleCancel()
+	if err := fake.WaitIdle(idleCtx); err != nil {
 		t.Fatalf("deliveries not done: %v (stats %+v)", err, fake.Stats())
 	}
 	dropped, lost := flaky.counts()
@@ -134,7 +139,7 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 	if highReturn != 1 {
 		t.Fatalf("%d study.has_high_return_rate deliveries, want 1 (return rate 0.25 is above the 0.2 threshold)", highReturn)
 	}
-	waitStudyMatches(t, adminURL, want, highReturn, 20*time.Second)
+	waitStudyMatches(t, adminURL, want, highReturn, time.Minute)
 	checkSubmissions(t, adminURL, want.Submissions)
 	checkStudyMetrics(t, adminURL, want, eventTypes)
 
@@ -505,7 +510,7 @@ func rotateAndEmit(t *testing.T, ctx context.Context, fake *prolifictest.Fake, w
 		}
 		ids = append(ids, got...)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := fake.WaitIdle(wctx); err != nil {
 		t.Fatalf("deliveries after rotation not done: %v (stats %+v)", err, fake.Stats())
