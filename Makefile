@@ -56,7 +56,7 @@ bench: ## measure throughput, latency and memory against a bare HTTP ceiling (wr
 crash-test: ## kill -9 the receiver, cut or crash PostgreSQL, cut the disk's power under SQLite (FUSE, docs/powerloss.md), all under load; prove no acknowledged event is lost (CRASH_ROUNDS, POWER_ROUNDS)
 	CRASH_ROUNDS=$${CRASH_ROUNDS:-10} POWER_ROUNDS=$${POWER_ROUNDS:-24} $(GO) test -count=1 -timeout 30m -run '^(TestCrash|TestCrashPowerLoss)$$' -v ./cmd/receiver/
 
-demo: build ## run the fake Prolific, bootstrap the receiver against it and simulate a study
+demo: build ## run the fake Prolific, bootstrap the receiver against it and simulate a study, with the example rules live
 	bash scripts/demo.sh
 
 docker: ## build the container image
