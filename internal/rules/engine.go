@@ -164,6 +164,11 @@ func (e *Engine) runEvaluator(ctx context.Context) {
 	}
 }
 
+// MaxEventAge is how long after it was stored an event can still trigger
+// an action: rules switched on again after a day off do not act on the
+// day's history (pause a study for yesterday's spike).
+const MaxEventAge = time.Hour
+
 // feedPage is how many events one Decide covers.
 const feedPage = 500
 
@@ -193,7 +198,7 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 			return nil
 		}
 		var ds []store.Decision
-		to := cursor
+		to, stale := cursor, 0
 		e.decider.memo = map[string]bool{}
 		for i := range events {
 			ev := &events[i]
@@ -202,15 +207,23 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 			} else if !ready {
 				break // its study may be known in a moment: decide from here on then
 			}
+			to = ev.Seq
+			if e.opts.Now().Sub(ev.ReceivedAt) > MaxEventAge {
+				stale++
+				continue
+			}
 			got, err := e.decider.Event(ctx, ev)
 			if err != nil {
 				return err
 			}
 			ds = append(ds, got...)
-			to = ev.Seq
 		}
 		if to == cursor {
 			return nil
+		}
+		if stale > 0 {
+			e.opts.Log.Warn().Int("events", stale).Dur("older_than", MaxEventAge).
+				Msg("rules: not acting on events stored long ago (rules were off or not running meanwhile)")
 		}
 		ds = mergeDecisions(ds)
 		_, err = st.Decide(ctx, &store.RuleCursor{From: cursor, To: to}, ds)

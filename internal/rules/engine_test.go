@@ -513,3 +513,24 @@ func TestWaitsForTheSubmissionsStudy(t *testing.T) {
 		}
 	})
 }
+
+// TestOldEventsNotActedOn: events stored over an hour before the engine
+// reaches them (rules were off) trigger nothing.
+func TestOldEventsNotActedOn(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-old", "", clock.Now()))
+		clock.Advance(2 * time.Hour)
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-new", "", clock.Now()))
+		r.settle(t)
+		calls := r.pro.Calls()
+		if len(calls) != 1 || calls[0].ID != "study-new" {
+			t.Errorf("calls = %+v, want study-new paused only", calls)
+		}
+	})
+}
