@@ -259,8 +259,18 @@ func outageScenario(t *testing.T, dsn string, replicas int) {
 	}
 	bySource := listSources(t, adminURL)
 	wantLost, _ := fake.StudyState(lost.StudyID)
-	if got := r.metricAll("receiver_reconcile_events_total", map[string]string{"source": "api", "outcome": "stored"}); int(got) != bySource["api"] {
-		t.Errorf("events_total{api,stored} summed over replicas = %v, want %d (the api events listed: none stored twice)", got, bySource["api"])
+	// A save that failed may still have been committed (its commit timed
+	// out on a loaded database): the pass then fails, and its retry finds
+	// the event present. So the listing is bounded by the events counted
+	// stored and those counted stored or failed.
+	stored := int(r.metricAll("receiver_reconcile_events_total", map[string]string{"source": "api", "outcome": "stored"}))
+	failed := int(r.metricAll("receiver_reconcile_events_total", map[string]string{"source": "api", "outcome": "error"}))
+	if bySource["api"] < stored || bySource["api"] > stored+failed {
+		t.Errorf("events_total{api} summed over replicas: %d stored and %d failed, with %d api events listed (none stored twice)",
+			stored, failed, bySource["api"])
+	}
+	if failed > 0 {
+		t.Logf("%d saves of backfilled events failed; the pass was run again", failed)
 	}
 	if bySource["api"] < big.EventsEmitted {
 		t.Errorf("%d backfilled events listed, want at least the big study's %d", bySource["api"], big.EventsEmitted)
