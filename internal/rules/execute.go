@@ -315,6 +315,16 @@ func (e *Engine) call(ctx context.Context, r *Rule, as []store.Action) (string, 
 	case ActionGroupAdd:
 		return p.AddParticipantsToGroup(ctx, r.Action.GroupID, targets(as))
 	case ActionApprove:
+		// One bulk approval at a time across replicas too (Prolific's
+		// advice for wallet contention): the store's lock where replicas
+		// share one (PostgreSQL); one worker per process does the rest.
+		if l, ok := e.opts.Store.(store.Locker); ok {
+			unlock, err := l.Lock(ctx, "rules-approve")
+			if err != nil {
+				return "", err
+			}
+			defer unlock()
+		}
 		return p.BulkApproveSubmissions(ctx, targets(as))
 	case ActionForward:
 		var det Detail
