@@ -534,3 +534,49 @@ func TestOldEventsNotActedOn(t *testing.T) {
 		}
 	})
 }
+
+// blockingProlific's calls wait until their context ends.
+type blockingProlific struct {
+	fakeProlific
+	started chan struct{}
+}
+
+func (b *blockingProlific) TransitionStudy(ctx context.Context, id, action string) (string, error) {
+	close(b.started)
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// TestShutdownHandsActionsBack: an attempt cut short by a shutdown is
+// released due at once, not counted as a failure, and done by the next start.
+func TestShutdownHandsActionsBack(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		cfg := parse(t, exampleRules)
+		blocked := &blockingProlific{started: make(chan struct{})}
+		r := newRig(t, st, clock, cfg, ModeLive, &fakeProlific{}, &fakeSender{})
+		r.eng.opts.Prolific = blocked
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(testCtx(t))
+		go func() { <-blocked.started; cancel() }()
+		if _, err := r.eng.ExecuteDue(ctx); err != nil {
+			t.Fatalf("ExecuteDue: %v", err)
+		}
+		as := actions(t, st, store.ActionFilter{})
+		if len(as) != 1 || as[0].Outcome != store.ActionPending || !strings.Contains(as[0].Reason, "shutdown") {
+			t.Fatalf("after the shutdown: %+v, want pending, released", as)
+		}
+		next := newRig(t, st, clock, cfg, ModeLive, &fakeProlific{}, &fakeSender{}) // the next start, no time passing
+		next.settle(t)
+		if c := next.pro.Calls(); len(c) != 1 {
+			t.Errorf("the next start made %d calls, want the pause", len(c))
+		}
+	})
+}

@@ -55,9 +55,18 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 		batches[k] = append(batches[k], a)
 	}
 	var errs []error
+	claimedAt := e.opts.Now()
 	for _, k := range order {
 		as := batches[k]
 		for len(as) > 0 {
+			// A pass slowed down (Prolific's 429 pause, a slow destination)
+			// hands back what it has not started while its lease is still
+			// good, rather than let another replica take rows it still holds.
+			if e.opts.Now().Sub(claimedAt) > e.opts.Lease/2 || ctx.Err() != nil {
+				e.release(ctx, as, "not started in its pass; taken up again")
+				as = nil
+				continue
+			}
 			n := min(len(as), maxBatch)
 			if err := e.execute(ctx, as[:n]); err != nil {
 				errs = append(errs, err)
@@ -69,6 +78,19 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 		errs = append(errs, err)
 	}
 	return len(claimed), errors.Join(errs...)
+}
+
+// release hands actions back, due now, without counting a failure.
+func (e *Engine) release(ctx context.Context, as []store.Action, reason string) {
+	ids := make([]int64, len(as))
+	for i, a := range as {
+		ids[i] = a.ID
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.opts.Store.RetryActions(rctx, e.opts.Owner, ids, e.opts.Now(), reason); err != nil {
+		e.opts.Log.Warn().Err(err).Msg("handing rule actions back; they are taken up when their lease ends")
+	}
 }
 
 // counted is a result waiting to be recorded, with its metric labels.
@@ -173,6 +195,10 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionDone, Request: request, Response: response})
 		}
 		return e.finish(ctx, r.Name, r.Action.Type, results)
+	}
+	if ctx.Err() != nil { // cut short by shutdown: due again at once, as a clean stop
+		e.release(ctx, live, "cut short by a shutdown")
+		return nil
 	}
 	attempts := live[0].Attempts
 	if permanent(err) || attempts >= e.opts.MaxAttempts {
