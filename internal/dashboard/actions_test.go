@@ -9,6 +9,7 @@ import (
 
 	"github.com/prolific-receiver/receiver/internal/dashboard"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
 )
 
 // TestActionsPage: the rule actions' audit, newest first, filtered by
@@ -45,5 +46,22 @@ func TestActionsPage(t *testing.T) {
 	}
 	if code, _, _ := get(t, srv.URL+"/actions?outcome=perhaps"); code != http.StatusBadRequest {
 		t.Errorf("outcome=perhaps: %d, want 400", code)
+	}
+}
+
+// TestStudyPageListsRuleActions: a study's page shows the rules engine's
+// actions about it.
+func TestStudyPageListsRuleActions(t *testing.T) {
+	st := openStore(t)
+	save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-r", "", storetest.T0))
+	if _, err := st.Decide(context.Background(), nil, []store.Decision{{Key: "p", Rule: "pause-on-high-return-rate", Action: "pause",
+		StudyID: "study-r", Target: "study-r"}, {Key: "q", Rule: "other", Action: "pause", StudyID: "study-z", Target: "study-z"}}); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, st, dashboard.Options{})
+	code, _, body := get(t, srv.URL+"/studies/study-r")
+	if code != http.StatusOK || !strings.Contains(body, "pause-on-high-return-rate") || strings.Contains(body, "study-z") ||
+		!strings.Contains(body, "actions?study_id=study-r") {
+		t.Errorf("GET /studies/study-r = %d, want its rule action and a link to all of them:\n%s", code, body)
 	}
 }

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -26,6 +27,10 @@ type studyPage struct {
 	Events         []eventRow
 	AllEventsURL   string
 	SubmissionsMax int
+	// Actions are the rules engine's newest actions about the study (when
+	// the store keeps them); ActionsURL lists them all.
+	Actions    []store.Action
+	ActionsURL string
 }
 
 // handleStudy serves GET /studies/{id}: one study, its submissions grouped
@@ -52,6 +57,14 @@ func (d *Dashboard) handleStudy(w http.ResponseWriter, r *http.Request) {
 		Study: newStudyRow(*s, d.opts.Now()), Raw: *s, Groups: groupSubmissions(subs),
 		KnownCount: len(subs), Truncated: len(subs) >= store.MaxLimit, SubmissionsMax: store.MaxLimit,
 		Events: toEventRows(events), AllEventsURL: eventsURL(store.EventFilter{StudyID: id}, 0),
+	}
+	if ar, ok := d.r.(ActionReader); ok {
+		as, err := ar.Actions(r.Context(), store.ActionFilter{StudyID: id, Limit: 10})
+		if err != nil {
+			d.fail(w, r, err, "rule actions")
+			return
+		}
+		p.Actions, p.ActionsURL = as, "actions?study_id="+url.QueryEscape(id)
 	}
 	title := s.ID
 	if s.Name != "" {
