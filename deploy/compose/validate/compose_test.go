@@ -127,6 +127,13 @@ func TestDemo(t *testing.T) {
 		if got := s.Environment["FORWARD_SECRET"]; got == nil || !strings.HasPrefix(*got, "whsec_") {
 			t.Errorf("%s: FORWARD_SECRET is not a whsec_ secret in the demo", name)
 		}
+		rules := s.Environment["RECEIVER_RULES_FILE"]
+		if rules == nil || !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == *rules }) {
+			t.Errorf("%s: RECEIVER_RULES_FILE is not set to a mounted file in the demo", name)
+		}
+		if got := s.Environment["SLACK_WEBHOOK_URL"]; got == nil || !strings.HasPrefix(*got, "http://fake-prolific:8900/_sink/") {
+			t.Errorf("%s: SLACK_WEBHOOK_URL does not point at the fake Prolific's sink in the demo", name)
+		}
 	}
 	if got, want := p.Services["lab-consumer"].Environment["FORWARD_SECRET"], p.Services["receiver-1"].Environment["FORWARD_SECRET"]; got == nil || want == nil || *got != *want {
 		t.Errorf("lab-consumer verifies with a different FORWARD_SECRET than the receivers sign with")
@@ -153,5 +160,11 @@ func TestProduction(t *testing.T) {
 	checkFiles(t, p)
 	if got := p.Services["receiver-1"].Environment["RECEIVER_OUTPUTS_FILE"]; got != nil && *got != "" {
 		t.Errorf("RECEIVER_OUTPUTS_FILE = %q without the demo, want empty (outputs off)", *got)
+	}
+	if got := p.Services["receiver-1"].Environment["RECEIVER_RULES_FILE"]; got != nil && *got != "" {
+		t.Errorf("RECEIVER_RULES_FILE = %q without the demo, want empty (no rules)", *got)
+	}
+	if got := p.Services["receiver-1"].Environment["RECEIVER_ACTIONS"]; got == nil || *got != "dry-run" {
+		t.Errorf("RECEIVER_ACTIONS without the demo = %v, want dry-run", got)
 	}
 }
