@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,23 +10,14 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/prolific-receiver/receiver/internal/bootstrap"
-	"github.com/prolific-receiver/receiver/internal/dashboard"
-	"github.com/prolific-receiver/receiver/internal/enrich"
-	"github.com/prolific-receiver/receiver/internal/handlers"
-	"github.com/prolific-receiver/receiver/internal/outputs"
 	"github.com/prolific-receiver/receiver/internal/prolific"
-	"github.com/prolific-receiver/receiver/internal/reconcile"
 	"github.com/prolific-receiver/receiver/internal/store"
-	"github.com/prolific-receiver/receiver/internal/store/storeopen"
-	"github.com/prolific-receiver/receiver/internal/studymetrics"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
@@ -73,180 +63,42 @@ type listening func(public, admin net.Addr)
 // serve runs the receiver until ctx is cancelled, then drains: readiness
 // fails, the listeners stop accepting, in-flight requests finish within
 // ShutdownTimeout, background work stops and the store is closed.
+//
+// It is wired in one direction: newApp builds the pieces every part shares
+// (registry, store, keyring, handler dependencies), then each step adds
+// one part using only what was built before it, then the listeners open.
+// A new part is one more step in the list.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger, onListen listening) error {
-	reg := prometheus.NewRegistry()
-	metrics := handlers.NewMetrics(reg, version)
 	// A store that failed for good (a failed fsync, docs/powerloss.md)
 	// stops the receiver with that error, so a restart reopens the store.
 	ctx, stopFailed := context.WithCancelCause(ctx)
 	defer stopFailed(nil)
-	st, err := storeopen.Open(ctx, cfg.Store, store.Options{
-		OnFatal: func(err error) {
-			log.Error().Err(err).Msg("the store's disk failed an fsync: stopping so that a restart reopens the store")
-			stopFailed(err)
-		},
-		Enrich:        cfg.enrichmentEnabled(),
-		Debounce:      cfg.EnrichDebounce,
-		ObserveCommit: metrics.ObserveCommit,
-		OnWait:        func(reason string) { log.Warn().Msg("opening the store: " + reason) },
-		Outputs:       outputs.StoreOutputs(cfg.Outputs),
-	})
-	if err != nil {
-		return fmt.Errorf("open store (RECEIVER_STORE): %w", err)
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error().Err(err).Msg("closing the store")
-		}
-	}()
-
-	keyring := verify.NewKeyring(cfg.WebhookSecret, cfg.PreviousSecrets)
-	var draining atomic.Bool
-	deps := handlers.Deps{
-		Log:          log,
-		Saver:        st,
-		Reader:       st,
-		Pinger:       st,
-		Keyring:      keyring,
-		Tolerance:    verify.Tolerance{Past: cfg.TimestampTolerance, Future: cfg.FutureTolerance},
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		AdminToken:   cfg.AdminToken,
-		Metrics:      metrics,
-		Gatherer:     reg,
-		Draining:     &draining,
-		Dashboard:    dashboard.New(st, dashboard.Options{Log: log.With().Str("component", "dashboard").Logger()}),
-	}
-	sc := studymetrics.New(st, cfg.StudyRetention, nil)
-	sc.Log = log
-	reg.MustRegister(sc)
-
-	// Background work; it stops when ctx is cancelled and is waited for
-	// before the store is closed.
-	var background []func(context.Context)
-	if len(cfg.Outputs) > 0 { // forwarding to the lab's systems (docs/outputs.md)
-		runner, err := startOutputs(st, cfg.Outputs, reg, log)
-		if err != nil {
-			return err
-		}
-		deps.Saver = runner.WakeOnSave(st)
-		deps.Outputs = outputInfos(cfg.Outputs)
-		background = append(background, runner.Run)
-	}
-	deps.Outbox = st
-	if cfg.EventRetention > 0 { // deletes old events and their aliases (docs/store.md)
-		background = append(background, func(ctx context.Context) {
-			store.RunPruner(ctx, st, cfg.EventRetention, time.Hour, log.With().Str("component", "retention").Logger())
-		})
-	}
-	var rulesClient *prolific.Client // the rules' Prolific actions, with the shared rate limit
-	var rulesGate apiGate
-	if cfg.enrichmentEnabled() {
-		em := enrich.NewMetrics(reg, st, log)
-		client := newProlificClient(cfg, em.ObserveAPI)
-		var sched *reconcile.Scheduler // set below, before the monitor runs
-		monitor, err := startProlific(ctx, cfg, client, keyring, reg, log, st, func() {
-			if sched != nil {
-				sched.Trigger("failed deliveries in prolific's log")
-			}
-		})
-		if err != nil {
-			return err
-		}
-		deps.OnBadSignature = monitor.Nudge
-		lim := newProlificLimiter(cfg)
-		rec := newReconciler(cfg, st, client, reg, log, lim)
-		worker := enrich.New(st, client, enrich.Options{Metrics: em, Limiter: lim,
-			Log:      log.With().Str("component", "enrich").Logger(),
-			Handlers: map[string]func(context.Context, string) error{store.JobReconcile: rec.RunJob}})
-		deps.Reconciler = rec
-		rulesClient, rulesGate = client, lim
-		background = append(background, monitor.Run, func(ctx context.Context) { _ = worker.Run(ctx) })
-		if cfg.ReconcileInterval > 0 { // recovers what webhooks missed (docs/reconcile.md)
-			sched = reconcile.NewScheduler(rec, st, cfg.ReconcileInterval, worker.Notify)
-			background = append(background, sched.Run)
-		}
-		if cfg.SweepInterval > 0 { // backstop for missed webhooks (docs/enrichment.md)
-			background = append(background, func(ctx context.Context) {
-				_ = worker.Sweep(ctx, st, cfg.SweepInterval, cfg.StudyRetention)
-			})
-		}
-	} else {
-		log.Info().Msg("PROLIFIC_API_TOKEN not set: working from webhooks alone (no enrichment from Prolific's API, no subscription checks)")
-	}
-	work, err := startRules(cfg, st, rulesClient, rulesGate, reg, reg, log) // acting on events (docs/rules.md)
+	a, err := newApp(ctx, cfg, log, stopFailed)
 	if err != nil {
 		return err
 	}
-	if work != nil {
-		background = append(background, work)
+	defer a.close()
+	steps := []func(context.Context) error{
+		a.addOutputs,       // forwarding to the lab's systems (docs/outputs.md)
+		a.addRetention,     // deletes old events and their aliases (docs/store.md)
+		a.addProlificAPI,   // the API client and its shared rate limit, with a token
+		a.addEnrichment,    // enrichment, reconciliation and the sweep (docs/enrichment.md, docs/reconcile.md)
+		a.addSubscriptions, // bootstrap, the signing secret, the subscription monitor
+		a.addRules,         // acting on events (docs/rules.md)
+		a.requireSecret,
+		a.addTLS,  // the public listener's certificate (RECEIVER_TLS_*)
+		a.addACME, // or certificates from an ACME CA (acme.go)
 	}
-	deps.Actions = st
-	if keyring.Current() == "" {
-		return errors.New("no webhook secret: set PROLIFIC_WEBHOOK_SECRET, or PROLIFIC_API_TOKEN and PROLIFIC_WORKSPACE_ID")
-	}
-
-	public := newHTTPServer(handlers.NewPublic(deps), log)
-	admin := newHTTPServer(handlers.NewAdmin(deps), log)
-	if cfg.TLSCertFile != "" {
-		rl, err := newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, func(err error) {
-			log.Error().Err(err).Msg("reloading the TLS certificate failed; keeping the previous one")
-		})
-		if err != nil {
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
 			return err
 		}
-		public.TLSConfig = rl.tlsConfig()
 	}
-	if cfg.acmeEnabled() { // certificates from an ACME CA (acme.go)
-		acme, err := setupACME(cfg, st, reg, log)
-		if err != nil {
-			return err
-		}
-		public.TLSConfig = acme.tlsConfig()
-		background = append(background, acme.run)
-	}
-	pubLn, err := net.Listen("tcp", cfg.ListenAddr)
+	srv, err := a.listen(onListen)
 	if err != nil {
-		return fmt.Errorf("RECEIVER_LISTEN_ADDR: %w", err)
-	}
-	admLn, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		pubLn.Close()
-		return fmt.Errorf("RECEIVER_ADMIN_ADDR: %w", err)
-	}
-	if public.TLSConfig != nil {
-		pubLn = tls.NewListener(pubLn, public.TLSConfig)
-	}
-	log.Info().Str("public", pubLn.Addr().String()).Str("admin", admLn.Addr().String()).
-		Bool("tls", public.TLSConfig != nil).Str("store", storeopen.Kind(cfg.Store)).Str("version", version).
-		Msg("receiver listening")
-	if onListen != nil {
-		onListen(pubLn.Addr(), admLn.Addr())
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	for _, work := range background {
-		g.Go(func() error { work(gctx); return nil })
-	}
-	g.Go(func() error { return serveListener(public, pubLn) })
-	g.Go(func() error { return serveListener(admin, admLn) })
-	g.Go(func() error {
-		<-gctx.Done()
-		draining.Store(true)
-		log.Info().Msg("shutting down: draining in-flight requests")
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		errPub := public.Shutdown(sctx)
-		errAdm := admin.Shutdown(sctx)
-		return errors.Join(errPub, errAdm)
-	})
-	if err := g.Wait(); err != nil {
 		return err
 	}
-	if err := context.Cause(ctx); errors.Is(err, store.ErrStorageFailed) {
-		return err
-	}
-	log.Info().Msg("receiver stopped")
-	return nil
+	return a.run(ctx, srv)
 }
 
 func serveListener(s *http.Server, ln net.Listener) error {
