@@ -28,8 +28,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/hooks/prolific", "receiver webhook URL")
 	fs.StringVar(&o.secret, "secret", "", "signing secret (default: $PROLIFIC_WEBHOOK_SECRET)")
 	fs.StringVar(&secretFile, "secret-file", "", "read the signing secret from this file")
-	fs.StringVar(&o.eventType, "type", prolific.EventSubmissionStatusChange, "event type: "+strings.Join([]string{
-		prolific.EventSubmissionStatusChange, prolific.EventStudyStatusChange, prolific.EventStudyProgressChange, prolific.EventStudyHighReturnRate}, ", "))
+	fs.StringVar(&o.eventType, "type", prolific.EventSubmissionStatusChange, "event type: "+strings.Join(prolific.EventTypes, ", "))
 	fs.StringVar(&o.resourceID, "resource-id", "", "resource ID (default: random)")
 	fs.StringVar(&o.status, "status", "", "new status (default: AWAITING REVIEW for submissions, ACTIVE for studies)")
 	fs.StringVar(&o.participantID, "participant-id", "", "participant ID for submission events (default: random)")

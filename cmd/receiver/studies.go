@@ -14,6 +14,7 @@ import (
 
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -142,8 +143,8 @@ func submissions(counts map[string]int) string {
 		return "-"
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		ri := store.StatusRank("submission.status.change", keys[i])
-		rj := store.StatusRank("submission.status.change", keys[j])
+		ri := store.StatusRank(prolific.EventSubmissionStatusChange, keys[i])
+		rj := store.StatusRank(prolific.EventSubmissionStatusChange, keys[j])
 		if ri != rj {
 			return ri < rj
 		}

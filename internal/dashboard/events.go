@@ -13,10 +13,7 @@ import (
 )
 
 // knownEventTypes fill the events page's type filter.
-var knownEventTypes = []string{
-	prolific.EventStudyStatusChange, prolific.EventStudyProgressChange,
-	prolific.EventSubmissionStatusChange, prolific.EventStudyHighReturnRate,
-}
+var knownEventTypes = prolific.EventTypes
 
 // maxFilterLen bounds a filter value; IDs are 24 characters.
 const maxFilterLen = 200

@@ -9,16 +9,14 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/handlers"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
 // submissionOrder is the order submission statuses are shown in: a
 // participant's path first, then the ways out. Unknown statuses follow,
 // alphabetically.
-var submissionOrder = []string{
-	"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED", "PARTIALLY APPROVED",
-	"REJECTED", "RETURNED", "TIMED-OUT", "SCREENED OUT",
-}
+var submissionOrder = prolific.SubmissionStatuses
 
 // studyRow is one study as the studies page and its JSON show it: the read
 // API's fields plus what the page derives from them.

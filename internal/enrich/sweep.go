@@ -3,6 +3,8 @@ package enrich
 import (
 	"context"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
 )
 
 // Sweeper is the part of store.Store the polling sweep uses.
@@ -10,12 +12,8 @@ type Sweeper interface {
 	EnqueueStudyRefreshes(ctx context.Context, statuses []string, seenSince time.Time) (int, error)
 }
 
-// sweepStatuses are the study statuses that can still change without anyone
-// acting on the study, so a missed webhook could leave them stale; "" is a
-// study whose status is still unknown (only progress or submission events
-// seen). UNPUBLISHED and COMPLETED studies only move when a researcher acts,
-// which sends a webhook of its own.
-var sweepStatuses = []string{"ACTIVE", "PAUSED", "AWAITING REVIEW", "SCHEDULED", "PUBLISHING", ""}
+// sweepStatuses are the study statuses the sweep refreshes.
+var sweepStatuses = store.MovingStudyStatuses
 
 // sweepTimeout bounds one sweep's store call.
 const sweepTimeout = 30 * time.Second

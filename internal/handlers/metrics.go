@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,17 +27,10 @@ type Metrics struct {
 	SignatureForm        *prometheus.CounterVec // form
 }
 
-// knownEventTypes bounds the event_type label; anything else is "other".
-var knownEventTypes = map[string]bool{
-	prolific.EventSubmissionStatusChange: true,
-	prolific.EventStudyStatusChange:      true,
-	prolific.EventStudyProgressChange:    true,
-	prolific.EventStudyHighReturnRate:    true,
-}
-
-// eventTypeLabel keeps the event_type label bounded whatever a sender posts.
+// eventTypeLabel keeps the event_type label bounded whatever a sender
+// posts: a type Prolific documents, "none", or "other".
 func eventTypeLabel(t string) string {
-	if knownEventTypes[t] {
+	if slices.Contains(prolific.EventTypes, t) {
 		return t
 	}
 	if t == "" {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/rs/zerolog"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
 // rejection is a webhook the receiver refuses: the status Prolific sees, a
@@ -29,7 +31,7 @@ func reject(d *Deps, w http.ResponseWriter, r *http.Request, eventType string, r
 		level = zerolog.ErrorLevel
 	}
 	ev := d.Log.WithLevel(level).
-		Str("event_id", truncate(r.Header.Get("X-Event-ID"), 64)).
+		Str("event_id", truncate(r.Header.Get(prolific.HeaderEventID), 64)).
 		Str("reason", rej.reason).
 		Int("status", rej.status).
 		Str("remote", r.RemoteAddr)

@@ -16,6 +16,9 @@ const (
 	EventStudyHighReturnRate    = "study.has_high_return_rate"
 )
 
+// EventTypes are every event type Prolific documents, studies' first.
+var EventTypes = []string{EventStudyStatusChange, EventStudyProgressChange, EventSubmissionStatusChange, EventStudyHighReturnRate}
+
 // DefaultEventTypes are the event types the receiver subscribes to unless told otherwise.
 var DefaultEventTypes = []string{EventStudyStatusChange, EventStudyProgressChange, EventSubmissionStatusChange}
 

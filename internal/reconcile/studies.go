@@ -14,7 +14,7 @@ import (
 
 // movingStatuses are the study statuses reconciled at every pass, as the
 // study sweep refreshes them ("" is a study whose status is unknown).
-var movingStatuses = []string{"ACTIVE", "PAUSED", "AWAITING REVIEW", "SCHEDULED", "PUBLISHING", ""}
+var movingStatuses = store.MovingStudyStatuses
 
 // maxSubmissionPages bounds one study's listing.
 const maxSubmissionPages = 1000

@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/prolific-receiver/receiver/internal/outputs"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
 // Trigger kinds (docs/rules.md "Triggers").
@@ -326,7 +327,7 @@ func (v *validator) trigger(at string, tc TriggerConfig) Trigger {
 	}
 	if len(tc.StudyStatus) > 0 {
 		kinds = append(kinds, "study_status")
-		t.Kind, t.EventTypes, t.Statuses = TriggerStudyStatus, []string{"study.status.change"}, tc.StudyStatus
+		t.Kind, t.EventTypes, t.Statuses = TriggerStudyStatus, []string{prolific.EventStudyStatusChange}, tc.StudyStatus
 		if len(tc.Statuses) > 0 {
 			v.fail(at+".statuses", "statuses: study_status already names the statuses")
 		}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
 // action validates a rule's action against its trigger: what each action
@@ -58,14 +60,14 @@ func (v *validator) action(at string, ac ActionConfig, t Trigger, notifiers map[
 		if a.GroupID == "" && ac.GroupID == "" {
 			v.fail(at+".group_id", "group_id: required (the participant group's ID)")
 		}
-		if t.Kind != TriggerEvent || !slices.Equal(t.EventTypes, []string{"submission.status.change"}) {
+		if t.Kind != TriggerEvent || !slices.Equal(t.EventTypes, []string{prolific.EventSubmissionStatusChange}) {
 			v.fail(at+".type", "type: group_add needs an event_type: submission.status.change trigger (it adds the submission's participant)")
 		}
 		for f, val := range map[string]string{"notifier": ac.Notifier, "digest": ac.Digest, "min_age": ac.MinAge, "output": ac.Output, "window": ac.Window} {
 			unused(f, val)
 		}
 	case ActionApprove:
-		if t.Kind != TriggerEvent || !slices.Equal(t.EventTypes, []string{"submission.status.change"}) ||
+		if t.Kind != TriggerEvent || !slices.Equal(t.EventTypes, []string{prolific.EventSubmissionStatusChange}) ||
 			!slices.Equal(t.Statuses, []string{"AWAITING REVIEW"}) {
 			v.fail(at+".type", "type: approve needs the trigger event_type: submission.status.change with statuses: [AWAITING REVIEW]")
 		}

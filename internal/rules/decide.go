@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -122,7 +123,7 @@ func (d *Decider) Event(ctx context.Context, e *store.Event) ([]store.Decision, 
 			study := studyOf(e)
 			// Only a return or a time-out raises the share: other events
 			// are not looked at (a store read each, saved).
-			if e.Type != "submission.status.change" || (e.Status != "RETURNED" && e.Status != "TIMED-OUT") || study == "" || d.Facts == nil ||
+			if e.Type != prolific.EventSubmissionStatusChange || (e.Status != "RETURNED" && e.Status != "TIMED-OUT") || study == "" || d.Facts == nil ||
 				(len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, study)) {
 				continue
 			}
@@ -207,7 +208,7 @@ func (d *Decider) decision(r *Rule, e *store.Event, study string, det Detail) (s
 		dc.Key = key(a.GroupID, e.ParticipantID)
 	case ActionApprove:
 		// Only a study the rule names, whatever matched (belt and braces).
-		if study == "" || !slices.Contains(r.Trigger.StudyIDs, study) || e.Type != "submission.status.change" {
+		if study == "" || !slices.Contains(r.Trigger.StudyIDs, study) || e.Type != prolific.EventSubmissionStatusChange {
 			return dc, false
 		}
 		dc.Target, dc.Batch = e.ResourceID, "approve"

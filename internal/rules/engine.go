@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/prolific-receiver/receiver/internal/notify"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -275,7 +276,7 @@ func mergeDecisions(ds []store.Decision) []store.Decision {
 // study was known, from the submission's projection. It reports false while
 // the study is still unknown and the event is younger than StudyWait.
 func (e *Engine) resolveStudy(ctx context.Context, ev *store.Event) (bool, error) {
-	if ev.StudyID != "" || ev.Type != "submission.status.change" {
+	if ev.StudyID != "" || ev.Type != prolific.EventSubmissionStatusChange {
 		return true, nil
 	}
 	sub, err := e.opts.Store.Submission(ctx, ev.ResourceID)

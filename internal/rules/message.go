@@ -9,6 +9,7 @@ import (
 	"text/template"
 
 	"github.com/prolific-receiver/receiver/internal/notify"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -99,14 +100,14 @@ func what(d Detail, count int) string {
 		return d.SignalText
 	}
 	switch d.EventType {
-	case "submission.status.change":
+	case prolific.EventSubmissionStatusChange:
 		if count > 1 {
 			return fmt.Sprintf("%d submissions now %s", count, d.Status)
 		}
 		return "a submission is now " + d.Status
-	case "study.status.change":
+	case prolific.EventStudyStatusChange:
 		return "the study is now " + d.Status
-	case "study.has_high_return_rate":
+	case prolific.EventStudyHighReturnRate:
 		return "Prolific reports a high return rate"
 	}
 	if count > 1 {

@@ -1,16 +1,26 @@
 package store
 
-import "strings"
+import (
+	"strings"
 
-// Event types the projections understand. They equal the constants in
-// internal/prolific (checked by a test); store keeps its own copy so that
-// prolific may import store without a cycle.
-const (
-	typeStudyStatus      = "study.status.change"
-	typeStudyProgress    = "study.progress.change"
-	typeStudyHighReturns = "study.has_high_return_rate"
-	typeSubmissionStatus = "submission.status.change"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 )
+
+// Event types the projections understand.
+const (
+	typeStudyStatus      = prolific.EventStudyStatusChange
+	typeStudyProgress    = prolific.EventStudyProgressChange
+	typeStudyHighReturns = prolific.EventStudyHighReturnRate
+	typeSubmissionStatus = prolific.EventSubmissionStatusChange
+)
+
+// MovingStudyStatuses are the study statuses that can still change without
+// anyone acting on the study, so a missed webhook could leave them stale;
+// "" is a study whose status is still unknown (only progress or submission
+// events seen). UNPUBLISHED and COMPLETED studies only move when a
+// researcher acts, which sends a webhook of its own. The enrichment sweep
+// refreshes them and every reconciliation pass compares them.
+var MovingStudyStatuses = []string{"ACTIVE", "PAUSED", "AWAITING REVIEW", "SCHEDULED", "PUBLISHING", ""}
 
 // IsStudyEvent reports whether eventType is one of the study event types the
 // projection applies (status change, progress change, high return rate).

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -28,12 +29,11 @@ const DefaultTimeout = 3 * time.Second
 // StudyStatuses are the study statuses always exported by
 // prolific_study_status (0 or 1), in lifecycle order; a status outside this
 // list is exported too while a study holds it.
-var StudyStatuses = []string{"UNPUBLISHED", "SCHEDULED", "PUBLISHING", "ACTIVE", "PAUSED", "AWAITING REVIEW", "COMPLETED"}
+var StudyStatuses = prolific.StudyStatuses
 
 // SubmissionStatuses are the submission statuses always exported by
 // prolific_study_submissions (0 when none); others are exported when counted.
-var SubmissionStatuses = []string{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED", "PARTIALLY APPROVED",
-	"REJECTED", "RETURNED", "TIMED-OUT", "SCREENED OUT"}
+var SubmissionStatuses = prolific.SubmissionStatuses
 
 // Collector is a prometheus.Collector for study progress. Build it with New.
 type Collector struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
@@ -163,7 +164,7 @@ func (d *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) erro
 	}
 	st := backend.Status{}
 	if s.Status != "" {
-		st.Offer(s.Status, s.FetchedAt, store.StatusRank("study.status.change", s.Status))
+		st.Offer(s.Status, s.FetchedAt, store.StatusRank(prolific.EventStudyStatusChange, s.Status))
 	}
 	name, at, rank := statusArgs(st)
 	_, err = d.pool.Exec(ctx, snapshotSQL, s.ID, s.Name, name, at, rank, s.PlacesTaken, s.PlacesTotal,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -46,7 +47,7 @@ func (db *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) err
 		submission_counts = CASE WHEN `+snapshotNewer+` THEN excluded.submission_counts ELSE studies.submission_counts END,
 		refreshed_at = CASE WHEN `+snapshotNewer+` THEN excluded.refreshed_at ELSE studies.refreshed_at END,
 		updated_at = excluded.updated_at`,
-		s.ID, s.Name, s.Status, store.StatusRank("study.status.change", s.Status), statusAt,
+		s.ID, s.Name, s.Status, store.StatusRank(prolific.EventStudyStatusChange, s.Status), statusAt,
 		s.PlacesTaken, s.PlacesTotal, s.NumberOfSubmissions, string(countsJSON),
 		micros(s.FetchedAt), micros(db.opts.Now()))
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -78,11 +79,11 @@ func NewEvent(eventType, resourceID, status string, at time.Time) *store.Event {
 		SignatureForm: "raw",
 	}
 	switch eventType {
-	case "submission.status.change":
+	case submissionEvent:
 		e.ParticipantID = "p-" + resourceID
 		body["participant_id"] = e.ParticipantID
 		e.Status, body["status"] = status, status
-	case "study.status.change":
+	case studyStatus:
 		e.Status, body["status"] = status, status
 	}
 	e.Body, _ = json.Marshal(body)
@@ -91,10 +92,10 @@ func NewEvent(eventType, resourceID, status string, at time.Time) *store.Event {
 	return e
 }
 
-// Event types, spelled as Prolific does.
+// Event types, short.
 const (
-	studyStatus     = "study.status.change"
-	studyProgress   = "study.progress.change"
-	studyHighReturn = "study.has_high_return_rate"
-	submissionEvent = "submission.status.change"
+	studyStatus     = prolific.EventStudyStatusChange
+	studyProgress   = prolific.EventStudyProgressChange
+	studyHighReturn = prolific.EventStudyHighReturnRate
+	submissionEvent = prolific.EventSubmissionStatusChange
 )
