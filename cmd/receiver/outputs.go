@@ -58,9 +58,7 @@ func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if len(rest) > 0 {
 			return usageError{fmt.Sprintf("outputs list: unexpected argument %q", rest[0])}
 		}
-		var out struct {
-			Outputs []handlers.OutputJSON `json:"outputs"`
-		}
+		var out handlers.OutputsPage
 		if err := call(http.MethodGet, "/api/v1/outputs", &out); err != nil {
 			return err
 		}
@@ -73,9 +71,7 @@ func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		var out struct {
-			Retried int `json:"retried"`
-		}
+		var out handlers.RetryOutputResponse
 		if err := call(http.MethodPost, "/api/v1/outputs/"+url.PathEscape(name)+fmt.Sprintf("/retry?dead_letters=%t", dead), &out); err != nil {
 			return err
 		}
@@ -90,7 +86,7 @@ func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		if err := call(http.MethodPost, "/api/v1/outputs/"+url.PathEscape(name)+"/"+verb, &struct{}{}); err != nil {
+		if err := call(http.MethodPost, "/api/v1/outputs/"+url.PathEscape(name)+"/"+verb, &handlers.PauseOutputResponse{}); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: %sd\n", name, verb)
@@ -101,10 +97,7 @@ func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		return printDeadLetters(stdout, func(after int64) ([]handlers.DeadLetterJSON, int64, error) {
-			var page struct {
-				DeadLetters []handlers.DeadLetterJSON `json:"dead_letters"`
-				NextAfter   int64                     `json:"next_after"`
-			}
+			var page handlers.DeadLettersPage
 			err := call(http.MethodGet, fmt.Sprintf("/api/v1/outputs/%s/dead-letters?limit=1000&after=%d", url.PathEscape(name), after), &page)
 			return page.DeadLetters, page.NextAfter, err
 		})

@@ -62,16 +62,16 @@ type ActionsPage struct {
 
 // handleListActions serves GET /api/v1/actions?rule=&study_id=&outcome=&limit=&before=ID,
 // newest first, paged like events (next_before).
-func handleListActions(d *Deps) http.HandlerFunc {
+func handleListActions(st Actions, errs apiErrors) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f, err := actionFilter(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		as, err := d.Actions.Actions(r.Context(), f)
+		as, err := st.Actions(r.Context(), f)
 		if err != nil {
-			apiFail(d, w, r, err, "actions")
+			errs.fail(w, r, err, "actions")
 			return
 		}
 		out := ActionsPage{Actions: make([]ActionJSON, 0, len(as))}

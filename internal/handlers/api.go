@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -92,14 +93,23 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// apiFail answers a read-API error: 404 for absent things, 503 otherwise,
-// with the store's own words when the change feed is unavailable (a
-// database setting to fix; the text holds no secret). A request whose
-// client went away is no store error: counted apart, logged at debug.
-func apiFail(d *Deps, w http.ResponseWriter, r *http.Request, err error, what string) {
+// apiErrors is the admin API's one error path: every handler behind
+// /api/v1 that meets an error it did not expect from the store (or a name
+// the store does not know) answers through fail.
+type apiErrors struct {
+	log     zerolog.Logger
+	metrics *Metrics
+}
+
+// fail answers an admin API error: 404 for absent things (ErrNotFound,
+// "<what> not found"), 503 otherwise, with the store's own words when the
+// change feed is unavailable (a database setting to fix; the text holds no
+// secret). A request whose client went away is no store error: counted
+// apart, logged at debug.
+func (a apiErrors) fail(w http.ResponseWriter, r *http.Request, err error, what string) {
 	if r.Context().Err() != nil {
-		d.Log.Debug().Err(err).Str("what", what).Msg("read API: client went away")
-		d.Metrics.Cancelled.WithLabelValues("api").Inc()
+		a.log.Debug().Err(err).Str("what", what).Msg("read API: client went away")
+		a.metrics.Cancelled.WithLabelValues("api").Inc()
 		w.WriteHeader(statusClientClosed)
 		return
 	}
@@ -108,11 +118,11 @@ func apiFail(d *Deps, w http.ResponseWriter, r *http.Request, err error, what st
 		return
 	}
 	if errors.Is(err, store.ErrFeedUnavailable) {
-		d.Log.Error().Err(err).Msg("read API: change feed unavailable")
+		a.log.Error().Err(err).Msg("read API: change feed unavailable")
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	d.Log.Error().Err(err).Str("what", what).Msg("read API: store error")
+	a.log.Error().Err(err).Str("what", what).Msg("read API: store error")
 	writeError(w, http.StatusServiceUnavailable, "store unavailable")
 }
 
@@ -164,10 +174,10 @@ func eventFilter(r *http.Request) (eventQuery, error) {
 // listEvents answers a list of events: newest first with next_before to
 // page back, or with after= (the change feed) oldest first with next_after,
 // the seq to ask after next (the given one when nothing is new).
-func listEvents(d *Deps, w http.ResponseWriter, r *http.Request, f eventQuery) {
-	events, cut, err := readEvents(r.Context(), d.Reader, f)
+func listEvents(rd Reader, errs apiErrors, w http.ResponseWriter, r *http.Request, f eventQuery) {
+	events, cut, err := readEvents(r.Context(), rd, f)
 	if err != nil {
-		apiFail(d, w, r, err, "events")
+		errs.fail(w, r, err, "events")
 		return
 	}
 	out := struct {
@@ -238,19 +248,19 @@ func readEvents(ctx context.Context, rd Reader, f eventQuery) (events []store.Ev
 
 // handleListEvents serves GET /api/v1/events?limit=N&event_type=T&resource_id=R&study_id=S&before=SEQ
 // (or &after=SEQ), with each event's body when body=true.
-func handleListEvents(d *Deps) http.HandlerFunc {
+func handleListEvents(rd Reader, errs apiErrors) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f, err := eventFilter(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		listEvents(d, w, r, f)
+		listEvents(rd, errs, w, r, f)
 	}
 }
 
 // handleStudyEvents serves GET /api/v1/studies/{id}/events.
-func handleStudyEvents(d *Deps) http.HandlerFunc {
+func handleStudyEvents(rd Reader, errs apiErrors) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f, err := eventFilter(r)
 		if err != nil {
@@ -258,16 +268,16 @@ func handleStudyEvents(d *Deps) http.HandlerFunc {
 			return
 		}
 		f.StudyID = PathParam(r, "id")
-		listEvents(d, w, r, f)
+		listEvents(rd, errs, w, r, f)
 	}
 }
 
 // handleGetEvent serves GET /api/v1/events/{event_id}, body included.
-func handleGetEvent(d *Deps) http.HandlerFunc {
+func handleGetEvent(rd Reader, errs apiErrors) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		e, err := d.Reader.Event(r.Context(), PathParam(r, "event_id"))
+		e, err := rd.Event(r.Context(), PathParam(r, "event_id"))
 		if err != nil {
-			apiFail(d, w, r, err, "event")
+			errs.fail(w, r, err, "event")
 			return
 		}
 		writeJSON(w, http.StatusOK, toEventJSON(*e, true))
@@ -275,11 +285,11 @@ func handleGetEvent(d *Deps) http.HandlerFunc {
 }
 
 // handleListStudies serves GET /api/v1/studies.
-func handleListStudies(d *Deps) http.HandlerFunc {
+func handleListStudies(rd Reader, errs apiErrors) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		studies, err := d.Reader.Studies(r.Context(), store.StudyFilter{})
+		studies, err := rd.Studies(r.Context(), store.StudyFilter{})
 		if err != nil {
-			apiFail(d, w, r, err, "studies")
+			errs.fail(w, r, err, "studies")
 			return
 		}
 		out := struct {
@@ -293,17 +303,17 @@ func handleListStudies(d *Deps) http.HandlerFunc {
 }
 
 // handleGetStudy serves GET /api/v1/studies/{id} with its submissions grouped by status.
-func handleGetStudy(d *Deps) http.HandlerFunc {
+func handleGetStudy(rd Reader, errs apiErrors) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := PathParam(r, "id")
-		s, err := d.Reader.Study(r.Context(), id)
+		s, err := rd.Study(r.Context(), id)
 		if err != nil {
-			apiFail(d, w, r, err, "study")
+			errs.fail(w, r, err, "study")
 			return
 		}
-		subs, err := d.Reader.Submissions(r.Context(), id, store.MaxLimit)
+		subs, err := rd.Submissions(r.Context(), id, store.MaxLimit)
 		if err != nil {
-			apiFail(d, w, r, err, "submissions")
+			errs.fail(w, r, err, "submissions")
 			return
 		}
 		byStatus := map[string][]SubmissionJSON{}
@@ -318,18 +328,19 @@ func handleGetStudy(d *Deps) http.HandlerFunc {
 }
 
 // handleGetSubmission serves GET /api/v1/submissions/{id}.
-func handleGetSubmission(d *Deps) http.HandlerFunc {
+func handleGetSubmission(rd Reader, errs apiErrors) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, err := d.Reader.Submission(r.Context(), PathParam(r, "id"))
+		s, err := rd.Submission(r.Context(), PathParam(r, "id"))
 		if err != nil {
-			apiFail(d, w, r, err, "submission")
+			errs.fail(w, r, err, "submission")
 			return
 		}
 		writeJSON(w, http.StatusOK, toSubmissionJSON(*s))
 	}
 }
 
-// pathParam returns the route parameter key, unescaped. chi matches on the
+// PathParam returns the route parameter key, unescaped; every handler
+// reads its route parameters with it. chi matches on the
 // escaped path when the request's differs from the default encoding (an ID
 // holding "/" arrives as %2F), and then its parameters are escaped too.
 func PathParam(r *http.Request, key string) string {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/rs/zerolog"
 )
 
 // handleHealthz answers 200 while the process is alive.
@@ -18,16 +20,16 @@ func handleHealthz() http.HandlerFunc {
 
 // handleReadyz answers 200 when the store is reachable and the process is
 // not shutting down, else 503.
-func handleReadyz(d *Deps) http.HandlerFunc {
+func handleReadyz(p Pinger, draining *atomic.Bool, log zerolog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if d.Draining != nil && d.Draining.Load() {
+		if draining.Load() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := d.Pinger.Ping(ctx); err != nil {
-			d.Log.Warn().Err(err).Msg("readiness check: store unreachable")
+		if err := p.Ping(ctx); err != nil {
+			log.Warn().Err(err).Msg("readiness check: store unreachable")
 			switch {
 			case errors.Is(err, store.ErrDiskFull):
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "disk full",

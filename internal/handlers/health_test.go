@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -30,7 +31,7 @@ func TestReadyzSaysWhy(t *testing.T) {
 		{fmt.Errorf("ping: connection refused"), "store unreachable"},
 	} {
 		rec := httptest.NewRecorder()
-		handleReadyz(&Deps{Log: zerolog.Nop(), Pinger: pingErr{c.err}})(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		handleReadyz(pingErr{c.err}, new(atomic.Bool), zerolog.Nop())(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 		var body map[string]string
 		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 			t.Fatalf("%v: %v", c.err, err)

@@ -2,12 +2,11 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -48,6 +47,42 @@ type OutputJSON struct {
 	DeadLetters       int        `json:"dead_letters"`
 }
 
+// OutputsPage is the answer of GET /api/v1/outputs.
+type OutputsPage struct {
+	Outputs []OutputJSON `json:"outputs"`
+}
+
+// DeadLettersPage is the answer of GET /api/v1/outputs/{name}/dead-letters:
+// the dead letters after the given outbox_id, oldest first, and the
+// outbox_id to ask after next (the given one when there are no more).
+type DeadLettersPage struct {
+	DeadLetters []DeadLetterJSON `json:"dead_letters"`
+	NextAfter   int64            `json:"next_after"`
+}
+
+// RetryOutputResponse is the answer of POST /api/v1/outputs/{name}/retry.
+type RetryOutputResponse struct {
+	DeadLetters bool   `json:"dead_letters"`
+	Output      string `json:"output"`
+	Retried     int    `json:"retried"`
+}
+
+// PauseOutputResponse is the answer of POST /api/v1/outputs/{name}/pause
+// and /resume.
+type PauseOutputResponse struct {
+	Output string `json:"output"`
+	Paused bool   `json:"paused"`
+}
+
+// outputsAPI is what the outputs API uses.
+type outputsAPI struct {
+	outbox  Outbox
+	outputs []OutputInfo // the configured outputs
+	log     zerolog.Logger
+	now     func() time.Time
+	errs    apiErrors
+}
+
 // DeadLetterJSON is one dead letter.
 type DeadLetterJSON struct {
 	OutboxID  int64      `json:"outbox_id"`
@@ -59,11 +94,11 @@ type DeadLetterJSON struct {
 	DeadAt    time.Time  `json:"dead_at"`
 }
 
-func handleListOutputs(d *Deps) http.HandlerFunc {
+func (d *outputsAPI) handleList() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		states, err := d.Outbox.OutputStates(r.Context())
+		states, err := d.outbox.OutputStates(r.Context())
 		if err != nil {
-			apiFail(d, w, r, err, "outputs")
+			d.errs.fail(w, r, err, "outputs")
 			return
 		}
 		byName := map[string]store.OutputState{}
@@ -83,28 +118,28 @@ func handleListOutputs(d *Deps) http.HandlerFunc {
 			}
 			out = append(out, j)
 		}
-		for i := range d.Outputs {
-			s, ok := byName[d.Outputs[i].Name]
+		for i := range d.outputs {
+			s, ok := byName[d.outputs[i].Name]
 			if !ok {
-				s = store.OutputState{Name: d.Outputs[i].Name}
+				s = store.OutputState{Name: d.outputs[i].Name}
 			}
 			delete(byName, s.Name)
-			add(s, &d.Outputs[i])
+			add(s, &d.outputs[i])
 		}
 		for _, s := range states {
 			if _, left := byName[s.Name]; left {
 				add(s, nil)
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"outputs": out})
+		writeJSON(w, http.StatusOK, OutputsPage{Outputs: out})
 	}
 }
 
-func handleDeadLetters(d *Deps) http.HandlerFunc {
+func (d *outputsAPI) handleDeadLetters() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := chi.URLParam(r, "name")
-		if !d.knownOutput(r.Context(), name) {
-			writeError(w, http.StatusNotFound, "output not found")
+		name := PathParam(r, "name")
+		if !d.known(r.Context(), name) {
+			d.errs.fail(w, r, store.ErrNotFound, "output")
 			return
 		}
 		q := r.URL.Query()
@@ -125,9 +160,9 @@ func handleDeadLetters(d *Deps) http.HandlerFunc {
 			}
 			after = n
 		}
-		items, err := d.Outbox.DeadLetters(r.Context(), name, after, limit)
+		items, err := d.outbox.DeadLetters(r.Context(), name, after, limit)
 		if err != nil {
-			apiFail(d, w, r, err, "dead letters")
+			d.errs.fail(w, r, err, "dead letters")
 			return
 		}
 		list := []DeadLetterJSON{}
@@ -142,13 +177,13 @@ func handleDeadLetters(d *Deps) http.HandlerFunc {
 			list = append(list, j)
 			next = it.ID
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"dead_letters": list, "next_after": next})
+		writeJSON(w, http.StatusOK, DeadLettersPage{DeadLetters: list, NextAfter: next})
 	}
 }
 
-func handleRetryOutput(d *Deps) http.HandlerFunc {
+func (d *outputsAPI) handleRetry() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := chi.URLParam(r, "name")
+		name := PathParam(r, "name")
 		dead := false
 		if v := r.URL.Query().Get("dead_letters"); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -158,44 +193,40 @@ func handleRetryOutput(d *Deps) http.HandlerFunc {
 			}
 			dead = b
 		}
-		if !d.knownOutput(r.Context(), name) {
-			writeError(w, http.StatusNotFound, "output not found")
+		if !d.known(r.Context(), name) {
+			d.errs.fail(w, r, store.ErrNotFound, "output")
 			return
 		}
-		n, err := d.Outbox.RetryOutput(r.Context(), name, dead)
+		n, err := d.outbox.RetryOutput(r.Context(), name, dead)
 		if err != nil {
-			apiFail(d, w, r, err, "output")
+			d.errs.fail(w, r, err, "output")
 			return
 		}
-		d.Log.Info().Str("output", name).Bool("dead_letters", dead).Int("retried", n).Msg("outputs: retry requested")
-		writeJSON(w, http.StatusOK, map[string]any{"output": name, "dead_letters": dead, "retried": n})
+		d.log.Info().Str("output", name).Bool("dead_letters", dead).Int("retried", n).Msg("outputs: retry requested")
+		writeJSON(w, http.StatusOK, RetryOutputResponse{Output: name, DeadLetters: dead, Retried: n})
 	}
 }
 
-func handlePauseOutput(d *Deps, paused bool) http.HandlerFunc {
+func (d *outputsAPI) handlePause(paused bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := chi.URLParam(r, "name")
-		if err := d.Outbox.SetOutputPaused(r.Context(), name, paused); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				writeError(w, http.StatusNotFound, "output not found")
-				return
-			}
-			apiFail(d, w, r, err, "output")
+		name := PathParam(r, "name")
+		if err := d.outbox.SetOutputPaused(r.Context(), name, paused); err != nil {
+			d.errs.fail(w, r, err, "output")
 			return
 		}
-		d.Log.Info().Str("output", name).Bool("paused", paused).Msg("outputs: paused or resumed")
-		writeJSON(w, http.StatusOK, map[string]any{"output": name, "paused": paused})
+		d.log.Info().Str("output", name).Bool("paused", paused).Msg("outputs: paused or resumed")
+		writeJSON(w, http.StatusOK, PauseOutputResponse{Output: name, Paused: paused})
 	}
 }
 
-// knownOutput reports whether name is configured or registered in the store.
-func (d *Deps) knownOutput(ctx context.Context, name string) bool {
-	for _, o := range d.Outputs {
+// known reports whether name is configured or registered in the store.
+func (d *outputsAPI) known(ctx context.Context, name string) bool {
+	for _, o := range d.outputs {
 		if o.Name == name {
 			return true
 		}
 	}
-	states, err := d.Outbox.OutputStates(ctx)
+	states, err := d.outbox.OutputStates(ctx)
 	if err != nil {
 		return true // let the call itself report the store's error
 	}

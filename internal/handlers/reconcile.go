@@ -26,9 +26,9 @@ type ReconcileResponse struct {
 // all_statuses. It answers 200 with the summary, 502 with the summary and
 // the error when Prolific could not be read or the store not written, 400
 // for bad parameters, and 503 without an API token.
-func handleReconcile(d *Deps) http.HandlerFunc {
+func handleReconcile(rec Reconciler, now func() time.Time) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if d.Reconciler == nil {
+		if rec == nil {
 			writeError(w, http.StatusServiceUnavailable, "reconciliation needs PROLIFIC_API_TOKEN")
 			return
 		}
@@ -39,7 +39,7 @@ func handleReconcile(d *Deps) http.HandlerFunc {
 			return
 		}
 		if v := q.Get("since"); v != "" {
-			since, ok := parseSince(v, d.now())
+			since, ok := parseSince(v, now())
 			if !ok {
 				writeError(w, http.StatusBadRequest, "since must be a positive duration (72h) or an RFC 3339 time")
 				return
@@ -57,7 +57,7 @@ func handleReconcile(d *Deps) http.HandlerFunc {
 			}
 		}
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(reconcileWriteTimeout))
-		sum, err := d.Reconciler.Run(r.Context(), req)
+		sum, err := rec.Run(r.Context(), req)
 		if err != nil {
 			writeJSON(w, http.StatusBadGateway, ReconcileResponse{Summary: sum, Error: err.Error()})
 			return

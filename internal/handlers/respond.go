@@ -23,7 +23,7 @@ type rejection struct {
 
 // reject answers a refused delivery: one log line, one count, one response.
 // It is the only place a webhook error becomes a status code.
-func reject(d *Deps, w http.ResponseWriter, r *http.Request, eventType string, rej rejection) {
+func reject(d *webhookDeps, w http.ResponseWriter, r *http.Request, eventType string, rej rejection) {
 	d.Metrics.Rejections.WithLabelValues(rej.reason).Inc()
 	d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(eventType), "rejected").Inc()
 	level := zerolog.WarnLevel

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -25,7 +26,8 @@ func NewPublic(d Deps) http.Handler {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
 	})
-	r.Post("/hooks/prolific", verifyDelivery(&d, handleWebhook(&d)))
+	wd := d.webhook()
+	r.Post("/hooks/prolific", verifyDelivery(wd, handleWebhook(wd)))
 	return r
 }
 
@@ -38,27 +40,33 @@ func NewAdmin(d Deps) http.Handler {
 	r.Use(middleware.Recoverer)
 	r.Use(instrument(d.Metrics))
 	r.Use(GuardAdminWrites)
+	draining := d.Draining
+	if draining == nil {
+		draining = new(atomic.Bool)
+	}
+	errs := apiErrors{log: d.Log, metrics: d.Metrics}
 	r.Get("/healthz", handleHealthz())
-	r.Get("/readyz", handleReadyz(&d))
+	r.Get("/readyz", handleReadyz(d.Pinger, draining, d.Log))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(requireToken(d.AdminToken))
-		r.Get("/events", handleListEvents(&d))
-		r.Get("/events/{event_id}", handleGetEvent(&d))
-		r.Get("/studies", handleListStudies(&d))
-		r.Get("/studies/{id}", handleGetStudy(&d))
-		r.Get("/studies/{id}/events", handleStudyEvents(&d))
-		r.Get("/submissions/{id}", handleGetSubmission(&d))
-		r.Post("/reconcile", handleReconcile(&d))
+		r.Get("/events", handleListEvents(d.Reader, errs))
+		r.Get("/events/{event_id}", handleGetEvent(d.Reader, errs))
+		r.Get("/studies", handleListStudies(d.Reader, errs))
+		r.Get("/studies/{id}", handleGetStudy(d.Reader, errs))
+		r.Get("/studies/{id}/events", handleStudyEvents(d.Reader, errs))
+		r.Get("/submissions/{id}", handleGetSubmission(d.Reader, errs))
+		r.Post("/reconcile", handleReconcile(d.Reconciler, d.clock()))
 		if d.Actions != nil {
-			r.Get("/actions", handleListActions(&d))
+			r.Get("/actions", handleListActions(d.Actions, errs))
 		}
 		if d.Outbox != nil {
-			r.Get("/outputs", handleListOutputs(&d))
-			r.Get("/outputs/{name}/dead-letters", handleDeadLetters(&d))
-			r.Post("/outputs/{name}/retry", handleRetryOutput(&d))
-			r.Post("/outputs/{name}/pause", handlePauseOutput(&d, true))
-			r.Post("/outputs/{name}/resume", handlePauseOutput(&d, false))
+			o := &outputsAPI{outbox: d.Outbox, outputs: d.Outputs, log: d.Log, now: d.clock(), errs: errs}
+			r.Get("/outputs", o.handleList())
+			r.Get("/outputs/{name}/dead-letters", o.handleDeadLetters())
+			r.Post("/outputs/{name}/retry", o.handleRetry())
+			r.Post("/outputs/{name}/pause", o.handlePause(true))
+			r.Post("/outputs/{name}/resume", o.handlePause(false))
 		}
 	})
 	if d.Dashboard != nil {

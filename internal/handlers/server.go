@@ -36,7 +36,9 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Deps are everything the handlers need, passed explicitly.
+// Deps are everything the two surfaces need, passed explicitly to
+// NewPublic and NewAdmin, which hand each handler only the fields it uses
+// (and fill the optional ones left nil).
 type Deps struct {
 	Log       zerolog.Logger
 	Saver     Saver
@@ -77,9 +79,33 @@ type Reconciler interface {
 	Run(ctx context.Context, req reconcile.Request) (reconcile.Summary, error)
 }
 
-func (d *Deps) now() time.Time {
+// clock returns d.Now, or time.Now when it is nil.
+func (d *Deps) clock() func() time.Time {
 	if d.Now != nil {
-		return d.Now()
+		return d.Now
 	}
-	return time.Now()
+	return time.Now
+}
+
+// webhookDeps is what the webhook path (verification, storing, refusals)
+// uses, every field set.
+type webhookDeps struct {
+	Log            zerolog.Logger
+	Metrics        *Metrics
+	Saver          Saver
+	Keyring        *verify.Keyring
+	Tolerance      verify.Tolerance
+	MaxBodyBytes   int64
+	OnBadSignature func()
+	now            func() time.Time
+}
+
+// webhook picks the webhook path's dependencies from d.
+func (d *Deps) webhook() *webhookDeps {
+	onBad := d.OnBadSignature
+	if onBad == nil {
+		onBad = func() {}
+	}
+	return &webhookDeps{Log: d.Log, Metrics: d.Metrics, Saver: d.Saver, Keyring: d.Keyring, Tolerance: d.Tolerance,
+		MaxBodyBytes: d.MaxBodyBytes, OnBadSignature: onBad, now: d.clock()}
 }

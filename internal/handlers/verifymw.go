@@ -20,7 +20,7 @@ type verified struct {
 // verifyDelivery reads the body within the size limit and checks the
 // Prolific signature and timestamp before anything decodes the JSON; next
 // gets the verified delivery.
-func verifyDelivery(d *Deps, next func(http.ResponseWriter, *http.Request, *verified)) http.HandlerFunc {
+func verifyDelivery(d *webhookDeps, next func(http.ResponseWriter, *http.Request, *verified)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sig := r.Header.Get(prolific.HeaderSignature)
 		ts := r.Header.Get(prolific.HeaderRequestTimestamp)
@@ -72,7 +72,7 @@ func verifyDelivery(d *Deps, next func(http.ResponseWriter, *http.Request, *veri
 		if err != nil {
 			reason := failureReason(err)
 			d.Metrics.VerificationFailures.WithLabelValues(reason).Inc()
-			if errors.Is(err, verify.ErrNoValidSignature) && d.OnBadSignature != nil {
+			if errors.Is(err, verify.ErrNoValidSignature) {
 				d.OnBadSignature()
 			}
 			reject(d, w, r, "", rejection{status: http.StatusUnauthorized, reason: reason,

@@ -14,7 +14,7 @@ import (
 // handleWebhook stores a verified delivery and answers 200 only once it is
 // durable: 200 for stored and duplicate events, 400 for a body or header we
 // cannot read, 503 when the store could not commit (Prolific retries).
-func handleWebhook(d *Deps) func(http.ResponseWriter, *http.Request, *verified) {
+func handleWebhook(d *webhookDeps) func(http.ResponseWriter, *http.Request, *verified) {
 	return func(w http.ResponseWriter, r *http.Request, del *verified) {
 		ev, rej := buildEvent(r, del, d.now())
 		if rej != nil {
@@ -51,7 +51,7 @@ const statusClientClosed = 499
 // stored) or the store would have answered with its true outcome; either
 // way Prolific retries under the same X-Event-ID and is answered 200
 // (stored, or duplicate).
-func senderLeft(d *Deps, w http.ResponseWriter, r *http.Request, ev *store.Event) {
+func senderLeft(d *webhookDeps, w http.ResponseWriter, r *http.Request, ev *store.Event) {
 	d.Log.Info().Str("event_id", ev.ID).Str("event_type", truncate(ev.Type, 64)).Str("remote", r.RemoteAddr).
 		Msg("webhook sender went away before the event was stored; not stored, Prolific retries it")
 	d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(ev.Type), "cancelled").Inc()
