@@ -62,35 +62,24 @@ type prolificActions struct {
 	gate   apiGate
 }
 
-func (p prolificActions) wait(ctx context.Context) error {
+// gated makes one call to Prolific after the shared rate limit and tells
+// the limiter how it went (a 429 pauses every caller, enrichment and
+// reconciliation included).
+func gated[T any](ctx context.Context, p prolificActions, call func() (T, error)) (T, error) {
 	if p.gate == nil {
-		return nil
+		return call()
 	}
-	return p.gate.Wait(ctx)
-}
-
-// observe tells the shared limiter how the call went (a 429 pauses every
-// caller, enrichment and reconciliation included) and returns err.
-func (p prolificActions) observe(err error) error {
-	if p.gate != nil {
-		p.gate.Observe(err)
+	if err := p.gate.Wait(ctx); err != nil {
+		var zero T
+		return zero, err
 	}
-	return err
-}
-
-// done reports a call's outcome to the gate: a 429 pauses every caller.
-func (p prolificActions) done(err error) {
-	if p.gate != nil {
-		p.gate.Observe(err)
-	}
+	v, err := call()
+	p.gate.Observe(err)
+	return v, err
 }
 
 func (p prolificActions) TransitionStudy(ctx context.Context, studyID, action string) (string, error) {
-	if err := p.wait(ctx); err != nil {
-		return "", err
-	}
-	s, err := p.client.TransitionStudy(ctx, studyID, action)
-	p.done(err)
+	s, err := gated(ctx, p, func() (prolific.Study, error) { return p.client.TransitionStudy(ctx, studyID, action) })
 	if err != nil {
 		return "", err
 	}
@@ -98,11 +87,7 @@ func (p prolificActions) TransitionStudy(ctx context.Context, studyID, action st
 }
 
 func (p prolificActions) AddParticipantsToGroup(ctx context.Context, groupID string, ids []string) (string, error) {
-	if err := p.wait(ctx); err != nil {
-		return "", err
-	}
-	members, err := p.client.AddParticipantsToGroup(ctx, groupID, ids)
-	p.done(err)
+	members, err := gated(ctx, p, func() ([]prolific.GroupMember, error) { return p.client.AddParticipantsToGroup(ctx, groupID, ids) })
 	if err != nil {
 		return "", err
 	}
@@ -110,20 +95,12 @@ func (p prolificActions) AddParticipantsToGroup(ctx context.Context, groupID str
 }
 
 func (p prolificActions) StudyStatus(ctx context.Context, studyID string) (string, error) {
-	if err := p.wait(ctx); err != nil {
-		return "", err
-	}
-	s, err := p.client.Study(ctx, studyID)
-	return s.Status, p.observe(err)
+	s, err := gated(ctx, p, func() (prolific.Study, error) { return p.client.Study(ctx, studyID) })
+	return s.Status, err
 }
 
 func (p prolificActions) BulkApproveSubmissions(ctx context.Context, ids []string) (string, error) {
-	if err := p.wait(ctx); err != nil {
-		return "", err
-	}
-	msg, err := p.client.BulkApproveSubmissions(ctx, ids)
-	p.done(err)
-	return msg, err
+	return gated(ctx, p, func() (string, error) { return p.client.BulkApproveSubmissions(ctx, ids) })
 }
 
 // senders builds the rules file's notifiers.

@@ -1,6 +1,7 @@
 package prolific
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,18 +64,10 @@ type Limiter struct {
 
 // NewLimiter returns a Limiter with no pause in force.
 func NewLimiter(opts LimiterOptions) *Limiter {
-	if opts.RatePerSecond <= 0 {
-		opts.RatePerSecond = DefaultRatePerSecond
-	}
-	if opts.Burst <= 0 {
-		opts.Burst = DefaultBurst
-	}
-	if opts.Pause <= 0 {
-		opts.Pause = DefaultRateLimitPause
-	}
-	if opts.MaxPause <= 0 {
-		opts.MaxPause = DefaultMaxPause
-	}
+	opts.RatePerSecond = cmp.Or(max(opts.RatePerSecond, 0), DefaultRatePerSecond)
+	opts.Burst = cmp.Or(max(opts.Burst, 0), DefaultBurst)
+	opts.Pause = cmp.Or(max(opts.Pause, 0), DefaultRateLimitPause)
+	opts.MaxPause = cmp.Or(max(opts.MaxPause, 0), DefaultMaxPause)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
