@@ -112,45 +112,92 @@ func (r *Reconciler) dueStudies(ctx context.Context, req Request) ([]string, err
 // does, and returns the differences it found and when it started reading.
 func (r *Reconciler) compareStudy(ctx context.Context, id string, req Request, sum *Summary) ([]candidate, time.Time, error) {
 	checkedAt := r.opts.Now().UTC()
-	if err := r.wait(ctx); err != nil {
+	api, err := r.readStudy(ctx, id, sum)
+	if err != nil {
 		return nil, checkedAt, err
 	}
-	apiStudy, err := r.api.Study(ctx, id)
-	if err != nil {
-		return nil, checkedAt, fmt.Errorf("read study: %w", err)
-	}
-	sum.Pages++
-	if err := r.wait(ctx); err != nil {
-		return nil, checkedAt, err
-	}
-	counts, err := r.api.SubmissionCounts(ctx, id)
-	if err != nil {
-		return nil, checkedAt, fmt.Errorf("read submission counts: %w", err)
-	}
-	sum.Pages++
-	var listed []prolific.Submission
-	for page := 1; page <= maxSubmissionPages; page++ {
-		if err := r.wait(ctx); err != nil {
-			return nil, checkedAt, err
-		}
-		subs, err := r.api.StudySubmissions(ctx, id, page, r.opts.SubmissionsPageSize)
-		if err != nil {
-			return nil, checkedAt, fmt.Errorf("list submissions, page %d: %w", page, err)
-		}
-		sum.Pages++
-		listed = append(listed, subs...)
-		if len(subs) < r.opts.SubmissionsPageSize {
-			break
-		}
-	}
-
 	stored, err := r.st.Study(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, checkedAt, fmt.Errorf("read stored study: %w", err)
 	}
+	cands, err := r.compareSubmissions(ctx, id, api.listed, req, checkedAt)
+	if err != nil {
+		return nil, checkedAt, err
+	}
+	if stored == nil || (stored.Status != api.study.Status && !stored.StatusAt.After(checkedAt)) {
+		c := candidate{kind: KindStudy, studyID: id, id: id, status: api.study.Status, checkedAt: checkedAt}
+		if stored != nil {
+			c.previous = stored.Status
+		}
+		cands = append(cands, c)
+	}
+	if !req.DryRun {
+		delete(api.counts, "TOTAL")
+		if err := r.st.ApplyStudySnapshot(ctx, store.StudySnapshot{
+			ID: id, Name: api.study.Name, Status: api.study.Status, PlacesTaken: api.study.PlacesTaken,
+			PlacesTotal: api.study.TotalAvailablePlaces, NumberOfSubmissions: api.study.NumberOfSubmissions,
+			SubmissionCounts: api.counts, FetchedAt: checkedAt,
+		}); err != nil {
+			return nil, checkedAt, fmt.Errorf("record study snapshot: %w", err)
+		}
+	}
+	return cands, checkedAt, nil
+}
+
+// apiStudy is what Prolific says about one study: the study, its
+// submission counts and its listed submissions.
+type apiStudy struct {
+	study  prolific.Study
+	counts map[string]int
+	listed []prolific.Submission
+}
+
+// readStudy reads a study, its counts and its submissions from Prolific,
+// each call after the shared rate limit.
+func (r *Reconciler) readStudy(ctx context.Context, id string, sum *Summary) (apiStudy, error) {
+	var out apiStudy
+	if err := r.wait(ctx); err != nil {
+		return out, err
+	}
+	st, err := r.api.Study(ctx, id)
+	if err != nil {
+		return out, fmt.Errorf("read study: %w", err)
+	}
+	out.study = st
+	sum.Pages++
+	if err := r.wait(ctx); err != nil {
+		return out, err
+	}
+	if out.counts, err = r.api.SubmissionCounts(ctx, id); err != nil {
+		return out, fmt.Errorf("read submission counts: %w", err)
+	}
+	sum.Pages++
+	for page := 1; page <= maxSubmissionPages; page++ {
+		if err := r.wait(ctx); err != nil {
+			return out, err
+		}
+		subs, err := r.api.StudySubmissions(ctx, id, page, r.opts.SubmissionsPageSize)
+		if err != nil {
+			return out, fmt.Errorf("list submissions, page %d: %w", page, err)
+		}
+		sum.Pages++
+		out.listed = append(out.listed, subs...)
+		if len(subs) < r.opts.SubmissionsPageSize {
+			break
+		}
+	}
+	return out, nil
+}
+
+// compareSubmissions returns a candidate for each listed submission of
+// study id whose stored status differs (none when a webhook newer than the
+// listing settled it), and records the study of a matching submission
+// stored without one (unless dry-run).
+func (r *Reconciler) compareSubmissions(ctx context.Context, id string, listed []prolific.Submission, req Request,
+	checkedAt time.Time) ([]candidate, error) {
 	rows, err := r.st.Submissions(ctx, id, store.MaxLimit)
 	if err != nil {
-		return nil, checkedAt, fmt.Errorf("read stored submissions: %w", err)
+		return nil, fmt.Errorf("read stored submissions: %w", err)
 	}
 	byID := make(map[string]*store.Submission, len(rows))
 	for i := range rows {
@@ -166,13 +213,13 @@ func (r *Reconciler) compareStudy(ctx context.Context, id string, req Request, s
 			if row, err = r.st.Submission(ctx, s.ID); errors.Is(err, store.ErrNotFound) {
 				row = nil
 			} else if err != nil {
-				return nil, checkedAt, fmt.Errorf("read stored submission %s: %w", s.ID, err)
+				return nil, fmt.Errorf("read stored submission %s: %w", s.ID, err)
 			}
 		}
 		if row != nil && row.Status == s.Status {
 			if row.StudyID == "" && !req.DryRun {
 				if err := r.st.SetSubmissionStudy(ctx, s.ID, id); err != nil {
-					return nil, checkedAt, fmt.Errorf("record study of submission %s: %w", s.ID, err)
+					return nil, fmt.Errorf("record study of submission %s: %w", s.ID, err)
 				}
 			}
 			continue
@@ -187,24 +234,7 @@ func (r *Reconciler) compareStudy(ctx context.Context, id string, req Request, s
 		}
 		cands = append(cands, c)
 	}
-	if stored == nil || (stored.Status != apiStudy.Status && !stored.StatusAt.After(checkedAt)) {
-		c := candidate{kind: KindStudy, studyID: id, id: id, status: apiStudy.Status, checkedAt: checkedAt}
-		if stored != nil {
-			c.previous = stored.Status
-		}
-		cands = append(cands, c)
-	}
-	if !req.DryRun {
-		delete(counts, "TOTAL")
-		if err := r.st.ApplyStudySnapshot(ctx, store.StudySnapshot{
-			ID: id, Name: apiStudy.Name, Status: apiStudy.Status, PlacesTaken: apiStudy.PlacesTaken,
-			PlacesTotal: apiStudy.TotalAvailablePlaces, NumberOfSubmissions: apiStudy.NumberOfSubmissions,
-			SubmissionCounts: counts, FetchedAt: checkedAt,
-		}); err != nil {
-			return nil, checkedAt, fmt.Errorf("record study snapshot: %w", err)
-		}
-	}
-	return cands, checkedAt, nil
+	return cands, nil
 }
 
 // correct records c unless a webhook settled it meanwhile: a synthetic

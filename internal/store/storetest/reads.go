@@ -62,7 +62,13 @@ func testEventsFilters(t *testing.T, open OpenFunc) {
 		t.Errorf("paging mismatch (-want +got):\n%s", d)
 	}
 
-	// The change feed: oldest first after a seq, filters as above.
+	checkForwardFilters(t, s, all)
+}
+
+// checkForwardFilters checks the change feed over the events all, stored
+// in order in s: oldest first after a seq, with the filters of Events.
+func checkForwardFilters(t *testing.T, s store.Store, all []*store.Event) {
+	t.Helper()
 	oldestFirst := func(from int, keep func(*store.Event) bool) []string {
 		var out []string
 		for _, e := range all[from:] {
@@ -89,7 +95,7 @@ func testEventsFilters(t *testing.T, open OpenFunc) {
 		}
 	}
 	// Paging forward with the last seq seen walks every event exactly once.
-	paged = pageAll(t, s, store.EventFilter{Forward: true, Limit: 5}, len(all))
+	paged := pageAll(t, s, store.EventFilter{Forward: true, Limit: 5}, len(all))
 	if d := diff(oldestFirst(0, func(*store.Event) bool { return true }), paged); d != "" {
 		t.Errorf("forward paging mismatch (-want +got):\n%s", d)
 	}
