@@ -122,7 +122,6 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		}
 	}()
 
-	batchStudy := studiesInBatch(events)
 	// Insert in ID order: replicas holding overlapping batches then take
 	// the unique-index locks in the same order and rarely deadlock.
 	order := make([]int, len(events))
@@ -130,7 +129,42 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return events[order[a]].ID < events[order[b]].ID })
+	conflicts, err := readInserts(conn.SendBatch(ctx, insertBatch(events, order)), order, res)
+	if err != nil {
+		return nil, err
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
+		// Never run the rest outside the transaction BEGIN opened.
+		return nil, fmt.Errorf("insert events: transaction status %q after BEGIN, want in transaction", st)
+	}
+	if err := recordAliases(ctx, conn, events, conflicts, d.opts.AliasLimit()); err != nil {
+		return nil, err
+	}
 
+	p := backend.NewProjection(d.opts.Enrich)
+	for i, e := range events {
+		if res.outcomes[i] == store.Stored {
+			p.Add(e, res.studyIDs[i])
+		}
+	}
+	b := projectionBatch(p, now, now.Add(d.opts.Debounce))
+	if len(d.opts.Outputs) > 0 {
+		queueOutbox(b, d.opts.Outputs, events, res, now)
+	}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("apply projection and commit: %w", err)
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		// COMMIT of a failed transaction answers ROLLBACK without an error.
+		return nil, fmt.Errorf("commit: transaction status %q after COMMIT", st)
+	}
+	return res, nil
+}
+
+// insertBatch queues BEGIN and the insert of each event, in order.
+func insertBatch(events []*store.Event, order []int) *pgx.Batch {
+	batchStudy := studiesInBatch(events)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	for _, i := range order {
@@ -147,7 +181,13 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		b.Queue(insertEventSQL, e.ID, e.ContentHash, e.Type, e.ResourceID, e.Status, e.ParticipantID,
 			studyID, e.EventTime, e.ReceivedAt, e.SignatureForm, body, lookUp, batchStudy[e.ResourceID], store.SourceOf(e))
 	}
-	br := conn.SendBatch(ctx, b)
+	return b
+}
+
+// readInserts reads the answers of insertBatch into res (each stored
+// event's seq and study, Duplicate for the others) and returns the
+// indexes of the duplicates.
+func readInserts(br pgx.BatchResults, order []int, res *batchResult) ([]int, error) {
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return nil, fmt.Errorf("begin: %w", err)
@@ -169,33 +209,7 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
-	if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
-		// Never run the rest outside the transaction BEGIN opened.
-		return nil, fmt.Errorf("insert events: transaction status %q after BEGIN, want in transaction", st)
-	}
-	if err := recordAliases(ctx, conn, events, conflicts, d.opts.AliasLimit()); err != nil {
-		return nil, err
-	}
-
-	p := backend.NewProjection(d.opts.Enrich)
-	for i, e := range events {
-		if res.outcomes[i] == store.Stored {
-			p.Add(e, res.studyIDs[i])
-		}
-	}
-	b = projectionBatch(p, now, now.Add(d.opts.Debounce))
-	if len(d.opts.Outputs) > 0 {
-		queueOutbox(b, d.opts.Outputs, events, res, now)
-	}
-	b.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("apply projection and commit: %w", err)
-	}
-	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
-		// COMMIT of a failed transaction answers ROLLBACK without an error.
-		return nil, fmt.Errorf("commit: transaction status %q after COMMIT", st)
-	}
-	return res, nil
+	return conflicts, nil
 }
 
 // studiesInBatch returns, per submission, the study given by one of the

@@ -174,23 +174,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	w := &txWriter{
-		ctx:              ctx,
-		now:              db.opts.Now(),
-		opts:             db.opts,
-		insertEvent:      tx.StmtContext(ctx, db.stmts.insertEvent),
-		upsertStudy:      tx.StmtContext(ctx, db.stmts.upsertStudy),
-		upsertSubmission: tx.StmtContext(ctx, db.stmts.upsertSubmission),
-		enqueue:          tx.StmtContext(ctx, db.stmts.enqueue),
-		eventByID:        tx.StmtContext(ctx, db.stmts.eventByID),
-		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
-		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
-		mayHaveAliases:   &db.mayHaveAliases,
-		proj:             backend.NewProjection(db.opts.Enrich),
-	}
-	if len(db.opts.Outputs) > 0 {
-		w.insertOutbox = tx.StmtContext(ctx, db.stmts.insertOutbox)
-	}
+	w := db.newTxWriter(ctx, tx)
 	if err := w.prefetch(tx.StmtContext(ctx, db.stmts.aliasesKnown), tx.StmtContext(ctx, db.stmts.submissionStudies), events); err != nil {
 		return nil, err
 	}
@@ -208,6 +192,28 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	}
 	db.ckpt.committed()
 	return out, nil
+}
+
+// newTxWriter prepares the statements of one write transaction.
+func (db *DB) newTxWriter(ctx context.Context, tx *sql.Tx) *txWriter {
+	w := &txWriter{
+		ctx:              ctx,
+		now:              db.opts.Now(),
+		opts:             db.opts,
+		insertEvent:      tx.StmtContext(ctx, db.stmts.insertEvent),
+		upsertStudy:      tx.StmtContext(ctx, db.stmts.upsertStudy),
+		upsertSubmission: tx.StmtContext(ctx, db.stmts.upsertSubmission),
+		enqueue:          tx.StmtContext(ctx, db.stmts.enqueue),
+		eventByID:        tx.StmtContext(ctx, db.stmts.eventByID),
+		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
+		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
+		mayHaveAliases:   &db.mayHaveAliases,
+		proj:             backend.NewProjection(db.opts.Enrich),
+	}
+	if len(db.opts.Outputs) > 0 {
+		w.insertOutbox = tx.StmtContext(ctx, db.stmts.insertOutbox)
+	}
+	return w
 }
 
 // txWriter applies events inside one write transaction.
