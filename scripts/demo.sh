@@ -8,7 +8,8 @@
 # subscription per event type, which starts the fake's simulated study
 # (DEMO_PLACES participants' places over about DEMO_SECONDS seconds).
 # Every few seconds it prints Prolific's progress and the receiver's view.
-# A third of the way in the receiver is stopped for DEMO_OUTAGE seconds:
+# A third of the way in (or once the rules paused the study, below) the
+# receiver is stopped for DEMO_OUTAGE seconds:
 # Prolific's deliveries fail and, with few retries, are given up on; started
 # again, the receiver recovers them from Prolific's delivery log (its
 # start-up reconciliation pass, docs/reconcile.md) and says how many.
@@ -27,7 +28,8 @@
 # store, logs) is removed unless DEMO_KEEP=1.
 #
 # Environment: DEMO_PLACES (300), DEMO_SECONDS (60), DEMO_OUTAGE (15; 0 for
-# none), DEMO_RETURN_RATE (0.3), DEMO_KEEP (unset).
+# none), DEMO_RETURN_RATE (0.22: late in the study the returned share passes
+# the fake's 20 % and it reports a high return rate), DEMO_KEEP (unset).
 # Needs curl and jq. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,7 @@ source bench/lib.sh
 PLACES=${DEMO_PLACES:-300}
 SIM_SECONDS=${DEMO_SECONDS:-60}
 OUTAGE=${DEMO_OUTAGE:-15}
-RETURN_RATE=${DEMO_RETURN_RATE:-0.3}
+RETURN_RATE=${DEMO_RETURN_RATE:-0.22}
 GROUP=0000000000000000000000f1 # the fake's participant group (cmd/fake-prolific -groups)
 # A study of SIM_SECONDS minutes, run SCALE times faster: the fake divides
 # the simulated duration and its retry back-off by the time scale.
@@ -120,7 +122,10 @@ while :; do
   progress=$(grep '^progress:' "$FAKE_LOG" | tail -n 1 | sed 's/^progress: //' || true)
   [ -n "$progress" ] && log "prolific: $progress"
   taken=$(sed -n 's/.* places \([0-9]*\)\/.*/\1/p' <<<"$progress")
-  if [ "$OUTAGE" -gt 0 ] && [ -z "${outage_done:-}" ] && [ "${taken:-0}" -ge $(( PLACES / 3 )) ]; then
+  # The outage comes a third of the way in, or as soon as the rule paused the
+  # study (the return-rate spike often comes first): the reviews still to come
+  # are then what Prolific cannot deliver.
+  if [ "$OUTAGE" -gt 0 ] && [ -z "${outage_done:-}" ] && { [ "${taken:-0}" -ge $(( PLACES / 3 )) ] || grep -q '^study PAUSED' <<<"$progress"; }; then
     outage_done=1
     log "OUTAGE: stopping the receiver for ${OUTAGE}s; Prolific's deliveries fail and its retries run out"
     kill -TERM "$RECEIVER_PID"; wait "$RECEIVER_PID" 2>/dev/null || true
@@ -196,8 +201,10 @@ echo
 
 # The rules (deploy/rules.example.yaml, live). Approvals come at the end of
 # the simulation: wait until the receiver has no action left to carry out.
+# (A digest's next message, due up to 10 minutes later, is not waited for.)
 for _ in $(seq 1 90); do
-  pending=$(curl -fsS --max-time 5 "$ADMIN_URL/api/v1/actions?outcome=pending&limit=1" | jq '.actions | length')
+  pending=$(curl -fsS --max-time 5 "$ADMIN_URL/api/v1/actions?outcome=pending&limit=1000" |
+    jq '[.actions[] | select((.due_at | sub("\\.[0-9]+"; "") | fromdateiso8601) <= now)] | length')
   [ "$pending" = 0 ] && break
   sleep 1
 done
