@@ -10,11 +10,13 @@ import (
 	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
+// epoch is the fake clock's start.
+var epoch = time.Unix(1_800_000_000, 0)
+
 // TestLimiterPauseDoublesUntilASuccess: each 429 without a success between
 // pauses twice as long as the last, up to MaxPause; a success starts over.
 func TestLimiterPauseDoublesUntilASuccess(t *testing.T) {
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	now := t0
+	now, t0 := epoch, epoch
 	lim := prolific.NewLimiter(prolific.LimiterOptions{Pause: time.Second, MaxPause: 3 * time.Second,
 		Now: func() time.Time { return now }})
 	if got := lim.PausedUntil(); got.After(t0) {
