@@ -117,11 +117,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // eventPage is one answer of the change feed.
-type eventPage struct {
-	Events    []handlers.EventJSON `json:"events"`
-	NextAfter *int64               `json:"next_after"`
-	More      bool                 `json:"more"` // cut short by the bodies' size
-}
+type eventPage = handlers.EventsPage
 
 // fetchEventPage reads the events after seq after.
 func fetchEventPage(ctx context.Context, c *http.Client, o eventsOptions, after int64) (eventPage, error) {

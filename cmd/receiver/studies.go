@@ -81,9 +81,7 @@ func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // fetchStudies reads GET /api/v1/studies.
 func fetchStudies(ctx context.Context, c *http.Client, adminURL, token string) ([]handlers.StudyJSON, error) {
-	var out struct {
-		Studies []handlers.StudyJSON `json:"studies"`
-	}
+	var out handlers.StudiesPage
 	if err := getAdminJSON(ctx, c, adminURL, "/api/v1/studies", token, "studies", &out); err != nil {
 		return nil, err
 	}
@@ -98,9 +96,7 @@ func printStudies(w io.Writer, studies []handlers.StudyJSON, asJSON bool, now ti
 		if studies == nil {
 			studies = []handlers.StudyJSON{}
 		}
-		return enc.Encode(struct {
-			Studies []handlers.StudyJSON `json:"studies"`
-		}{studies})
+		return enc.Encode(handlers.StudiesPage{Studies: studies})
 	}
 	if len(studies) == 0 {
 		_, err := fmt.Fprintln(w, "no studies yet")

@@ -93,6 +93,22 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// EventsPage is the answer of GET /api/v1/events and
+// /api/v1/studies/{id}/events.
+type EventsPage struct {
+	Events     []EventJSON `json:"events"`
+	NextBefore int64       `json:"next_before,omitempty"` // newest first: the seq to ask before next
+	NextAfter  *int64      `json:"next_after,omitempty"`  // the change feed (after=): the seq to ask after next
+	// More says the page ended before limit because of its bodies'
+	// size, not because the list did: ask again at once.
+	More bool `json:"more,omitempty"`
+}
+
+// StudiesPage is the answer of GET /api/v1/studies.
+type StudiesPage struct {
+	Studies []StudyJSON `json:"studies"`
+}
+
 // apiErrors is the admin API's one error path: every handler behind
 // /api/v1 that meets an error it did not expect from the store (or a name
 // the store does not know) answers through fail.
@@ -180,14 +196,7 @@ func listEvents(rd Reader, errs apiErrors, w http.ResponseWriter, r *http.Reques
 		errs.fail(w, r, err, "events")
 		return
 	}
-	out := struct {
-		Events     []EventJSON `json:"events"`
-		NextBefore int64       `json:"next_before,omitempty"`
-		NextAfter  *int64      `json:"next_after,omitempty"`
-		// More says the page ended before limit because of its bodies'
-		// size, not because the list did: ask again at once.
-		More bool `json:"more,omitempty"`
-	}{Events: make([]EventJSON, 0, len(events)), More: cut}
+	out := EventsPage{Events: make([]EventJSON, 0, len(events)), More: cut}
 	for _, e := range events {
 		out.Events = append(out.Events, toEventJSON(e, f.bodies))
 	}
@@ -292,9 +301,7 @@ func handleListStudies(rd Reader, errs apiErrors) http.HandlerFunc {
 			errs.fail(w, r, err, "studies")
 			return
 		}
-		out := struct {
-			Studies []StudyJSON `json:"studies"`
-		}{Studies: make([]StudyJSON, 0, len(studies))}
+		out := StudiesPage{Studies: make([]StudyJSON, 0, len(studies))}
 		for _, s := range studies {
 			out.Studies = append(out.Studies, ToStudyJSON(s))
 		}
