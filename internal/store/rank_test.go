@@ -43,6 +43,25 @@ func TestStatusRank(t *testing.T) {
 	}
 }
 
+// TestStatusRankCoversProlificStatuses: every status Prolific lists ranks,
+// and a study's ranks never fall along its lifecycle, so the ordering rule
+// and the statuses' one home (internal/prolific) agree.
+func TestStatusRankCoversProlificStatuses(t *testing.T) {
+	prev := 0
+	for _, st := range prolific.StudyStatuses {
+		r := store.StatusRank(prolific.EventStudyStatusChange, st)
+		if r == 0 || r < prev {
+			t.Errorf("study status %q ranks %d after %d, want a rank that does not fall", st, r, prev)
+		}
+		prev = r
+	}
+	for _, st := range prolific.SubmissionStatuses {
+		if r := store.StatusRank(prolific.EventSubmissionStatusChange, st); r == 0 {
+			t.Errorf("submission status %q has no rank", st)
+		}
+	}
+}
+
 func TestNormalizeStatus(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"AWAITING REVIEW", "AWAITING REVIEW"},
