@@ -31,7 +31,11 @@ func Available() error {
 
 // Mount serves the model at dir (an existing empty directory) until
 // Unmount. Caches in the kernel live no longer than a mount: a power cut is
-// unmount, PowerCut, mount again.
+// unmount, PowerCut, mount again. The serving process may read and write
+// the mount's files but must not mmap them (SQLite maps its -shm file): a
+// page fault that waits on this process's own FUSE server can stop the Go
+// runtime for good. Run such programs as child processes, or copy the files
+// out first.
 func (m *Model) Mount(dir string) (*Mount, error) {
 	m.mu.Lock()
 	if m.mounted {
