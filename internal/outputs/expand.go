@@ -4,38 +4,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"regexp"
 	"strings"
+
+	"github.com/prolific-receiver/receiver/internal/yamlconf"
 )
 
-// varPattern is ${NAME}, NAME as environment variables are spelled.
-var varPattern = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
 // Expand replaces each ${NAME} in s with the value of NAME, or with the
-// contents of the file NAME_FILE names when that is set (the file wins,
-// surrounding whitespace trimmed), as the receiver's own secrets are read.
-// A variable that is neither set nor has a file is an error naming it; the
-// error never holds a value.
+// contents of the file NAME_FILE names (see yamlconf.Expand).
 func Expand(s string, getenv func(string) string) (string, error) {
-	var errs []error
-	out := varPattern.ReplaceAllStringFunc(s, func(m string) string {
-		name := varPattern.FindStringSubmatch(m)[1]
-		if path := getenv(name + "_FILE"); path != "" {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("${%s}: reading %s_FILE: %w", name, name, errors.Unwrap(err)))
-				return ""
-			}
-			return strings.TrimSpace(string(b))
-		}
-		v := getenv(name)
-		if v == "" {
-			errs = append(errs, fmt.Errorf("${%s} is not set (set %s or %s_FILE)", name, name, name))
-		}
-		return v
-	})
-	return out, errors.Join(errs...)
+	return yamlconf.Expand(s, getenv)
 }
 
 // secretPrefix starts a Standard Webhooks signing secret.

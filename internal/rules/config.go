@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,12 +8,8 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-
-	"github.com/prolific-receiver/receiver/internal/outputs"
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/yamlconf"
 )
 
 // Trigger kinds (docs/rules.md "Triggers").
@@ -191,125 +186,91 @@ func Load(path string, getenv func(string) string, outputNames []string) (*Confi
 
 // Parse validates a rules file's contents (see Load).
 func Parse(data []byte, getenv func(string) string, outputNames []string) (*Config, error) {
-	file, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return nil, errors.New(yaml.FormatError(err, false, false))
-	}
 	var f File
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
-		return nil, errors.New(yaml.FormatError(err, false, false))
+	file, err := yamlconf.Decode(data, &f)
+	if err != nil {
+		return nil, err
 	}
-	v := &validator{file: file, getenv: getenv}
+	v := &validator{yamlconf.Validator{File: file, Getenv: getenv, DurationExample: "10m or 24h"}}
 	c := &Config{}
 	names := map[string]bool{}
 	for i, nc := range f.Notifiers {
 		n := v.notifier(fmt.Sprintf("$.notifiers[%d]", i), nc)
 		if names[n.Name] {
-			v.fail(fmt.Sprintf("$.notifiers[%d].name", i), "name: %q is used by an earlier notifier", n.Name)
+			v.Fail(fmt.Sprintf("$.notifiers[%d].name", i), "name: %q is used by an earlier notifier", n.Name)
 		}
 		names[n.Name] = true
 		c.Notifiers = append(c.Notifiers, n)
 	}
 	if len(f.Rules) == 0 {
-		v.fail("$.rules", "rules: the file lists no rule")
+		v.Fail("$.rules", "rules: the file lists no rule")
 	}
 	seen := map[string]bool{}
 	for i, rc := range f.Rules {
 		at := fmt.Sprintf("$.rules[%d]", i)
 		r := v.rule(at, rc, names, outputNames)
 		if seen[r.Name] {
-			v.fail(at+".name", "name: %q is used by an earlier rule", r.Name)
+			v.Fail(at+".name", "name: %q is used by an earlier rule", r.Name)
 		}
 		seen[r.Name] = true
 		c.Rules = append(c.Rules, r)
 	}
-	if err := errors.Join(v.errs...); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-type validator struct {
-	file   *ast.File
-	getenv func(string) string
-	errs   []error
-}
-
-func (v *validator) fail(path, format string, args ...any) {
-	v.errs = append(v.errs, fmt.Errorf("line %d: %s", outputs.LineOf(v.file, path), fmt.Sprintf(format, args...)))
-}
-
-func (v *validator) expand(path, field, s string) string {
-	out, err := outputs.Expand(s, v.getenv)
-	if err != nil {
-		v.fail(path, "%s: %v", field, err)
-	}
-	return out
-}
-
-func (v *validator) duration(path, field, s string, def time.Duration) time.Duration {
-	if s == "" {
-		return def
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		v.fail(path, "%s: %q is not a positive duration such as 10m or 24h", field, s)
-		return def
-	}
-	return d
-}
+// validator checks a rules file's fields.
+type validator struct{ yamlconf.Validator }
 
 func (v *validator) notifier(at string, nc NotifierConfig) Notifier {
 	n := Notifier{Name: nc.Name, Type: nc.Type}
-	if !validName(nc.Name) {
-		v.fail(at+".name", "name: %q must be 1-64 letters, digits, '-' or '_'", nc.Name)
-	}
+	v.Name(at+".name", nc.Name)
 	switch nc.Type {
 	case "slack", "teams":
-		before := len(v.errs)
-		n.URL = v.expand(at+".url", "url", nc.URL)
-		if u, err := url.Parse(n.URL); len(v.errs) == before && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
-			v.fail(at+".url", "url: must be the channel's https:// webhook URL")
+		before := len(v.Errs)
+		n.URL = v.Expand(at+".url", "url", nc.URL)
+		if u, err := url.Parse(n.URL); len(v.Errs) == before && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			v.Fail(at+".url", "url: must be the channel's https:// webhook URL")
 		}
 		if nc.SMTP != nil {
-			v.fail(at+".smtp", "smtp: a %s notifier takes url, not smtp", nc.Type)
+			v.Fail(at+".smtp", "smtp: a %s notifier takes url, not smtp", nc.Type)
 		}
 	case "smtp":
 		if nc.SMTP == nil {
-			v.fail(at, "smtp: an smtp notifier needs an smtp block with host, from and to")
+			v.Fail(at, "smtp: an smtp notifier needs an smtp block with host, from and to")
 			return n
 		}
 		s := *nc.SMTP
-		s.Host = v.expand(at+".smtp.host", "smtp.host", s.Host)
-		s.Username = v.expand(at+".smtp.username", "smtp.username", s.Username)
-		s.Password = v.expand(at+".smtp.password", "smtp.password", s.Password)
-		s.From = v.expand(at+".smtp.from", "smtp.from", s.From)
+		s.Host = v.Expand(at+".smtp.host", "smtp.host", s.Host)
+		s.Username = v.Expand(at+".smtp.username", "smtp.username", s.Username)
+		s.Password = v.Expand(at+".smtp.password", "smtp.password", s.Password)
+		s.From = v.Expand(at+".smtp.from", "smtp.from", s.From)
 		for j := range s.To {
-			s.To[j] = v.expand(fmt.Sprintf("%s.smtp.to[%d]", at, j), "smtp.to", s.To[j])
+			s.To[j] = v.Expand(fmt.Sprintf("%s.smtp.to[%d]", at, j), "smtp.to", s.To[j])
 		}
 		if s.Host == "" {
-			v.fail(at+".smtp.host", "smtp.host: required")
+			v.Fail(at+".smtp.host", "smtp.host: required")
 		}
 		if s.From == "" || len(s.To) == 0 {
-			v.fail(at+".smtp", "smtp: from and to are required")
+			v.Fail(at+".smtp", "smtp: from and to are required")
 		}
 		switch s.Security {
 		case "", "starttls", "tls", "none":
 		default:
-			v.fail(at+".smtp.security", "smtp.security: %q must be starttls, tls or none", s.Security)
+			v.Fail(at+".smtp.security", "smtp.security: %q must be starttls, tls or none", s.Security)
 		}
 		n.SMTP = s
 	default:
-		v.fail(at+".type", "type: %q must be slack, teams or smtp", nc.Type)
+		v.Fail(at+".type", "type: %q must be slack, teams or smtp", nc.Type)
 	}
 	return n
 }
 
 func (v *validator) rule(at string, rc RuleConfig, notifiers map[string]bool, outputNames []string) Rule {
-	r := Rule{Name: rc.Name, DryRun: rc.DryRun, Line: outputs.LineOf(v.file, at+".name")}
-	if !validName(rc.Name) {
-		v.fail(at+".name", "name: %q must be 1-64 letters, digits, '-' or '_'", rc.Name)
-	}
+	r := Rule{Name: rc.Name, DryRun: rc.DryRun, Line: v.Line(at + ".name")}
+	v.Name(at+".name", rc.Name)
 	r.Trigger = v.trigger(at+".trigger", rc.Trigger)
 	r.Action = v.action(at+".action", rc.Action, r.Trigger, notifiers, outputNames)
 	return r
@@ -329,7 +290,7 @@ func (v *validator) trigger(at string, tc TriggerConfig) Trigger {
 		kinds = append(kinds, "study_status")
 		t.Kind, t.EventTypes, t.Statuses = TriggerStudyStatus, []string{prolific.EventStudyStatusChange}, tc.StudyStatus
 		if len(tc.Statuses) > 0 {
-			v.fail(at+".statuses", "statuses: study_status already names the statuses")
+			v.Fail(at+".statuses", "statuses: study_status already names the statuses")
 		}
 	}
 	if tc.AwaitingReview != nil {
@@ -337,21 +298,21 @@ func (v *validator) trigger(at string, tc TriggerConfig) Trigger {
 		t.Kind = TriggerAwaitingReview
 		t.Count = tc.AwaitingReview.Count
 		if t.Count < 1 {
-			v.fail(at+".awaiting_review.count", "awaiting_review.count: must be 1 or more")
+			v.Fail(at+".awaiting_review.count", "awaiting_review.count: must be 1 or more")
 		}
-		t.OlderThan = v.duration(at+".awaiting_review.older_than", "awaiting_review.older_than", tc.AwaitingReview.OlderThan, 0)
+		t.OlderThan = v.Duration(at+".awaiting_review.older_than", "awaiting_review.older_than", tc.AwaitingReview.OlderThan, 0)
 		if t.OlderThan == 0 && tc.AwaitingReview.OlderThan == "" {
-			v.fail(at+".awaiting_review", "awaiting_review.older_than: required, e.g. 24h")
+			v.Fail(at+".awaiting_review", "awaiting_review.older_than: required, e.g. 24h")
 		}
 	}
 	if tc.ReturnShare != nil {
 		kinds = append(kinds, "return_share")
 		t.Kind, t.Last, t.Above = TriggerReturnShare, tc.ReturnShare.Last, tc.ReturnShare.Above
 		if t.Last < 1 || t.Last > 1000 {
-			v.fail(at+".return_share.last", "return_share.last: must be 1 to 1000 submissions")
+			v.Fail(at+".return_share.last", "return_share.last: must be 1 to 1000 submissions")
 		}
 		if t.Above <= 0 || t.Above >= 1 {
-			v.fail(at+".return_share", "return_share.above: must be a share between 0 and 1, e.g. 0.3")
+			v.Fail(at+".return_share", "return_share.above: must be a share between 0 and 1, e.g. 0.3")
 		}
 	}
 	if tc.Health != "" {
@@ -362,42 +323,29 @@ func (v *validator) trigger(at string, tc TriggerConfig) Trigger {
 		case SignalReconcileCorrections:
 			t.Sources = []string{"reconcile"}
 		default:
-			v.fail(at+".health", "health: %q must be %s, %s or %s", tc.Health,
+			v.Fail(at+".health", "health: %q must be %s, %s or %s", tc.Health,
 				SignalSubscriptionDisabled, SignalDeliveriesFailing, SignalReconcileCorrections)
 		}
 	}
 	switch len(kinds) {
 	case 0:
-		v.fail(at, "trigger: give one of event_type, study_status, awaiting_review, return_share or health")
+		v.Fail(at, "trigger: give one of event_type, study_status, awaiting_review, return_share or health")
 	case 1:
 	default:
-		v.fail(at, "trigger: give only one of %s", strings.Join(kinds, ", "))
+		v.Fail(at, "trigger: give only one of %s", strings.Join(kinds, ", "))
 	}
 	if t.Kind != TriggerEvent && t.Kind != TriggerStudyStatus && len(tc.Statuses) > 0 {
-		v.fail(at+".statuses", "statuses: only an event_type trigger takes statuses")
+		v.Fail(at+".statuses", "statuses: only an event_type trigger takes statuses")
 	}
 	for j, s := range tc.Sources {
 		if s != "webhook" && s != "api" && s != "reconcile" {
-			v.fail(fmt.Sprintf("%s.sources[%d]", at, j), "sources: %q must be webhook, api or reconcile", s)
+			v.Fail(fmt.Sprintf("%s.sources[%d]", at, j), "sources: %q must be webhook, api or reconcile", s)
 		}
 	}
 	for j, id := range tc.StudyIDs {
 		if strings.TrimSpace(id) == "" || id == "*" {
-			v.fail(fmt.Sprintf("%s.study_ids[%d]", at, j), "study_ids: entry %d must be a study ID", j)
+			v.Fail(fmt.Sprintf("%s.study_ids[%d]", at, j), "study_ids: entry %d must be a study ID", j)
 		}
 	}
 	return t
-}
-
-// validName reports whether s is a usable rule or notifier name (metric label).
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }
