@@ -22,28 +22,7 @@ func (v *validator) action(at string, ac ActionConfig, t Trigger, notifiers map[
 		(t.Kind == TriggerEvent && len(t.EventTypes) == 1 && strings.HasPrefix(t.EventTypes[0], "study."))
 	switch ac.Type {
 	case ActionNotify:
-		a.Notifier = ac.Notifier
-		if !notifiers[ac.Notifier] {
-			v.Fail(at+".notifier", "notifier: %q is not one of the file's notifiers", ac.Notifier)
-		}
-		a.Subject = v.template(at+".subject", "subject", ac.Subject, defaultSubject)
-		a.Text = v.template(at+".text", "text", ac.Text, defaultText)
-		if ac.Digest != "" {
-			if periodic {
-				v.Fail(at+".digest", "digest: a %s trigger fires once per window already (use window)", t.Kind)
-			}
-			a.Digest = v.Duration(at+".digest", "digest", ac.Digest, 0)
-			if a.Digest > 0 && a.Digest < MinDigest {
-				v.Fail(at+".digest", "digest: at least %s", MinDigest)
-			}
-			a.Delay = min(v.Duration(at+".delay", "delay", ac.Delay, DefaultDigestDelay), a.Digest)
-		} else {
-			unused("delay", ac.Delay)
-		}
-		a.Window = v.Duration(at+".window", "window", ac.Window, DefaultCheckWindow)
-		unused("group_id", ac.GroupID)
-		unused("min_age", ac.MinAge)
-		unused("output", ac.Output)
+		a = v.notifyAction(at, ac, periodic, t.Kind, notifiers, unused)
 	case ActionPause, ActionStop:
 		if t.Kind == TriggerHealth {
 			v.Fail(at+".type", "type: a health trigger can only notify")
@@ -105,4 +84,32 @@ func (v *validator) template(at, field, text, def string) *template.Template {
 		return template.Must(template.New(field).Parse(def))
 	}
 	return t
+}
+
+// notifyAction validates a notify action: its notifier, templates, digest
+// and window. unused records a field set that a notify action does not take.
+func (v *validator) notifyAction(at string, ac ActionConfig, periodic bool, kind string, notifiers map[string]bool, unused func(field, val string)) Action {
+	a := Action{Type: ac.Type, Notifier: ac.Notifier}
+	if !notifiers[ac.Notifier] {
+		v.Fail(at+".notifier", "notifier: %q is not one of the file's notifiers", ac.Notifier)
+	}
+	a.Subject = v.template(at+".subject", "subject", ac.Subject, defaultSubject)
+	a.Text = v.template(at+".text", "text", ac.Text, defaultText)
+	if ac.Digest != "" {
+		if periodic {
+			v.Fail(at+".digest", "digest: a %s trigger fires once per window already (use window)", kind)
+		}
+		a.Digest = v.Duration(at+".digest", "digest", ac.Digest, 0)
+		if a.Digest > 0 && a.Digest < MinDigest {
+			v.Fail(at+".digest", "digest: at least %s", MinDigest)
+		}
+		a.Delay = min(v.Duration(at+".delay", "delay", ac.Delay, DefaultDigestDelay), a.Digest)
+	} else {
+		unused("delay", ac.Delay)
+	}
+	a.Window = v.Duration(at+".window", "window", ac.Window, DefaultCheckWindow)
+	unused("group_id", ac.GroupID)
+	unused("min_age", ac.MinAge)
+	unused("output", ac.Output)
+	return a
 }

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prolific-receiver/receiver/internal/notify"
-	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -151,12 +148,24 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 	if r == nil || r.Action.Type != first.Action {
 		return finishAll(store.ActionSkipped, "the rule is no longer in the rules file (or its action changed)", "", "")
 	}
-	// Decide what to do with each action now (it may have become moot).
-	var live []store.Action
+	live, results := e.triage(ctx, r, as, results)
+	if len(results) > 0 {
+		if err := e.finish(ctx, r.Name, r.Action.Type, results); err != nil {
+			return err
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	return e.carryOut(ctx, r, live, results[:0])
+}
+
+// triage decides what to do with each of as now (it may have become moot):
+// the results of those not sent are appended to results; live are to send.
+func (e *Engine) triage(ctx context.Context, r *Rule, as []store.Action, results []store.ActionResult) (live []store.Action, _ []store.ActionResult) {
 	for _, a := range as {
 		req := e.request(r, a)
-		switch {
-		case e.sendsNothing(a):
+		if e.sendsNothing(a) {
 			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionDryRun, Request: req, Reason: e.dryRunReason(a)})
 			continue
 		}
@@ -171,14 +180,12 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 		}
 		live = append(live, a)
 	}
-	if len(results) > 0 {
-		if err := e.finish(ctx, r.Name, r.Action.Type, results); err != nil {
-			return err
-		}
-	}
-	if len(live) == 0 {
-		return nil
-	}
+	return live, results
+}
+
+// carryOut sends live (unless an interrupted pause or stop already went
+// through) and records the outcome: done, failed, or retried later.
+func (e *Engine) carryOut(ctx context.Context, r *Rule, live []store.Action, results []store.ActionResult) error {
 	request := e.request(r, live...)
 	var response string
 	var err error
@@ -189,7 +196,6 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 	} else {
 		response, err = e.call(ctx, r, live)
 	}
-	results = results[:0]
 	if err == nil {
 		for _, a := range live {
 			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionDone, Request: request, Response: response})
@@ -380,41 +386,4 @@ func targets(as []store.Action) []string {
 		out[i] = a.Target
 	}
 	return out
-}
-
-// permanentError is a failure no retry can help.
-type permanentError struct{ error }
-
-func (p permanentError) Unwrap() error { return p.error }
-
-// permanent reports whether err ends an action at once: Prolific's 4xx
-// other than 429 (the request itself is refused), a notifier's permanent
-// error, or the engine's own.
-func permanent(err error) bool {
-	var pe permanentError
-	if errors.As(err, &pe) {
-		return true
-	}
-	if prolific.IsPermanent(err) {
-		return true
-	}
-	var ne *notify.Error
-	if errors.As(err, &ne) {
-		return notify.IsPermanent(err)
-	}
-	return false
-}
-
-// backoff is the wait before attempt attempts+1: full jitter over an
-// exponential bound, at least a Retry-After the answer asked for.
-func (e *Engine) backoff(attempts int, err error) time.Duration {
-	bound := e.opts.BackoffBase << min(attempts-1, 20)
-	if bound > e.opts.BackoffMax || bound <= 0 {
-		bound = e.opts.BackoffMax
-	}
-	d := time.Duration(rand.Int64N(int64(bound)) + 1)
-	if ra, ok := notify.RetryAfter(err); ok && ra > d {
-		d = min(ra, time.Hour)
-	}
-	return d
 }
