@@ -106,16 +106,9 @@ func setupACME(cfg Config, st store.Store, reg prometheus.Registerer, log zerolo
 	if err != nil {
 		return nil, err
 	}
-	var roots *x509.CertPool
-	if cfg.ACMECARootsFile != "" {
-		pem, err := os.ReadFile(cfg.ACMECARootsFile)
-		if err != nil {
-			return nil, fmt.Errorf("RECEIVER_ACME_CA_ROOTS_FILE: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, errors.New("RECEIVER_ACME_CA_ROOTS_FILE: no PEM certificate found in the file")
-		}
+	roots, err := acmeRoots(cfg.ACMECARootsFile)
+	if err != nil {
+		return nil, err
 	}
 	failures := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "receiver_acme_failures_total",
@@ -282,6 +275,23 @@ func redirectToHTTPS(domains []string) http.Handler {
 		}
 		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 	})
+}
+
+// acmeRoots reads the CA roots RECEIVER_ACME_CA_ROOTS_FILE names (nil:
+// the system's).
+func acmeRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("RECEIVER_ACME_CA_ROOTS_FILE: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, errors.New("RECEIVER_ACME_CA_ROOTS_FILE: no PEM certificate found in the file")
+	}
+	return roots, nil
 }
 
 // acmeStorage is where the ACME account and certificates live: the

@@ -81,27 +81,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s: %d rule(s), %d notifier(s): ok\n", rest[0], len(cfg.Rules), len(cfg.Notifiers))
 		return nil
 	case "test":
-		if len(rest) != 1 || *eventFile == "" {
-			return usageError{"rules test: usage: receiver rules test FILE -event EVENT.json"}
-		}
-		cfg, err := loadRulesFile(rest[0])
-		if err != nil {
-			return err
-		}
-		e, err := readTestEvent(*eventFile)
-		if err != nil {
-			return err
-		}
-		mode, err := rules.ParseMode(os.Getenv("RECEIVER_ACTIONS"))
-		if err != nil {
-			return fmt.Errorf("RECEIVER_ACTIONS: %w", err)
-		}
-		out, err := rules.Explain(ctx, cfg, mode, os.Getenv("RECEIVER_ACTIONS_APPROVE") == "live", e)
-		if err != nil {
-			return err
-		}
-		fmt.Fprint(stdout, out)
-		return nil
+		return rulesTest(ctx, rest, *eventFile, stdout)
 	case "history":
 		if len(rest) > 0 {
 			return usageError{fmt.Sprintf("rules history: unexpected argument %q", rest[0])}
@@ -116,37 +96,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *before > 0 {
 			q.Set("before", strconv.FormatInt(*before, 10))
 		}
-		var page handlers.ActionsPage
-		c := &http.Client{Timeout: 10 * time.Second}
-		if err := getAdminJSON(ctx, c, adminURL, "/api/v1/actions?"+q.Encode(), adminToken(token), "rules history", &page); err != nil {
-			return err
-		}
-		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			for _, a := range page.Actions {
-				if err := enc.Encode(a); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tDECIDED\tRULE\tACTION\tOUTCOME\tSTUDY\tTARGET\tEVENTS\tREASON / ANSWER")
-		for _, a := range page.Actions {
-			note := a.Reason
-			if a.Outcome == store.ActionDone {
-				note = a.Response
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.ID, a.DecidedAt.Format(time.RFC3339), a.Rule, a.Action,
-				a.Outcome, a.StudyID, a.Target, a.EventsCount, note)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		if page.NextBefore > 0 {
-			fmt.Fprintf(stdout, "more: receiver rules history -before %d\n", page.NextBefore)
-		}
-		return nil
+		return rulesHistory(ctx, adminURL, adminToken(token), q, *asJSON, stdout)
 	}
 	fs.Usage()
 	return usageError{fmt.Sprintf("rules: unknown command %q (check, test or history)", verb)}
@@ -196,4 +146,66 @@ func readTestEvent(path string) (*store.Event, error) {
 	now := time.Now().UTC()
 	return &store.Event{ID: in.EventID, Type: in.EventType, ResourceID: in.ResourceID, Status: in.Status,
 		ParticipantID: in.ParticipantID, StudyID: in.StudyID, Source: in.Source, EventTime: now, ReceivedAt: now, Body: b}, nil
+}
+
+// rulesTest is `receiver rules test FILE -event EVENT.json`: what the rules
+// would decide for the event, and why.
+func rulesTest(ctx context.Context, rest []string, eventFile string, stdout io.Writer) error {
+	if len(rest) != 1 || eventFile == "" {
+		return usageError{"rules test: usage: receiver rules test FILE -event EVENT.json"}
+	}
+	cfg, err := loadRulesFile(rest[0])
+	if err != nil {
+		return err
+	}
+	e, err := readTestEvent(eventFile)
+	if err != nil {
+		return err
+	}
+	mode, err := rules.ParseMode(os.Getenv("RECEIVER_ACTIONS"))
+	if err != nil {
+		return fmt.Errorf("RECEIVER_ACTIONS: %w", err)
+	}
+	out, err := rules.Explain(ctx, cfg, mode, os.Getenv("RECEIVER_ACTIONS_APPROVE") == "live", e)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, out)
+	return nil
+}
+
+// rulesHistory is `receiver rules history`: the actions the admin API lists
+// for q, as a table or JSON lines.
+func rulesHistory(ctx context.Context, adminURL, token string, q url.Values, asJSON bool, stdout io.Writer) error {
+	var page handlers.ActionsPage
+	c := &http.Client{Timeout: 10 * time.Second}
+	if err := getAdminJSON(ctx, c, adminURL, "/api/v1/actions?"+q.Encode(), token, "rules history", &page); err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, a := range page.Actions {
+			if err := enc.Encode(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDECIDED\tRULE\tACTION\tOUTCOME\tSTUDY\tTARGET\tEVENTS\tREASON / ANSWER")
+	for _, a := range page.Actions {
+		note := a.Reason
+		if a.Outcome == store.ActionDone {
+			note = a.Response
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.ID, a.DecidedAt.Format(time.RFC3339), a.Rule, a.Action,
+			a.Outcome, a.StudyID, a.Target, a.EventsCount, note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if page.NextBefore > 0 {
+		fmt.Fprintf(stdout, "more: receiver rules history -before %d\n", page.NextBefore)
+	}
+	return nil
 }

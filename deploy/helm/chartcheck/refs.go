@@ -23,10 +23,21 @@ import (
 func CheckRefs(objs []Object, external ...string) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	names, pod, claims := workloads(objs, bad)
+	if pod == nil {
+		return errors.New("no Deployment or StatefulSet rendered")
+	}
+	has := func(kind, name string) bool { return names[kind+"/"+name] }
+	secretOK := func(name string) bool { return has("Secret", name) || slices.Contains(external, name) }
+	ports := checkPod(pod.Spec, claims, has, secretOK, bad)
+	checkSelectors(objs, labels.Set(pod.Labels), ports, has, bad)
+	return errors.Join(errs...)
+}
 
-	names := map[string]bool{}
-	var pod *corev1.PodTemplateSpec
-	var claims []corev1.PersistentVolumeClaim
+// workloads lists the objects rendered (kind/name), checking each name and
+// the workload's selector; pod is the workload's pod template (nil: none).
+func workloads(objs []Object, bad func(string, ...any)) (names map[string]bool, pod *corev1.PodTemplateSpec, claims []corev1.PersistentVolumeClaim) {
+	names = map[string]bool{}
 	for _, o := range objs {
 		key := o.Kind + "/" + o.Name
 		if names[key] {
@@ -52,13 +63,12 @@ func CheckRefs(objs []Object, external ...string) error {
 			}
 		}
 	}
-	if pod == nil {
-		return errors.New("no Deployment or StatefulSet rendered")
-	}
-	has := func(kind, name string) bool { return names[kind+"/"+name] }
-	secretOK := func(name string) bool { return has("Secret", name) || slices.Contains(external, name) }
+	return names, pod, claims
+}
 
-	spec := pod.Spec
+// checkPod checks what the pod refers to (service account, volumes,
+// config maps, secrets, probe ports) and returns its container ports by name.
+func checkPod(spec corev1.PodSpec, claims []corev1.PersistentVolumeClaim, has func(kind, name string) bool, secretOK func(string) bool, bad func(string, ...any)) map[string]int32 {
 	if spec.ServiceAccountName != "" && spec.ServiceAccountName != "default" && !has("ServiceAccount", spec.ServiceAccountName) {
 		bad("pod: ServiceAccount %s not rendered", spec.ServiceAccountName)
 	}
@@ -103,7 +113,12 @@ func CheckRefs(objs []Object, external ...string) error {
 			checkPort(p.HTTPGet.Port, ports, bad, "probe "+p.HTTPGet.Path)
 		}
 	}
-	podLabels := labels.Set(pod.Labels)
+	return ports
+}
+
+// checkSelectors checks that what selects the pods (services, budgets,
+// policies, monitors) matches them and names their ports.
+func checkSelectors(objs []Object, podLabels labels.Set, ports map[string]int32, has func(kind, name string) bool, bad func(string, ...any)) {
 	for _, o := range objs {
 		switch w := o.Obj.(type) {
 		case *corev1.Service:
@@ -153,7 +168,6 @@ func CheckRefs(objs []Object, external ...string) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // nameErrors checks the object's name and labels as the API server would.
