@@ -61,29 +61,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read secret: %w", err)
 	}
-	var outs []outputs.Output
-	if *outputsFile != "" {
-		if outs, err = outputs.Load(*outputsFile, os.Getenv); err != nil {
-			return err
-		}
-	}
-	st, err := storeopen.Open(ctx, *dsn, store.Options{Outputs: outputs.StoreOutputs(outs)})
+	st, saver, closeAll, err := openSaver(ctx, *dsn, *outputsFile)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	var saver handlers.Saver = st
-	if len(outs) > 0 {
-		runner, err := outputs.NewRunner(st, outs, "profile", outputs.Options{Log: zerolog.Nop()})
-		if err != nil {
-			return err
-		}
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { runner.Run(rctx); close(done) }()
-		defer func() { cancel(); <-done }()
-		saver = runner.WakeOnSave(st)
-	}
+	defer closeAll()
 
 	first := make(chan struct{})
 	var once sync.Once
@@ -166,4 +148,32 @@ func profileFor(ctx context.Context, d time.Duration, dir string) error {
 		}
 	}
 	return nil
+}
+
+// openSaver opens the store at dsn and, with an outputs file, runs its
+// workers as `receiver serve` does; saver is what the handler saves through.
+// closeAll stops the workers, then closes the store.
+func openSaver(ctx context.Context, dsn, outputsFile string) (st store.Store, saver handlers.Saver, closeAll func(), err error) {
+	var outs []outputs.Output
+	if outputsFile != "" {
+		if outs, err = outputs.Load(outputsFile, os.Getenv); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	st, err = storeopen.Open(ctx, dsn, store.Options{Outputs: outputs.StoreOutputs(outs)})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(outs) == 0 {
+		return st, st, func() { st.Close() }, nil
+	}
+	runner, err := outputs.NewRunner(st, outs, "profile", outputs.Options{Log: zerolog.Nop()})
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { runner.Run(rctx); close(done) }()
+	return st, runner.WakeOnSave(st), func() { cancel(); <-done; st.Close() }, nil
 }

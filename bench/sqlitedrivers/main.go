@@ -89,31 +89,11 @@ func run(n, batch int, migrations string) (float64, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	db, err := sql.Open(driverName, filepath.Join(dir, "bench.db"))
+	db, err := openDB(filepath.Join(dir, "bench.db"), migrations)
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
-	for _, p := range []string{"PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF", "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=0"} {
-		if _, err := db.Exec(p); err != nil {
-			return 0, fmt.Errorf("%s: %w", p, err)
-		}
-	}
-	files, _ := filepath.Glob(filepath.Join(migrations, "*.sql"))
-	sort.Strings(files)
-	if len(files) == 0 {
-		return 0, fmt.Errorf("no migrations in %s", migrations)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := db.Exec(string(b)); err != nil {
-			return 0, fmt.Errorf("%s: %w", filepath.Base(f), err)
-		}
-	}
 	ins, err := db.Prepare(insertEvent)
 	if err != nil {
 		return 0, err
@@ -122,27 +102,9 @@ func run(n, batch int, migrations string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	id := func(i int, kind byte) string {
-		var b [12]byte
-		b[0] = kind
-		for k := 0; k < 8; k++ {
-			b[4+k] = byte(i >> (8 * k))
-		}
-		return hex.EncodeToString(b[:])
-	}
 	// The events' values, built before the clock starts.
-	type row struct {
-		id, sub, part, hash string
-		at                  int64
-		body                []byte
-	}
 	base := time.Now().UnixMicro()
-	rows := make([]row, n)
-	for i := range rows {
-		sub, part := id(i/4, 's'), id(i/4, 'p')
-		rows[i] = row{id: id(i, 'e'), sub: sub, part: part, hash: id(i, 'h') + id(i, 'h') + id(i, 'h')[:16], at: base + int64(i),
-			body: fmt.Appendf(nil, `{"resource_id": "%s", "event_type": "submission.status.change", "participant_id": "%s", "status": "ACTIVE"}`, sub, part)}
-	}
+	rows := makeRows(n, base)
 	// One INSERT of a whole transaction's rows, by row count, prepared
 	// before the clock starts (the one connection is the transaction's).
 	multi := map[int]*sql.Stmt{}
@@ -170,24 +132,8 @@ func run(n, batch int, migrations string) (float64, error) {
 			for _, r := range rows[i:end] {
 				args = append(args, r.id, "submission.status.change", r.sub, "ACTIVE", r.part, "", r.at, r.at, "raw", r.hash, r.body)
 			}
-			rs, err := tx.Stmt(multi[end-i]).Query(args...)
-			if err != nil {
+			if err := insertAll(tx.Stmt(multi[end-i]), args, end-i); err != nil {
 				return 0, err
-			}
-			got := 0
-			for rs.Next() {
-				var seq int64
-				var eid string
-				if err := rs.Scan(&seq, &eid); err != nil {
-					return 0, err
-				}
-				got++
-			}
-			if err := rs.Err(); err != nil {
-				return 0, err
-			}
-			if got != end-i {
-				return 0, fmt.Errorf("multi-row insert stored %d of %d", got, end-i)
 			}
 		}
 		for _, r := range rows[i:end] {
@@ -207,4 +153,86 @@ func run(n, batch int, migrations string) (float64, error) {
 		}
 	}
 	return float64((cpu() - start).Microseconds()) / float64(n), nil
+}
+
+// openDB opens the database at path on one connection, as the receiver
+// sets it up, with the migrations in the folder migrations applied.
+func openDB(path, migrations string) (*sql.DB, error) {
+	db, err := sql.Open(driverName, path)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*sql.DB, error) { db.Close(); return nil, err }
+	db.SetMaxOpenConns(1)
+	for _, p := range []string{"PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF", "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=0"} {
+		if _, err := db.Exec(p); err != nil {
+			return fail(fmt.Errorf("%s: %w", p, err))
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(migrations, "*.sql"))
+	sort.Strings(files)
+	if len(files) == 0 {
+		return fail(fmt.Errorf("no migrations in %s", migrations))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fail(err)
+		}
+		if _, err := db.Exec(string(b)); err != nil {
+			return fail(fmt.Errorf("%s: %w", filepath.Base(f), err))
+		}
+	}
+	return db, nil
+}
+
+// row is one event's values.
+type row struct {
+	id, sub, part, hash string
+	at                  int64
+	body                []byte
+}
+
+// makeRows builds n events, four to a submission, timed from base.
+func makeRows(n int, base int64) []row {
+	id := func(i int, kind byte) string {
+		var b [12]byte
+		b[0] = kind
+		for k := 0; k < 8; k++ {
+			b[4+k] = byte(i >> (8 * k))
+		}
+		return hex.EncodeToString(b[:])
+	}
+	rows := make([]row, n)
+	for i := range rows {
+		sub, part := id(i/4, 's'), id(i/4, 'p')
+		rows[i] = row{id: id(i, 'e'), sub: sub, part: part, hash: id(i, 'h') + id(i, 'h') + id(i, 'h')[:16], at: base + int64(i),
+			body: fmt.Appendf(nil, `{"resource_id": "%s", "event_type": "submission.status.change", "participant_id": "%s", "status": "ACTIVE"}`, sub, part)}
+	}
+	return rows
+}
+
+// insertAll runs the multi-row INSERT stmt with args and checks that it
+// stored want rows.
+func insertAll(stmt *sql.Stmt, args []any, want int) error {
+	rs, err := stmt.Query(args...)
+	if err != nil {
+		return err
+	}
+	got := 0
+	for rs.Next() {
+		var seq int64
+		var eid string
+		if err := rs.Scan(&seq, &eid); err != nil {
+			return err
+		}
+		got++
+	}
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("multi-row insert stored %d of %d", got, want)
+	}
+	return nil
 }

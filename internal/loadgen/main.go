@@ -105,11 +105,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		LateAfter:   *lateAfter,
 		AllowRemote: *allowRemote,
 	}
-	for u := range strings.SplitSeq(*urls, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.Targets = append(cfg.Targets, u)
-		}
-	}
+	cfg.Targets = splitTargets(*urls)
 	if _, err := cfg.withDefaults(); err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
@@ -132,21 +128,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("loadgen: %w", err)
-		}
-	} else if err := rep.WriteTable(stdout); err != nil {
-		return fmt.Errorf("loadgen: %w", err)
-	}
-	if f, ok := cfg.Acked.(*os.File); ok {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("loadgen: sync acked file: %w", err)
-		}
-	}
-	return nil
+	return writeReport(stdout, rep, *asJSON, cfg.Acked)
 }
 
 // loadSecret picks the secret from the flag, the file, or the environment,
@@ -168,4 +150,35 @@ func loadSecret(flagValue, file string) (string, error) {
 		return os.Getenv(SecretEnv), nil
 	}
 	return "", fmt.Errorf("loadgen: no webhook secret: set -secret-file or $%s", SecretEnv)
+}
+
+// splitTargets returns the comma-separated URLs of -url, blanks dropped.
+func splitTargets(urls string) []string {
+	var targets []string
+	for u := range strings.SplitSeq(urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			targets = append(targets, u)
+		}
+	}
+	return targets
+}
+
+// writeReport prints rep as a table or JSON, then syncs the file of
+// acknowledged IDs (when one was written) so it survives a crash after.
+func writeReport(stdout io.Writer, rep Report, asJSON bool, acked io.Writer) error {
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+	} else if err := rep.WriteTable(stdout); err != nil {
+		return fmt.Errorf("loadgen: %w", err)
+	}
+	if f, ok := acked.(*os.File); ok {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("loadgen: sync acked file: %w", err)
+		}
+	}
+	return nil
 }
