@@ -10,10 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/prolific-receiver/receiver/internal/retryafter"
 )
 
 // DefaultTimeout bounds one Send, connection and answer included, unless
@@ -222,20 +223,7 @@ func bounded(s string) string {
 
 // parseRetryAfter reads delay-seconds or an HTTP date, capped at maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return min(time.Duration(min(secs, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter), true
-	}
-	return 0, false
+	return retryafter.Parse(v, now, maxRetryAfter)
 }
 
 // linkURL returns m.Link normalised when it is an absolute http(s) URL, else "".

@@ -11,11 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
+	"github.com/prolific-receiver/receiver/internal/retryafter"
 )
 
 // Response size limits: success bodies are decoded whole, error bodies only
@@ -183,25 +183,10 @@ func fullJitter(ceiling time.Duration) time.Duration {
 	return rand.N(ceiling + 1)
 }
 
-// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
+// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date,
+// at most a day.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return retryafter.Parse(v, now, 24*time.Hour)
 }
 
 // decode unmarshals a success body into out, naming the endpoint on failure.

@@ -52,9 +52,8 @@ func (f *Fake) handleTransitionStudy(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := f.studies[r.PathValue("id")]
+	s, ok := lookup(w, r, f.studies, "Study not found.")
 	if !ok {
-		writeError(w, http.StatusNotFound, "Study not found.")
 		return
 	}
 	allowed := false
@@ -239,9 +238,8 @@ func (f *Fake) handleAddToGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	g, ok := f.groups[r.PathValue("id")]
+	g, ok := lookup(w, r, f.groups, "Participant group not found.")
 	if !ok {
-		writeError(w, http.StatusNotFound, "Participant group not found.")
 		return
 	}
 	now := f.now()
@@ -258,9 +256,8 @@ func (f *Fake) handleAddToGroup(w http.ResponseWriter, r *http.Request) {
 func (f *Fake) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	g, ok := f.groups[r.PathValue("id")]
+	g, ok := lookup(w, r, f.groups, "Participant group not found.")
 	if !ok {
-		writeError(w, http.StatusNotFound, "Participant group not found.")
 		return
 	}
 	writeJSON(w, http.StatusOK, g.json())

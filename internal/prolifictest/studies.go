@@ -91,9 +91,8 @@ type studyJSON struct {
 func (f *Fake) handleGetStudy(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := f.studies[r.PathValue("id")]
+	s, ok := lookup(w, r, f.studies, "Study not found.")
 	if !ok {
-		writeError(w, http.StatusNotFound, "Study not found.")
 		return
 	}
 	writeJSON(w, http.StatusOK, f.studyJSONLocked(s))
@@ -116,9 +115,8 @@ func (f *Fake) studyJSONLocked(s *study) studyJSON {
 func (f *Fake) handleCountSubmissions(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := f.studies[r.PathValue("id")]
+	s, ok := lookup(w, r, f.studies, "Study not found.")
 	if !ok {
-		writeError(w, http.StatusNotFound, "Study not found.")
 		return
 	}
 	writeJSON(w, http.StatusOK, s.counts())
@@ -189,4 +187,14 @@ func (f *Fake) StudyState(id string) (StudyState, bool) {
 		TotalAvailablePlaces: s.totalPlaces, PlacesTaken: s.placesTaken(), NumberOfSubmissions: len(s.subs),
 		Counts: s.counts(), Submissions: subs,
 	}, true
+}
+
+// lookup returns the entry of m the request's {id} names, answering 404
+// with notFound (Prolific's detail) when there is none.
+func lookup[T any](w http.ResponseWriter, r *http.Request, m map[string]T, notFound string) (T, bool) {
+	v, ok := m[r.PathValue("id")]
+	if !ok {
+		writeError(w, http.StatusNotFound, notFound)
+	}
+	return v, ok
 }
