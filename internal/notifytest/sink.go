@@ -90,20 +90,14 @@ func (s *Sink) Requests() int {
 // Wait blocks until at least n messages were accepted or timeout passes,
 // and returns what was accepted.
 func (s *Sink) Wait(n int, timeout time.Duration) []Received {
-	deadline := time.After(timeout)
-	for {
-		s.mu.Lock()
-		got, ch := len(s.msgs), s.notify
-		s.mu.Unlock()
-		if got >= n {
-			return s.Messages()
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			return s.Messages()
-		}
-	}
+	return waitFor(n, timeout, s.state, s.Messages)
+}
+
+// state is how many messages were accepted, and the channel closed at the next.
+func (s *Sink) state() (int, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs), s.notify
 }
 
 // ServeHTTP implements http.Handler.
@@ -306,4 +300,21 @@ func parseTeams(path string, body []byte) (Received, bool) {
 	}
 	m.Text = strings.Join(lines, "\n")
 	return m, true
+}
+
+// waitFor blocks until state reports n or more messages accepted, or
+// timeout passes, and returns messages().
+func waitFor(n int, timeout time.Duration, state func() (int, <-chan struct{}), messages func() []Received) []Received {
+	deadline := time.After(timeout)
+	for {
+		got, ch := state()
+		if got >= n {
+			return messages()
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return messages()
+		}
+	}
 }

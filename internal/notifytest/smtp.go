@@ -134,20 +134,14 @@ func (s *SMTPServer) Messages() []Received {
 
 // Wait blocks until at least n messages were accepted or timeout passes.
 func (s *SMTPServer) Wait(n int, timeout time.Duration) []Received {
-	deadline := time.After(timeout)
-	for {
-		s.mu.Lock()
-		got, ch := len(s.msgs), s.notify
-		s.mu.Unlock()
-		if got >= n {
-			return s.Messages()
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			return s.Messages()
-		}
-	}
+	return waitFor(n, timeout, s.state, s.Messages)
+}
+
+// state is how many messages were accepted, and the channel closed at the next.
+func (s *SMTPServer) state() (int, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs), s.notify
 }
 
 // FailRcpt makes the next n RCPT commands answer code (e.g. 451 for a
