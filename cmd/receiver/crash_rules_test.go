@@ -85,20 +85,13 @@ func crashWithRules(t *testing.T, storeDSN string) {
 	}
 	defer logFile.Close()
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v=false")
-		cmd.Env = append(os.Environ(), crashChildEnv+"=1",
+		return startCrashChild(t, adm, logFile,
 			"RECEIVER_LISTEN_ADDR="+pub, "RECEIVER_ADMIN_ADDR="+adm, "RECEIVER_STORE="+storeDSN,
 			"PROLIFIC_WEBHOOK_SECRET=crash-secret", "PROLIFIC_API_TOKEN="+token, "PROLIFIC_API_URL="+fake.URL(),
 			"PROLIFIC_WORKSPACE_ID="+workspace, "RECEIVER_BOOTSTRAP=false", "RECEIVER_RECONCILE_INTERVAL=0",
 			"RECEIVER_SWEEP_INTERVAL=0", "RECEIVER_ADMIN_TOKEN=", "RECEIVER_OUTPUTS_FILE=",
 			"RECEIVER_RULES_FILE="+rulesFile, "RECEIVER_ACTIONS=live", "RECEIVER_ACTIONS_LEASE=5s",
 			"FOLLOWUP_GROUP_ID="+group, "RECEIVER_PROLIFIC_RATE_LIMIT=50", "RECEIVER_LOG_LEVEL=warn")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start child: %v", err)
-		}
-		waitReady(t, "http://"+adm, nil)
-		return cmd
 	}
 	child := start()
 	defer func() { _ = child.Process.Kill(); _, _ = child.Process.Wait() }()

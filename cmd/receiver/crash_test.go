@@ -103,18 +103,11 @@ func crashRounds(t *testing.T, storeDSN string, rounds int, kinds []string, prox
 	}
 	defer logFile.Close()
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v=false")
-		cmd.Env = append(os.Environ(), crashChildEnv+"=1",
+		return startCrashChild(t, adm, logFile,
 			"RECEIVER_LISTEN_ADDR="+pub, "RECEIVER_ADMIN_ADDR="+adm, "RECEIVER_STORE="+storeDSN,
 			"PROLIFIC_WEBHOOK_SECRET=crash-secret", "PROLIFIC_API_TOKEN=", "RECEIVER_ADMIN_TOKEN=",
 			"RECEIVER_OUTPUTS_FILE="+outputsFile, "FORWARD_URL="+consumer.URL+"/prolific",
 			"FORWARD_SECRET="+forwardSecret, "FORWARD_SECRET_FILE=", "RECEIVER_LOG_LEVEL=warn")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start child: %v", err)
-		}
-		waitReady(t, "http://"+adm, nil)
-		return cmd
 	}
 	child := start()
 	defer func() { _ = child.Process.Kill(); _, _ = child.Process.Wait() }()
@@ -491,4 +484,19 @@ func (pg *privatePostgres) recoveries() int {
 		return 0
 	}
 	return strings.Count(string(b), "database system was interrupted")
+}
+
+// startCrashChild starts this test binary as a receiver (TestCrashChild)
+// with env added to the environment and its output going to log, and waits
+// until its admin address adm answers ready.
+func startCrashChild(t *testing.T, adm string, log *os.File, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v=false")
+	cmd.Env = append(append(os.Environ(), crashChildEnv+"=1"), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start child: %v", err)
+	}
+	waitReady(t, "http://"+adm, nil)
+	return cmd
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/notify"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -134,17 +135,6 @@ func (e *Engine) Run(ctx context.Context) {
 	<-done
 }
 
-func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // runEvaluator reads the change feed from the stored cursor, and checks the
 // periodic triggers every CheckInterval.
 func (e *Engine) runEvaluator(ctx context.Context) {
@@ -159,7 +149,7 @@ func (e *Engine) runEvaluator(ctx context.Context) {
 				e.opts.Log.Error().Err(err).Msg("evaluating periodic rules; trying again")
 			}
 		}
-		if !e.sleep(ctx, e.opts.PollInterval) {
+		if !ctxwait.Sleep(ctx, e.opts.PollInterval) {
 			return
 		}
 	}

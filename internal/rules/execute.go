@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -24,7 +25,7 @@ func (e *Engine) runActions(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			e.opts.Log.Error().Err(err).Msg("carrying out rule actions; trying again")
 		}
-		if n == 0 && !e.sleep(ctx, e.opts.PollInterval) {
+		if n == 0 && !ctxwait.Sleep(ctx, e.opts.PollInterval) {
 			return
 		}
 	}
