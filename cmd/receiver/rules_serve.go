@@ -133,8 +133,11 @@ const rulesStudyWait = 30 * time.Second
 
 // startRules returns the rules engine's background work, or nil when no
 // rules file is set or RECEIVER_ACTIONS=off. client is nil without an API
-// token (then Prolific actions fail, recorded as such).
-func startRules(cfg Config, st store.Store, client *prolific.Client, gate apiGate, reg prometheus.Registerer,
+// token (then Prolific actions fail, recorded as such). On a store where
+// rules never ran, it records the evaluator's starting place before it
+// returns, so before the listeners open: every event the receiver
+// acknowledges is evaluated, however late the engine first reads the feed.
+func startRules(ctx context.Context, cfg Config, st store.Store, client *prolific.Client, gate apiGate, reg prometheus.Registerer,
 	g prometheus.Gatherer, log zerolog.Logger) (func(context.Context), error) {
 	if cfg.Rules == nil {
 		return nil, nil
@@ -157,5 +160,9 @@ func startRules(cfg Config, st store.Store, client *prolific.Client, gate apiGat
 	}
 	log.Info().Str("mode", string(cfg.ActionsMode)).Bool("approve_live", opts.Approve).Int("rules", len(cfg.Rules.Rules)).
 		Msg("rules engine on (RECEIVER_ACTIONS; changing it needs a restart)")
-	return rules.New(cfg.Rules, opts).Run, nil
+	eng := rules.New(cfg.Rules, opts)
+	if err := eng.Start(ctx); err != nil {
+		return nil, fmt.Errorf("rules: recording the starting place in the change feed: %w", err)
+	}
+	return eng.Run, nil
 }

@@ -13,7 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/rules"
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
 	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
@@ -173,5 +180,43 @@ func TestRulesCheckAndTestCommands(t *testing.T) {
 `
 	if out.String() != want {
 		t.Errorf("rules test printed:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestStartRulesPlacesCursorBeforeServing: on a store where rules never
+// ran, startRules records the evaluator's place (the newest stored event)
+// before it returns, so before serve opens the listeners: a webhook
+// acknowledged in the receiver's first moment, before the engine's first
+// pass, is decided on, not taken for history.
+func TestStartRulesPlacesCursorBeforeServing(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "r.db"), store.Options{})
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	before := storetest.NewEvent(prolific.EventStudyHighReturnRate, "6650a1b2c3d4e5f6aaaa0001", "", time.Now())
+	if _, err := st.Save(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	cfgRules, err := rules.Parse([]byte(e2eRules), func(k string) string {
+		return map[string]string{"CHAT_URL": "https://hooks.slack.test/services/T/B/x"}[k]
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	work, err := startRules(ctx, Config{Rules: cfgRules, ActionsMode: rules.ModeDryRun, ActionsLease: time.Minute},
+		st, nil, nil, reg, reg, zerolog.Nop())
+	if err != nil || work == nil {
+		t.Fatalf("startRules = %v, %v", work != nil, err)
+	}
+	after := storetest.NewEvent(prolific.EventStudyHighReturnRate, "6650a1b2c3d4e5f6aaaa0002", "", time.Now())
+	if _, err := st.Save(ctx, after); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.RulesCursor(ctx, after.Seq); err != nil || got != before.Seq {
+		t.Fatalf("rules cursor = %d, %v; want %d (the newest event when startRules returned): "+
+			"the engine's first pass would place it after the events acknowledged meanwhile", got, err, before.Seq)
 	}
 }

@@ -183,12 +183,12 @@ func (a *app) addSubscriptions(ctx context.Context) error {
 }
 
 // addRules starts the rules engine when a rules file is set.
-func (a *app) addRules(context.Context) error {
+func (a *app) addRules(ctx context.Context) error {
 	var gate apiGate
 	if a.limiter != nil {
 		gate = a.limiter
 	}
-	work, err := startRules(a.cfg, a.st, a.api, gate, a.reg, a.reg, a.log)
+	work, err := startRules(ctx, a.cfg, a.st, a.api, gate, a.reg, a.reg, a.log)
 	if err != nil {
 		return err
 	}

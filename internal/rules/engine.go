@@ -163,20 +163,39 @@ const MaxEventAge = time.Hour
 // feedPage is how many events one Decide covers.
 const feedPage = 500
 
-// EvaluateEvents decides on every event stored since the cursor, recording
-// the decisions with the cursor's move. The first time, the cursor starts at
-// the newest stored event: rules act on what arrives from then on.
-func (e *Engine) EvaluateEvents(ctx context.Context) error {
+// Start records the evaluator's place in the change feed if none is
+// recorded yet (the first start on this store): the newest stored event.
+// Every event stored after Start returns is evaluated, however late the
+// evaluator first reads the feed. serve calls it before the listeners
+// open, so an event acknowledged by a receiver that is up is never taken
+// for history. Later starts (and other replicas) keep the recorded place.
+func (e *Engine) Start(ctx context.Context) error {
+	_, err := e.cursor(ctx)
+	return err
+}
+
+// cursor returns the evaluator's place, recording the newest stored event
+// as that place the first time.
+func (e *Engine) cursor(ctx context.Context) (int64, error) {
 	st := e.opts.Store
 	newest, err := st.Events(ctx, store.EventFilter{Limit: 1})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var start int64
 	if len(newest) > 0 {
 		start = newest[0].Seq
 	}
-	cursor, err := st.RulesCursor(ctx, start)
+	return st.RulesCursor(ctx, start)
+}
+
+// EvaluateEvents decides on every event stored since the cursor, recording
+// the decisions with the cursor's move. Without Start before it, the first
+// call places the cursor at the newest stored event: rules act on what
+// arrives from then on.
+func (e *Engine) EvaluateEvents(ctx context.Context) error {
+	st := e.opts.Store
+	cursor, err := e.cursor(ctx)
 	if err != nil {
 		return err
 	}
@@ -219,7 +238,7 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		ds = mergeDecisions(ds)
 		_, err = st.Decide(ctx, &store.RuleCursor{From: cursor, To: to}, ds)
 		if errors.Is(err, store.ErrCursorMoved) { // another replica decided on them
-			if cursor, err = st.RulesCursor(ctx, start); err != nil {
+			if cursor, err = e.cursor(ctx); err != nil {
 				return err
 			}
 			continue

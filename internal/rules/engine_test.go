@@ -580,3 +580,34 @@ func TestShutdownHandsActionsBack(t *testing.T) {
 		}
 	})
 }
+
+// TestStartPlacesTheCursor: events stored after Start returns are decided
+// on even when the evaluator first reads the feed later (a receiver
+// acknowledges webhooks from its first moment, while the engine's first
+// pass may come after them); events stored before it are history.
+func TestStartPlacesTheCursor(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-history", "", clock.Now()))
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
+		if err := r.eng.Start(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-after-start", "", clock.Now()))
+		save(t, st, submission("sub-after-start", "study-2", "APPROVED", clock.Now()))
+		again := New(parse(t, exampleRules), Options{Mode: ModeLive, Store: st, Prolific: r.pro, Now: clock.Now})
+		if err := again.Start(testCtx(t)); err != nil { // a restart keeps the recorded place
+			t.Fatal(err)
+		}
+		r.settle(t)
+		calls := r.pro.Calls()
+		got := map[string]int{}
+		for _, c := range calls {
+			got[c.Kind+" "+c.ID]++
+		}
+		if want := map[string]int{"transition study-after-start": 1, "group group-1": 1}; len(calls) != 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("calls = %+v, want study-after-start paused and the participant added, study-history left alone", calls)
+		}
+	})
+}
