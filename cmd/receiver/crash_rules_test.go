@@ -78,12 +78,7 @@ func crashWithRules(t *testing.T, storeDSN string) {
 		t.Fatal(err)
 	}
 	pub, adm := freeAddr(t), freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "child.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
+	logPath, logFile := crashLog(t)
 	start := func() *exec.Cmd {
 		return startCrashChild(t, adm, logFile,
 			"RECEIVER_LISTEN_ADDR="+pub, "RECEIVER_ADMIN_ADDR="+adm, "RECEIVER_STORE="+storeDSN,

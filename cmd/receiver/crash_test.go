@@ -96,12 +96,7 @@ func crashRounds(t *testing.T, storeDSN string, rounds int, kinds []string, prox
 	ns := testkit.StartNATS(t)
 	outputsFile := writeOutputsFile(t, ns.URL())
 	pub, adm := freeAddr(t), freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "child.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
+	logPath, logFile := crashLog(t)
 	start := func() *exec.Cmd {
 		return startCrashChild(t, adm, logFile,
 			"RECEIVER_LISTEN_ADDR="+pub, "RECEIVER_ADMIN_ADDR="+adm, "RECEIVER_STORE="+storeDSN,
@@ -499,4 +494,17 @@ func startCrashChild(t *testing.T, adm string, log *os.File, env ...string) *exe
 	}
 	waitReady(t, "http://"+adm, nil)
 	return cmd
+}
+
+// crashLog creates the file the receiver child logs to, closed when the
+// test ends.
+func crashLog(t *testing.T) (string, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "child.log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return path, f
 }
