@@ -88,7 +88,7 @@ func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time) (i
 			idsJSON           string
 		)
 		err := tx.QueryRow(ctx, `SELECT id, due_at, outcome, locked_by, attempts, event_ids
-			FROM rule_actions WHERE digest_group = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE`, dc.DigestGroup).
+			FROM rule_actions WHERE digest_group = $1 AND digest_group <> '' ORDER BY id DESC LIMIT 1 FOR UPDATE`, dc.DigestGroup).
 			Scan(&id, &prevDue, &outcome, &lockedBy, &attempts, &idsJSON)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):

@@ -74,6 +74,13 @@ func (db *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.D
 	return added, nil
 }
 
+// sqlDigestLast reads a digest group's newest row. The "<> ”" repeats the
+// partial index's condition so SQLite may use rule_actions_group: without
+// it a bound parameter cannot prove the condition, and every digest decision
+// scanned the whole table inside the write transaction (TestDigestLastUsesIndex).
+const sqlDigestLast = `SELECT id, due_at, outcome, locked_by, attempts, count, event_ids
+	FROM rule_actions WHERE digest_group = ? AND digest_group <> '' ORDER BY id DESC LIMIT 1`
+
 // sqlInsertAction records a decision unless its key is recorded already.
 const sqlInsertAction = `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
 			event_ids, count, dry_run, detail, created_at, due_at, updated_at)
@@ -92,8 +99,7 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Dec
 			attempts, count   int
 			idsJSON           string
 		)
-		err := tx.QueryRowContext(ctx, `SELECT id, due_at, outcome, locked_by, attempts, count, event_ids
-			FROM rule_actions WHERE digest_group = ? ORDER BY id DESC LIMIT 1`, d.DigestGroup).
+		err := tx.QueryRowContext(ctx, sqlDigestLast, d.DigestGroup).
 			Scan(&id, &prevDue, &outcome, &lockedBy, &attempts, &count, &idsJSON)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

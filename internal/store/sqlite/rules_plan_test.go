@@ -1,0 +1,39 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// TestDigestLastUsesIndex: a digest decision reads its group's newest row
+// inside the write transaction, so it must search rule_actions_group, not
+// scan the table (a scan per decision cost the webhook path most of its
+// throughput with a digest rule under load).
+func TestDigestLastUsesIndex(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "r.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+sqlDigestLast, "review-digest/notify/s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	got := strings.Join(plan, "; ")
+	if !strings.Contains(got, "rule_actions_group") || strings.Contains(got, "SCAN rule_actions") {
+		t.Fatalf("digest lookup plan = %q; want a search of rule_actions_group", got)
+	}
+}
