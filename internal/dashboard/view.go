@@ -65,7 +65,7 @@ func newSnapshot(studies []store.Study, now time.Time, poll time.Duration, limit
 		row := newStudyRow(st, now)
 		s.Studies = append(s.Studies, row)
 		s.Totals.Studies++
-		if st.Status == "ACTIVE" {
+		if st.Status == prolific.StudyActive {
 			s.Totals.Active++
 		}
 		s.Totals.PlacesTaken += st.PlacesTaken
@@ -73,7 +73,7 @@ func newSnapshot(studies []store.Study, now time.Time, poll time.Duration, limit
 		for _, c := range row.Counts {
 			s.Totals.Submissions += c.N
 		}
-		s.Totals.AwaitingReview += st.SubmissionCounts["AWAITING REVIEW"]
+		s.Totals.AwaitingReview += st.SubmissionCounts[prolific.SubmissionAwaitingReview]
 		if row.HighReturnRate {
 			s.Totals.HighReturnRate++
 		}

@@ -3,29 +3,29 @@ package prolifictest
 import (
 	"net/http"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
-// Study statuses (webhooks.md §4.1).
+// Study and submission statuses: prolific's, under the names the fake's
+// code and tests use.
 const (
-	StudyUnpublished    = "UNPUBLISHED"
-	StudyScheduled      = "SCHEDULED"
-	StudyActive         = "ACTIVE"
-	StudyAwaitingReview = "AWAITING REVIEW"
-	StudyPaused         = "PAUSED"
-	StudyCompleted      = "COMPLETED"
-)
+	StudyUnpublished    = prolific.StudyUnpublished
+	StudyScheduled      = prolific.StudyScheduled
+	StudyActive         = prolific.StudyActive
+	StudyAwaitingReview = prolific.StudyAwaitingReview
+	StudyPaused         = prolific.StudyPaused
+	StudyCompleted      = prolific.StudyCompleted
 
-// Submission statuses as Prolific spells them (webhooks.md §4.2).
-const (
-	SubmissionReserved          = "RESERVED"
-	SubmissionActive            = "ACTIVE"
-	SubmissionTimedOut          = "TIMED-OUT"
-	SubmissionAwaitingReview    = "AWAITING REVIEW"
-	SubmissionApproved          = "APPROVED"
-	SubmissionPartiallyApproved = "PARTIALLY APPROVED"
-	SubmissionReturned          = "RETURNED"
-	SubmissionRejected          = "REJECTED"
-	SubmissionScreenedOut       = "SCREENED OUT"
+	SubmissionReserved          = prolific.SubmissionReserved
+	SubmissionActive            = prolific.SubmissionActive
+	SubmissionTimedOut          = prolific.SubmissionTimedOut
+	SubmissionAwaitingReview    = prolific.SubmissionAwaitingReview
+	SubmissionApproved          = prolific.SubmissionApproved
+	SubmissionPartiallyApproved = prolific.SubmissionPartiallyApproved
+	SubmissionReturned          = prolific.SubmissionReturned
+	SubmissionRejected          = prolific.SubmissionRejected
+	SubmissionScreenedOut       = prolific.SubmissionScreenedOut
 )
 
 // countKeys are the keys of SubmissionsCountResponse, always all present.

@@ -47,7 +47,7 @@ func (v *validator) action(at string, ac ActionConfig, t Trigger, notifiers map[
 		}
 	case ActionApprove:
 		if t.Kind != TriggerEvent || !slices.Equal(t.EventTypes, []string{prolific.EventSubmissionStatusChange}) ||
-			!slices.Equal(t.Statuses, []string{"AWAITING REVIEW"}) {
+			!slices.Equal(t.Statuses, []string{prolific.SubmissionAwaitingReview}) {
 			v.Fail(at+".type", "type: approve needs the trigger event_type: submission.status.change with statuses: [AWAITING REVIEW]")
 		}
 		if len(t.StudyIDs) == 0 {

@@ -123,7 +123,7 @@ func (d *Decider) Event(ctx context.Context, e *store.Event) ([]store.Decision, 
 			study := studyOf(e)
 			// Only a return or a time-out raises the share: other events
 			// are not looked at (a store read each, saved).
-			if e.Type != prolific.EventSubmissionStatusChange || (e.Status != "RETURNED" && e.Status != "TIMED-OUT") || study == "" || d.Facts == nil ||
+			if e.Type != prolific.EventSubmissionStatusChange || (e.Status != prolific.SubmissionReturned && e.Status != prolific.SubmissionTimedOut) || study == "" || d.Facts == nil ||
 				(len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, study)) {
 				continue
 			}
@@ -161,7 +161,7 @@ func returnShare(subs []store.Submission, last int) (float64, bool) {
 			continue
 		}
 		n++
-		if s.Status == "RETURNED" || s.Status == "TIMED-OUT" {
+		if s.Status == prolific.SubmissionReturned || s.Status == prolific.SubmissionTimedOut {
 			bad++
 		}
 		if n == last {
@@ -244,7 +244,7 @@ func (d *Decider) Periodic(ctx context.Context, studies StudyReader, signals fun
 				}
 			}
 			for _, s := range list {
-				if (len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, s.ID)) || s.SubmissionCounts["AWAITING REVIEW"] < t.Count {
+				if (len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, s.ID)) || s.SubmissionCounts[prolific.SubmissionAwaitingReview] < t.Count {
 					continue
 				}
 				subs, err := studies.Submissions(ctx, s.ID, store.MaxLimit)
@@ -253,7 +253,7 @@ func (d *Decider) Periodic(ctx context.Context, studies StudyReader, signals fun
 				}
 				old := 0
 				for _, sub := range subs {
-					if sub.Status == "AWAITING REVIEW" && !sub.StatusAt.After(now.Add(-t.OlderThan)) {
+					if sub.Status == prolific.SubmissionAwaitingReview && !sub.StatusAt.After(now.Add(-t.OlderThan)) {
 						old++
 					}
 				}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -275,7 +276,7 @@ func (e *Engine) moot(ctx context.Context, r *Rule, a store.Action) (bool, strin
 		if err != nil {
 			return true, "submission not known: " + err.Error()
 		}
-		if sub.Status != "AWAITING REVIEW" {
+		if sub.Status != prolific.SubmissionAwaitingReview {
 			return true, "no longer AWAITING REVIEW (now " + sub.Status + ")"
 		}
 		if age := e.opts.Now().Sub(sub.StatusAt); age < r.Action.MinAge {
@@ -283,7 +284,7 @@ func (e *Engine) moot(ctx context.Context, r *Rule, a store.Action) (bool, strin
 		}
 	case ActionPause, ActionStop:
 		if s, err := st.Study(ctx, a.Target); err == nil {
-			done := map[string][]string{ActionPause: {"PAUSED", "COMPLETED", "AWAITING REVIEW"}, ActionStop: {"COMPLETED", "AWAITING REVIEW"}}
+			done := map[string][]string{ActionPause: {prolific.StudyPaused, prolific.StudyCompleted, prolific.StudyAwaitingReview}, ActionStop: {prolific.StudyCompleted, prolific.StudyAwaitingReview}}
 			if slices.Contains(done[a.Action], s.Status) {
 				return true, "the study is " + s.Status + " already"
 			}
@@ -303,7 +304,7 @@ func (e *Engine) wentThrough(ctx context.Context, r *Rule, as []store.Action) (b
 	if err != nil {
 		return false, "", fmt.Errorf("checking the study after an interrupted attempt: %w", err)
 	}
-	if status != "ACTIVE" && !(a.Action == ActionStop && status == "PAUSED") {
+	if status != prolific.StudyActive && !(a.Action == ActionStop && status == prolific.StudyPaused) {
 		return true, "the study is " + status + " at Prolific: the interrupted attempt went through (not sent again)", nil
 	}
 	return false, "", nil

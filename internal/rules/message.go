@@ -51,7 +51,7 @@ func (e *Engine) message(ctx context.Context, r *Rule, a store.Action) notify.Me
 			if s.Name != "" {
 				d.Study = s.Name
 			}
-			d.AwaitingReview = s.SubmissionCounts["AWAITING REVIEW"]
+			d.AwaitingReview = s.SubmissionCounts[prolific.SubmissionAwaitingReview]
 		}
 	}
 	if d.Study == "" {

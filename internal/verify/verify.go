@@ -141,8 +141,8 @@ const MaxFallbackBytes = 64 << 10
 
 // match tries every secret over the raw body, then, for a body of at most
 // MaxFallbackBytes, over the Python and compact re-serialisations, skipping
-// a form whose bytes equal one already tried. It reports the first form that produces want, the message of that
-// form, and the secret's index.
+// a form whose bytes equal one already tried. It reports the first form
+// that produces want, that form's message, and the secret's index.
 func match(want *[sha256.Size]byte, timestamp string, body []byte, secrets []string) (Form, []byte, int, bool) {
 	if i, ok := matchAny(want, timestamp, body, secrets); ok {
 		return FormRaw, body, i, true
