@@ -14,22 +14,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/bench/internal/benchcmd"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 	"github.com/prolific-receiver/receiver/internal/outputs"
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -37,14 +35,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "profile:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchcmd.Main("profile", run) }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("profile", flag.ContinueOnError)
@@ -82,20 +73,15 @@ func run(ctx context.Context, args []string) error {
 		Metrics:      handlers.NewMetrics(prometheus.NewRegistry(), "profile"),
 	}
 	h := handlers.NewPublic(deps)
-	l, err := net.Listen("tcp", *addr)
+	l, srv, err := benchcmd.Listen(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(first) })
+		h.ServeHTTP(w, r)
+		if profiling.Load() {
+			count.Add(1)
+		}
+	}))
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	fmt.Println(l.Addr().String())
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			once.Do(func() { close(first) })
-			h.ServeHTTP(w, r)
-			if profiling.Load() {
-				count.Add(1)
-			}
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
+		return err
 	}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
