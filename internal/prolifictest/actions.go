@@ -256,11 +256,9 @@ func (f *Fake) handleAddToGroup(w http.ResponseWriter, r *http.Request) {
 func (f *Fake) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	g, ok := lookup(w, r, f.groups, "Participant group not found.")
-	if !ok {
-		return
+	if g, ok := lookup(w, r, f.groups, "Participant group not found."); ok {
+		writeJSON(w, http.StatusOK, g.json())
 	}
-	writeJSON(w, http.StatusOK, g.json())
 }
 
 // ParticipantGroups returns the IDs of every group, sorted.

@@ -43,6 +43,9 @@ func writeError(w http.ResponseWriter, status int, detail any) {
 	writeJSON(w, status, apiError{Error: apiErrorDetail{Status: status, ErrorCode: code, Title: title, Detail: detail}})
 }
 
+// fieldRequired is Prolific's message for a required field left out.
+const fieldRequired = "This field is required."
+
 // fieldError is the {field: [message]} detail form.
 func fieldError(field, msg string) map[string][]string {
 	return map[string][]string{field: {msg}}

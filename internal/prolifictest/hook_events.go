@@ -49,8 +49,8 @@ func (f *Fake) handleListEvents(w http.ResponseWriter, r *http.Request) {
 	resource := q.Get("resource_id")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := f.lookupSub(w, r)
-	if s == nil {
+	s, ok := lookup(w, r, f.subs, subscriptionNotFound)
+	if !ok {
 		return
 	}
 	results := []subscriptionEventJSON{}

@@ -63,15 +63,13 @@ func (f *Fake) handleEventTypes(w http.ResponseWriter, _ *http.Request) {
 
 func (f *Fake) handleListSecrets(w http.ResponseWriter, r *http.Request) {
 	wsID := r.URL.Query().Get("workspace_id")
-	if wsID == "" {
-		writeError(w, http.StatusBadRequest, fieldError("workspace_id", "This field is required."))
+	if !requireField(w, "workspace_id", wsID) {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ws, ok := f.workspaces[wsID]
+	ws, ok := find(w, f.workspaces, wsID, workspaceNotFound)
 	if !ok {
-		writeError(w, http.StatusNotFound, "Workspace not found.")
 		return
 	}
 	results := []secretJSON{}
@@ -86,18 +84,13 @@ func (f *Fake) handleCreateSecret(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		WorkspaceID string `json:"workspace_id"`
 	}
-	if !decodeBody(w, r, &in) {
-		return
-	}
-	if in.WorkspaceID == "" {
-		writeError(w, http.StatusBadRequest, fieldError("workspace_id", "This field is required."))
+	if !decodeBody(w, r, &in) || !requireField(w, "workspace_id", in.WorkspaceID) {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ws, ok := f.workspaces[in.WorkspaceID]
+	ws, ok := find(w, f.workspaces, in.WorkspaceID, workspaceNotFound)
 	if !ok {
-		writeError(w, http.StatusNotFound, "Workspace not found.")
 		return
 	}
 	ws.secret = &secretRecord{id: NewID(), value: newSecret()}
@@ -123,9 +116,10 @@ func (f *Fake) handleListSubscriptions(w http.ResponseWriter, r *http.Request) {
 	wsID := q.Get("workspace_id")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.workspaces[wsID]; wsID != "" && !ok {
-		writeError(w, http.StatusNotFound, "Workspace not found.")
-		return
+	if wsID != "" {
+		if _, ok := find(w, f.workspaces, wsID, workspaceNotFound); !ok {
+			return
+		}
 	}
 	results := []subscriptionJSON{}
 	for _, id := range f.subOrder {
@@ -151,7 +145,7 @@ func (f *Fake) handleCreateSubscription(w http.ResponseWriter, r *http.Request) 
 	missing := map[string][]string{}
 	for field, v := range map[string]string{"workspace_id": in.WorkspaceID, "event_type": in.EventType, "target_url": in.TargetURL} {
 		if v == "" {
-			missing[field] = []string{"This field is required."}
+			missing[field] = []string{fieldRequired}
 		}
 	}
 	if len(missing) > 0 {
@@ -168,9 +162,8 @@ func (f *Fake) handleCreateSubscription(w http.ResponseWriter, r *http.Request) 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ws, ok := f.workspaces[in.WorkspaceID]
+	ws, ok := find(w, f.workspaces, in.WorkspaceID, workspaceNotFound)
 	if !ok {
-		writeError(w, http.StatusNotFound, "Workspace not found.")
 		return
 	}
 	if ws.secret == nil {
@@ -211,20 +204,16 @@ func (f *Fake) checkTarget(target string) string {
 	return ""
 }
 
-// lookupSub finds the subscription named in the path or answers 404; f.mu held.
-func (f *Fake) lookupSub(w http.ResponseWriter, r *http.Request) *subscription {
-	s, ok := f.subs[r.PathValue("id")]
-	if !ok {
-		writeError(w, http.StatusNotFound, "Subscription not found.")
-		return nil
-	}
-	return s
-}
+// Prolific's details for an unknown workspace or subscription (404).
+const (
+	workspaceNotFound    = "Workspace not found."
+	subscriptionNotFound = "Subscription not found."
+)
 
 func (f *Fake) handleGetSubscription(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if s := f.lookupSub(w, r); s != nil {
+	if s, ok := lookup(w, r, f.subs, subscriptionNotFound); ok {
 		writeJSON(w, http.StatusOK, s.json())
 	}
 }
@@ -234,17 +223,13 @@ func (f *Fake) handleConfirmSubscription(w http.ResponseWriter, r *http.Request)
 	var in struct {
 		Secret string `json:"secret"`
 	}
-	if !decodeBody(w, r, &in) {
-		return
-	}
-	if in.Secret == "" {
-		writeError(w, http.StatusBadRequest, fieldError("secret", "This field is required."))
+	if !decodeBody(w, r, &in) || !requireField(w, "secret", in.Secret) {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := f.lookupSub(w, r)
-	if s == nil {
+	s, ok := lookup(w, r, f.subs, subscriptionNotFound)
+	if !ok {
 		return
 	}
 	if in.Secret != s.hookSecret {
@@ -279,8 +264,8 @@ func (f *Fake) handleUpdateSubscription(w http.ResponseWriter, r *http.Request) 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := f.lookupSub(w, r)
-	if s == nil {
+	s, ok := lookup(w, r, f.subs, subscriptionNotFound)
+	if !ok {
 		return
 	}
 	if in.IsEnabled != nil && *in.IsEnabled && !s.confirmed {
@@ -302,8 +287,8 @@ func (f *Fake) handleUpdateSubscription(w http.ResponseWriter, r *http.Request) 
 func (f *Fake) handleDeleteSubscription(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := f.lookupSub(w, r)
-	if s == nil {
+	s, ok := lookup(w, r, f.subs, subscriptionNotFound)
+	if !ok {
 		return
 	}
 	delete(f.subs, s.id)
@@ -314,6 +299,16 @@ func (f *Fake) handleDeleteSubscription(w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// requireField answers 400 with Prolific's detail for a missing field when
+// v, the field's value, is empty.
+func requireField(w http.ResponseWriter, field, v string) bool {
+	if v == "" {
+		writeError(w, http.StatusBadRequest, fieldError(field, fieldRequired))
+		return false
+	}
+	return true
 }
 
 // decodeBody decodes a JSON request body into v or answers 400.

@@ -91,11 +91,9 @@ type studyJSON struct {
 func (f *Fake) handleGetStudy(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := lookup(w, r, f.studies, "Study not found.")
-	if !ok {
-		return
+	if s, ok := lookup(w, r, f.studies, "Study not found."); ok {
+		writeJSON(w, http.StatusOK, f.studyJSONLocked(s))
 	}
-	writeJSON(w, http.StatusOK, f.studyJSONLocked(s))
 }
 
 // studyJSONLocked is the study as the API shows it; f.mu held.
@@ -115,11 +113,9 @@ func (f *Fake) studyJSONLocked(s *study) studyJSON {
 func (f *Fake) handleCountSubmissions(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := lookup(w, r, f.studies, "Study not found.")
-	if !ok {
-		return
+	if s, ok := lookup(w, r, f.studies, "Study not found."); ok {
+		writeJSON(w, http.StatusOK, s.counts())
 	}
-	writeJSON(w, http.StatusOK, s.counts())
 }
 
 // submissionJSON is SubmissionDetail. The OpenAPI names the participant
@@ -142,9 +138,8 @@ type submissionJSON struct {
 func (f *Fake) handleGetSubmission(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := f.submissions[r.PathValue("id")]
+	s, ok := lookup(w, r, f.submissions, "Submission not found.")
 	if !ok {
-		writeError(w, http.StatusNotFound, "Submission not found.")
 		return
 	}
 	out := submissionJSON{
@@ -192,7 +187,12 @@ func (f *Fake) StudyState(id string) (StudyState, bool) {
 // lookup returns the entry of m the request's {id} names, answering 404
 // with notFound (Prolific's detail) when there is none.
 func lookup[T any](w http.ResponseWriter, r *http.Request, m map[string]T, notFound string) (T, bool) {
-	v, ok := m[r.PathValue("id")]
+	return find(w, m, r.PathValue("id"), notFound)
+}
+
+// find returns m[key], answering 404 with notFound when there is none.
+func find[T any](w http.ResponseWriter, m map[string]T, key, notFound string) (T, bool) {
+	v, ok := m[key]
 	if !ok {
 		writeError(w, http.StatusNotFound, notFound)
 	}

@@ -27,8 +27,7 @@ const maxSubmissionsPageSize = 500
 func (f *Fake) handleListSubmissions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	studyID := q.Get("study")
-	if studyID == "" {
-		writeError(w, http.StatusBadRequest, fieldError("study", "This field is required."))
+	if !requireField(w, "study", studyID) {
 		return
 	}
 	page, size := 1, 20
