@@ -20,6 +20,37 @@ import (
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
+// startRun starts the program through run on a free loopback port with
+// args after -addr and returns the base URL from its first line, the rest
+// of its stdout line by line (closed when run returns) and run's result.
+func startRun(t *testing.T, ctx context.Context, args ...string) (base string, lines <-chan string, done <-chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	out := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			out <- sc.Text()
+		}
+		close(out)
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, append([]string{"fake-prolific", "-addr", "127.0.0.1:0"}, args...), pw, io.Discard)
+		pw.Close()
+	}()
+	first := <-out
+	const prefix = "fake prolific listening on "
+	if !strings.HasPrefix(first, prefix) {
+		t.Fatalf("first line %q, want the listen URL", first)
+	}
+	base = strings.Fields(strings.TrimPrefix(first, prefix))[0]
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("first line %q, want the listen URL", first)
+	}
+	return base, out, errc
+}
+
 // TestRunSimulates starts the program through run on a free port, subscribes
 // a local target through the API, and waits for the simulated study.
 func TestRunSimulates(t *testing.T) {
@@ -36,28 +67,9 @@ func TestRunSimulates(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pr, pw := io.Pipe()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"fake-prolific", "-addr", "127.0.0.1:0", "-token", token, "-workspace", ws,
-			"-secret", secret, "-allow-http-targets", "-time-scale", "60000", "-simulate", "20", "-duration", "10m",
-			"-exit-after-simulate"}, pw, io.Discard)
-		pw.Close()
-	}()
-
-	first := <-lines
-	base := strings.Fields(strings.TrimPrefix(first, "fake prolific listening on "))[0]
-	if !strings.HasPrefix(base, "http://127.0.0.1:") {
-		t.Fatalf("first line %q, want the listen URL", first)
-	}
+	base, lines, done := startRun(t, ctx, "-token", token, "-workspace", ws,
+		"-secret", secret, "-allow-http-targets", "-time-scale", "60000", "-simulate", "20", "-duration", "10m",
+		"-exit-after-simulate")
 	api := func(method, path string, body any) (*http.Response, []byte) {
 		b, _ := json.Marshal(body)
 		req, _ := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(b))
@@ -121,21 +133,7 @@ func TestRunDemoExtras(t *testing.T) {
 	const token, ws = "tok", "000000000000000000000009"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pr, pw := io.Pipe()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"fake-prolific", "-addr", "127.0.0.1:0", "-token", token, "-workspace", ws,
-			"-smtp-sink", "127.0.0.1:0"}, pw, io.Discard)
-		pw.Close()
-	}()
+	base, lines, done := startRun(t, ctx, "-token", token, "-workspace", ws, "-smtp-sink", "127.0.0.1:0")
 	next := func(prefix string) string {
 		t.Helper()
 		for {
@@ -152,11 +150,6 @@ func TestRunDemoExtras(t *testing.T) {
 			}
 		}
 	}
-	first := <-lines
-	if !strings.HasPrefix(first, "fake prolific listening on ") {
-		t.Fatalf("first line %q, want the listen URL", first)
-	}
-	base := strings.Fields(strings.TrimPrefix(first, "fake prolific listening on "))[0]
 	smtpAddr := strings.Fields(strings.TrimPrefix(next("smtp sink listening on "), "smtp sink listening on "))[0]
 	if l := next("participant groups: "); !strings.Contains(l, DefaultGroupID) {
 		t.Errorf("groups line %q, want the default group", l)
