@@ -1,15 +1,10 @@
 package notifytest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	netmail "net/mail"
 	"strings"
@@ -18,6 +13,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/prolific-receiver/receiver/internal/testkit/testcert"
 )
 
 // SMTP security modes of an SMTPServer (the same words notify uses).
@@ -71,11 +68,11 @@ func NewSMTPServer(opts SMTPOptions) (*SMTPServer, error) {
 		opts.Security = SMTPStartTLS
 	}
 	s := &SMTPServer{opts: opts, done: make(chan struct{}), notify: make(chan struct{})}
-	cert, pool, err := selfSigned()
+	cert, err := testcert.New(testcert.Options{CommonName: "notifytest SMTP", CA: true})
 	if err != nil {
 		return nil, err
 	}
-	s.pool = pool
+	s.pool = cert.Pool()
 	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = 10 * time.Second
@@ -83,7 +80,7 @@ func NewSMTPServer(opts SMTPOptions) (*SMTPServer, error) {
 	s.srv.MaxMessageBytes = 1 << 20
 	s.srv.MaxRecipients = 50
 	s.srv.ErrorLog = discardLogger{}
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert.TLS()}, MinVersion: tls.VersionTLS12}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtp listen: %w", err)
@@ -248,41 +245,6 @@ func (ss *session) Data(r io.Reader) error {
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }
 func (ss *session) Logout() error { return nil }
-
-// selfSigned makes a short-lived ECDSA certificate for loopback names.
-func selfSigned() (tls.Certificate, *x509.CertPool, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "notifytest SMTP"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
-}
 
 type discardLogger struct{}
 
