@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -16,13 +15,8 @@ import (
 	"github.com/prolific-receiver/receiver/internal/store/storeopen"
 )
 
-func runBootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	rotate := fs.Bool("rotate-secret", false, "replace the workspace's signing secret (running receivers keep accepting the old one for RECEIVER_SECRET_GRACE)")
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: receiver bootstrap [-rotate-secret] [-json]
+// bootstrapUsage is `receiver bootstrap -h`.
+const bootstrapUsage = `usage: receiver bootstrap [-rotate-secret] [-json]
 
 Registers the receiver with Prolific: checks the wanted event types exist,
 reads the workspace's signing secret (creating one only if there is none),
@@ -33,9 +27,12 @@ With RECEIVER_STORE set to the replicas' PostgreSQL, it first takes the
 bootstrap lock they share, so it never runs at the same time as a starting
 replica's bootstrap.
 
-flags:`)
-		fs.PrintDefaults()
-	}
+flags:`
+
+func runBootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bootstrap", bootstrapUsage, stderr)
+	rotate := fs.Bool("rotate-secret", false, "replace the workspace's signing secret (running receivers keep accepting the old one for RECEIVER_SECRET_GRACE)")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +30,9 @@ type eventsOptions struct {
 	eventType, resourceID, studyID string
 }
 
+// eventsUsage is `receiver events -h`.
+const eventsUsage = "usage: receiver events [flags]\n\nPrints a running receiver's stored events as JSON lines, oldest first, from its change feed.\n\nflags:"
+
 // runEvents is `receiver events`: it prints a running receiver's stored
 // events as JSON lines, oldest first, from its change feed
 // (GET /api/v1/events?after=SEQ), and with -follow keeps printing new ones
@@ -38,8 +40,7 @@ type eventsOptions struct {
 // printed, so a restart neither skips nor (unless it died between printing
 // and saving) repeats events.
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("events", eventsUsage, stderr)
 	var o eventsOptions
 	adminFlags(fs, &o.adminURL, &o.token)
 	fs.Int64Var(&o.after, "after", 0, "print events after this seq (0: from the oldest stored)")
@@ -52,16 +53,10 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.eventType, "event-type", "", "only events of this type")
 	fs.StringVar(&o.resourceID, "resource-id", "", "only events about this study or submission")
 	fs.StringVar(&o.studyID, "study-id", "", "only events about this study and its submissions")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: receiver events [flags]\n\nPrints a running receiver's stored events as JSON lines, oldest first, from its change feed.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageError{fmt.Sprintf("events: unexpected argument %q", fs.Arg(0))}
 	case o.after < 0:
 		return usageError{"events: -after must not be negative"}
 	case o.limit < 1 || o.limit > 1000:

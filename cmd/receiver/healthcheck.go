@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -11,17 +10,15 @@ import (
 	"time"
 )
 
+// healthcheckUsage is `receiver healthcheck -h`.
+const healthcheckUsage = "usage: receiver healthcheck [-url URL] [-timeout 3s]\n\nExits 0 when the receiver answers 200, 1 otherwise.\n\nflags:"
+
 // runHealthcheck asks a running receiver's admin listener whether it is
 // ready, for container HEALTHCHECKs in images without a shell or curl.
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("healthcheck", healthcheckUsage, stderr)
 	url := fs.String("url", "", "URL to check (default: /readyz on RECEIVER_ADMIN_ADDR, or 127.0.0.1:9090)")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: receiver healthcheck [-url URL] [-timeout 3s]\n\nExits 0 when the receiver answers 200, 1 otherwise.\n\nflags:")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -31,16 +31,11 @@ flags:`
 
 // runOutputs is `receiver outputs`.
 func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("outputs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("outputs", outputsUsage, stderr)
 	var adminURL, token string
 	adminFlags(fs, &adminURL, &token)
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
 	asJSON := fs.Bool("json", false, "list: print the outputs as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, outputsUsage)
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,9 @@ import (
 	"github.com/prolific-receiver/receiver/internal/handlers"
 )
 
+// reconcileUsage is `receiver reconcile -h`.
+const reconcileUsage = "usage: receiver reconcile [flags]\n\nRuns one reconciliation pass in a running receiver (docs/reconcile.md): stores the\nevents of Prolific's delivery log it does not hold and corrects submissions from\nProlific's listing. Exits 1 when Prolific could not be read.\n\nflags:"
+
 // runReconcile is `receiver reconcile`: it asks a running receiver (its
 // admin API, POST /api/v1/reconcile) to run one reconciliation pass now and
 // prints the summary. It goes through the receiver rather than opening
@@ -24,8 +26,7 @@ import (
 // exits non-zero when the pass could not read Prolific (or write the
 // store), after printing what it did.
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("reconcile", reconcileUsage, stderr)
 	var adminURL, token string
 	adminFlags(fs, &adminURL, &token)
 	study := fs.String("study", "", "reconcile only this study: its events in the delivery log and its submissions")
@@ -35,16 +36,10 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dryRun := fs.Bool("dry-run", false, "show what would change without writing anything")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long the pass may take")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: receiver reconcile [flags]\n\nRuns one reconciliation pass in a running receiver (docs/reconcile.md): stores the\nevents of Prolific's delivery log it does not hold and corrects submissions from\nProlific's listing. Exits 1 when Prolific could not be read.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageError{fmt.Sprintf("reconcile: unexpected argument %q", fs.Arg(0))}
 	case *study != "" && *subscription != "":
 		return usageError{"reconcile: give -study or -subscription, not both"}
 	case *since < 0:

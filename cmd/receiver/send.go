@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,9 +19,11 @@ type sendOptions struct {
 	timeout                                                            time.Duration
 }
 
+// sendUsage is `receiver send -h`.
+const sendUsage = "usage: receiver send [flags]\n\nSigns a sample event exactly as Prolific does and posts it to a receiver.\n\nflags:"
+
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("send", sendUsage, stderr)
 	var o sendOptions
 	var secretFile string
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/hooks/prolific", "receiver webhook URL")
@@ -34,10 +35,6 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.participantID, "participant-id", "", "participant ID for submission events (default: random)")
 	fs.StringVar(&o.eventID, "event-id", "", "X-Event-ID (default: random; reuse one to test deduplication)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "request timeout")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: receiver send [flags]\n\nSigns a sample event exactly as Prolific does and posts it to a receiver.\n\nflags:")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,25 +27,20 @@ type studiesOptions struct {
 // clearScreen moves the cursor home and clears the terminal before a redraw.
 const clearScreen = "\x1b[H\x1b[2J"
 
+// studiesUsage is `receiver studies -h`.
+const studiesUsage = "usage: receiver studies [flags]\n\nShows each study's status, places and submissions from a running receiver's read API.\n\nflags:"
+
 // runStudies is `receiver studies`: it prints the studies a running receiver
 // knows, once or (with -watch) redrawn until ctx is done.
 func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("studies", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("studies", studiesUsage, stderr)
 	var o studiesOptions
 	adminFlags(fs, &o.adminURL, &o.token)
 	fs.DurationVar(&o.watch, "watch", 0, "redraw at this interval until interrupted (e.g. 2s); 0 prints once")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "request timeout")
 	fs.BoolVar(&o.json, "json", false, "print the studies as JSON instead of a table")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: receiver studies [flags]\n\nShows each study's status, places and submissions from a running receiver's read API.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("studies: unexpected argument %q", fs.Arg(0))}
 	}
 	if o.watch < 0 {
 		return usageError{"studies: -watch must not be negative"}
