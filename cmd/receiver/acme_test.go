@@ -41,19 +41,11 @@ var acmeDomains atomic.Int64
 // acmeConfig is a receiver on store with its certificates for domain from pb.
 func acmeConfig(t *testing.T, store, pub, httpAddr, domain string, pb *testkit.Pebble) Config {
 	t.Helper()
-	cfg := Config{
-		ListenAddr: pub, AdminAddr: freeAddr(t), Store: store, WebhookSecret: "acme-test-secret",
-		APIURL: "https://api.prolific.com", EventTypes: prolific.DefaultEventTypes,
-		TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
-		LogLevel: "info", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
-		ShutdownTimeout: 5 * time.Second, EnrichDebounce: 2 * time.Second, APIRateLimit: 5,
-		ACMEDomains: []string{domain}, ACMEEmail: "lab@example.org", ACMEDirectoryURL: pb.DirectoryURL,
-		ACMECARootsFile: pb.CAFile, ACMEHTTPAddr: httpAddr,
-	}
-	if err := cfg.validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	return cfg
+	return testConfig(t, store, func(c *Config) {
+		c.ListenAddr, c.AdminAddr, c.WebhookSecret = pub, freeAddr(t), "acme-test-secret"
+		c.ACMEDomains, c.ACMEEmail, c.ACMEDirectoryURL = []string{domain}, "lab@example.org", pb.DirectoryURL
+		c.ACMECARootsFile, c.ACMEHTTPAddr = pb.CAFile, httpAddr
+	})
 }
 
 // acmeReceiver is one running receiver.

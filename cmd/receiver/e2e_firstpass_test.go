@@ -12,7 +12,6 @@ import (
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 	"github.com/prolific-receiver/receiver/internal/store/postgres/pgtest"
-	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // A fresh receiver comes up after an outage: Prolific's delivery log holds
@@ -83,26 +82,17 @@ func firstPassScenario(t *testing.T, dsn string, webhookFirst bool) {
 	}
 
 	// Now: a fresh receiver, with no periodic pass.
-	cfg := Config{
-		ListenAddr: pub, AdminAddr: adm, Store: dsn,
-		APIToken: token, WorkspaceID: workspace, APIURL: fake.URL(), PublicURL: publicURL, WebhookSecret: secret,
-		AllowInsecureURL: true, Bootstrap: false, EventTypes: []string{prolific.EventSubmissionStatusChange},
-		TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
-		LogLevel: "info", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
-		ShutdownTimeout: 5 * time.Second, EnrichDebounce: 100 * time.Millisecond, APIRateLimit: 200,
-		ReconcileInterval: 0, ReconcileSettle: 200 * time.Millisecond, Actions: "dry-run", ActionsApprove: "off",
-	}
-	if err := cfg.validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := new(testkit.SyncBuffer)
-	log, err := newLogger(logs, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, dsn, func(c *Config) {
+		c.ListenAddr, c.AdminAddr, c.WebhookSecret = pub, adm, secret
+		c.APIToken, c.WorkspaceID, c.APIURL, c.PublicURL, c.AllowInsecureURL = token, workspace, fake.URL(), publicURL, true
+		c.EventTypes = []string{prolific.EventSubmissionStatusChange}
+		c.EnrichDebounce, c.APIRateLimit = 100*time.Millisecond, 200
+		c.ReconcileInterval, c.ReconcileSettle = 0, 200*time.Millisecond
+		c.Actions, c.ActionsApprove = "dry-run", "off"
+	})
 	sctx, stop := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- serve(sctx, cfg, log, nil) }()
+	defer stop() // also when it never gets ready
+	logs, errc := runReceiver(t, sctx, cfg)
 	defer func() {
 		stop()
 		waitStopped(t, errc, "receiver", 15*time.Second)
@@ -111,7 +101,6 @@ func firstPassScenario(t *testing.T, dsn string, webhookFirst bool) {
 		}
 	}()
 	adminURL := "http://" + adm
-	waitReady(t, adminURL, errc)
 
 	live := func() {
 		t.Helper()

@@ -16,7 +16,6 @@ import (
 	"github.com/prolific-receiver/receiver/internal/bootstrap"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
-	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // e2eTimeScale makes the fake Prolific's first retry come within 100 ms
@@ -58,28 +57,16 @@ func TestE2EProlificSimulatedStudy(t *testing.T) {
 	publicURL := "http://" + pub + "/hooks/prolific"
 	eventTypes := []string{prolific.EventStudyStatusChange, prolific.EventStudyProgressChange,
 		prolific.EventSubmissionStatusChange, prolific.EventStudyHighReturnRate}
-	cfg := Config{
-		ListenAddr: pub, AdminAddr: adm, Store: "sqlite:" + filepath.Join(t.TempDir(), "receiver.db"),
-		APIToken: token, WorkspaceID: workspace, APIURL: fake.URL(), PublicURL: publicURL,
-		AllowInsecureURL: true, Bootstrap: true, EventTypes: eventTypes,
-		TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
-		LogLevel: "info", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
-		ShutdownTimeout: 5 * time.Second, EnrichDebounce: 100 * time.Millisecond, APIRateLimit: 50,
-	}
-	if err := cfg.validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := new(testkit.SyncBuffer)
-	log, err := newLogger(logs, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, "sqlite:"+filepath.Join(t.TempDir(), "receiver.db"), func(c *Config) {
+		c.ListenAddr, c.AdminAddr = pub, adm
+		c.APIToken, c.WorkspaceID, c.APIURL, c.PublicURL, c.AllowInsecureURL = token, workspace, fake.URL(), publicURL, true
+		c.Bootstrap, c.EventTypes = true, eventTypes
+		c.EnrichDebounce, c.APIRateLimit = 100*time.Millisecond, 50
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- serve(ctx, cfg, log, nil) }()
+	logs, errc := runReceiver(t, ctx, cfg)
 	adminURL := "http://" + adm
-	waitReady(t, adminURL, errc)
 	monitorStarted := time.Now()
 	firstSecret, ok := fake.Secret(workspace)
 	if !ok {

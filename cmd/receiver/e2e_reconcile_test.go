@@ -60,18 +60,13 @@ func (r *outageRig) start() {
 	r.cancel, r.errcs, r.logs = cancel, nil, nil
 	r.started = time.Now()
 	for i := range r.pubs {
-		cfg := Config{
-			ListenAddr: r.pubs[i], AdminAddr: r.adms[i], Store: r.dsn,
-			APIToken: r.token, WorkspaceID: r.workspace, APIURL: r.fake.URL(), PublicURL: r.publicURL,
-			AllowInsecureURL: true, Bootstrap: true, EventTypes: prolific.DefaultEventTypes,
-			TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
-			LogLevel: "info", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
-			ShutdownTimeout: 5 * time.Second, EnrichDebounce: 100 * time.Millisecond, APIRateLimit: 200,
-			ReconcileInterval: 15 * time.Minute, ReconcileSettle: 200 * time.Millisecond,
-		}
-		if err := cfg.validate(); err != nil {
-			t.Fatalf("config: %v", err)
-		}
+		cfg := testConfig(t, r.dsn, func(c *Config) {
+			c.ListenAddr, c.AdminAddr = r.pubs[i], r.adms[i]
+			c.APIToken, c.WorkspaceID, c.APIURL, c.PublicURL, c.AllowInsecureURL = r.token, r.workspace, r.fake.URL(), r.publicURL, true
+			c.Bootstrap = true
+			c.EnrichDebounce, c.APIRateLimit = 100*time.Millisecond, 200
+			c.ReconcileInterval, c.ReconcileSettle = 15*time.Minute, 200*time.Millisecond
+		})
 		buf := new(testkit.SyncBuffer)
 		log, err := newLogger(buf, cfg.LogLevel, cfg.LogFormat)
 		if err != nil {

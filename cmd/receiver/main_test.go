@@ -42,6 +42,42 @@ func freeAddr(t *testing.T) string {
 	return testkit.FreeAddr(t)
 }
 
+// testConfig is the configuration every receiver under test starts from:
+// loadConfig's defaults with no environment (the API at Prolific's URL,
+// the default event types, no API token) but no bootstrap and a short
+// shutdown, on store; edit (when not nil) changes it, and it is validated.
+func testConfig(t *testing.T, store string, edit func(*Config)) Config {
+	t.Helper()
+	cfg := Config{
+		Store: store, APIURL: "https://api.prolific.com", EventTypes: prolific.DefaultEventTypes,
+		TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
+		LogLevel: "info", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
+		ShutdownTimeout: 5 * time.Second, EnrichDebounce: 2 * time.Second, APIRateLimit: 5,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+// runReceiver runs serve with cfg until ctx is done, logging as cfg says
+// into logs, and returns serve's result once the admin listener is ready.
+func runReceiver(t *testing.T, ctx context.Context, cfg Config) (logs *testkit.SyncBuffer, errc <-chan error) {
+	t.Helper()
+	logs = new(testkit.SyncBuffer)
+	log, err := newLogger(logs, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log, nil) }()
+	waitReady(t, "http://"+cfg.AdminAddr, done)
+	return logs, done
+}
+
 // waitReady polls /readyz until it answers 200.
 func waitReady(t *testing.T, adminURL string, errc <-chan error) {
 	t.Helper()
@@ -64,36 +100,63 @@ func waitReady(t *testing.T, adminURL string, errc <-chan error) {
 	t.Fatal("receiver not ready within 20s")
 }
 
-func TestRunEndToEnd(t *testing.T) {
+// serveFromEnv runs `receiver serve` through run until ctx is done,
+// configured from the environment as in its container: fresh loopback
+// ports, a temporary SQLite file, the webhook secret, no API token, and
+// env besides. Its output goes to out. It returns the public address and
+// the admin URL, with run's result, once the receiver is ready.
+func serveFromEnv(t *testing.T, ctx context.Context, secret string, env map[string]string, out io.Writer) (pub, adminURL string, errc <-chan error) {
+	t.Helper()
 	pub, adm := freeAddr(t), freeAddr(t)
 	t.Setenv("RECEIVER_LISTEN_ADDR", pub)
 	t.Setenv("RECEIVER_ADMIN_ADDR", adm)
 	t.Setenv("RECEIVER_STORE", "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
-	t.Setenv("PROLIFIC_WEBHOOK_SECRET", "e2e-secret")
+	t.Setenv("PROLIFIC_WEBHOOK_SECRET", secret)
 	t.Setenv("PROLIFIC_API_TOKEN", "")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"receiver", "serve"}, out, out) }()
+	adminURL = "http://" + adm
+	waitReady(t, adminURL, done)
+	return pub, adminURL, done
+}
+
+// sendEvents signs each of events with secret, as `receiver send` does,
+// posts it to the receiver listening on pub, and returns their event IDs
+// in order; any answer but 200 fails the test.
+func sendEvents(t *testing.T, ctx context.Context, pub, secret string, events ...sendOptions) []string {
+	t.Helper()
+	ids := make([]string, 0, len(events))
+	for i, o := range events {
+		o.url, o.secret, o.timeout = "http://"+pub+"/hooks/prolific", secret, 5*time.Second
+		code, body, err := send(ctx, http.DefaultClient, &o)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("send %d (%s): %d %s %v", i, o.eventType, code, body, err)
+		}
+		ids = append(ids, o.eventID)
+	}
+	return ids
+}
+
+func TestRunEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stdout := new(testkit.SyncBuffer)
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, []string{"receiver", "serve"}, stdout, stdout) }()
-	adminURL := "http://" + adm
-	waitReady(t, adminURL, errc)
+	pub, adminURL, errc := serveFromEnv(t, ctx, "e2e-secret", nil, stdout)
 
 	studyID := "6650a1b2c3d4e5f6aaaa0001"
-	sent := map[string]string{}
-	for _, o := range []sendOptions{
+	events := []sendOptions{
 		{eventType: prolific.EventStudyStatusChange, resourceID: studyID, status: "ACTIVE"},
 		{eventType: prolific.EventStudyProgressChange, resourceID: studyID},
 		{eventType: prolific.EventSubmissionStatusChange, status: "AWAITING REVIEW"},
 		{eventType: prolific.EventStudyHighReturnRate, resourceID: studyID},
 		{eventType: "participant.future.thing", resourceID: "abc"},
-	} {
-		o.url, o.secret, o.timeout = "http://"+pub+"/hooks/prolific", "e2e-secret", 5*time.Second
-		code, body, err := send(ctx, http.DefaultClient, &o)
-		if err != nil || code != http.StatusOK {
-			t.Fatalf("send %s: %d %s %v", o.eventType, code, body, err)
-		}
-		sent[o.eventID] = o.eventType
+	}
+	sent := map[string]string{}
+	for i, id := range sendEvents(t, ctx, pub, "e2e-secret", events...) {
+		sent[id] = events[i].eventType
 	}
 	var list struct {
 		Events []struct {

@@ -52,42 +52,23 @@ func TestOutputsEndToEnd(t *testing.T) {
 	consumer := testkit.NewConsumer(t, forwardSecret)
 	consumer.Mode.Store("503")
 	ns := testkit.StartNATS(t)
-	pub, adm := freeAddr(t), freeAddr(t)
-	t.Setenv("RECEIVER_LISTEN_ADDR", pub)
-	t.Setenv("RECEIVER_ADMIN_ADDR", adm)
-	t.Setenv("RECEIVER_STORE", "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
-	t.Setenv("PROLIFIC_WEBHOOK_SECRET", "e2e-secret")
-	t.Setenv("PROLIFIC_API_TOKEN", "")
-	t.Setenv("RECEIVER_ADMIN_TOKEN", "admin-token")
-	t.Setenv("FORWARD_URL", consumer.URL+"/prolific")
 	secretFile := filepath.Join(t.TempDir(), "forward-secret")
 	if err := os.WriteFile(secretFile, []byte(forwardSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("FORWARD_SECRET_FILE", secretFile)
-	t.Setenv("RECEIVER_OUTPUTS_FILE", writeOutputsFile(t, ns.URL()))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := new(testkit.SyncBuffer)
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, []string{"receiver", "serve"}, logs, logs) }()
-	adminURL := "http://" + adm
-	waitReady(t, adminURL, errc)
+	pub, adminURL, errc := serveFromEnv(t, ctx, "e2e-secret", map[string]string{
+		"RECEIVER_ADMIN_TOKEN": "admin-token", "FORWARD_URL": consumer.URL + "/prolific",
+		"FORWARD_SECRET_FILE": secretFile, "RECEIVER_OUTPUTS_FILE": writeOutputsFile(t, ns.URL()),
+	}, logs)
 
-	var ids []string
-	for i, o := range []sendOptions{
-		{eventType: prolific.EventStudyStatusChange, resourceID: "6650a1b2c3d4e5f6aaaa0001", status: "ACTIVE"},
-		{eventType: prolific.EventSubmissionStatusChange, status: "AWAITING REVIEW"},
-		{eventType: prolific.EventStudyProgressChange, resourceID: "6650a1b2c3d4e5f6aaaa0001"},
-		{eventType: prolific.EventStudyStatusChange, resourceID: "6650a1b2c3d4e5f6aaaa0002", status: "COMPLETED"},
-	} {
-		o.url, o.secret, o.timeout = "http://"+pub+"/hooks/prolific", "e2e-secret", 5*time.Second
-		code, body, err := send(ctx, http.DefaultClient, &o)
-		if err != nil || code != http.StatusOK {
-			t.Fatalf("send %d: %d %s %v", i, code, body, err)
-		}
-		ids = append(ids, o.eventID)
-	}
+	ids := sendEvents(t, ctx, pub, "e2e-secret",
+		sendOptions{eventType: prolific.EventStudyStatusChange, resourceID: "6650a1b2c3d4e5f6aaaa0001", status: "ACTIVE"},
+		sendOptions{eventType: prolific.EventSubmissionStatusChange, status: "AWAITING REVIEW"},
+		sendOptions{eventType: prolific.EventStudyProgressChange, resourceID: "6650a1b2c3d4e5f6aaaa0001"},
+		sendOptions{eventType: prolific.EventStudyStatusChange, resourceID: "6650a1b2c3d4e5f6aaaa0002", status: "COMPLETED"})
 	outputsCmd := func(args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer

@@ -37,19 +37,12 @@ func startReplicas(t *testing.T, ctx context.Context, n int, dsn, secret string,
 	out := make([]replica, n)
 	for i := range out {
 		pub, adm := freeAddr(t), freeAddr(t)
-		cfg := Config{
-			ListenAddr: pub, AdminAddr: adm, Store: dsn, WebhookSecret: secret,
-			APIURL: "https://api.prolific.com", EventTypes: prolific.DefaultEventTypes,
-			TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
-			LogLevel: "warn", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
-			ShutdownTimeout: 5 * time.Second, EnrichDebounce: 2 * time.Second, APIRateLimit: 5,
-		}
-		for _, tweak := range tweaks {
-			tweak(&cfg)
-		}
-		if err := cfg.validate(); err != nil {
-			t.Fatalf("config: %v", err)
-		}
+		cfg := testConfig(t, dsn, func(c *Config) {
+			c.ListenAddr, c.AdminAddr, c.WebhookSecret, c.LogLevel = pub, adm, secret, "warn"
+			for _, tweak := range tweaks {
+				tweak(c)
+			}
+		})
 		out[i] = replica{hookURL: "http://" + pub + "/hooks/prolific", adminURL: "http://" + adm, errc: make(chan error, 1)}
 		log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Int("replica", i).Logger()
 		go func() { out[i].errc <- serve(ctx, cfg, log, nil) }()

@@ -34,25 +34,10 @@ const (
 // temporary SQLite file, with a short shutdown.
 func testServeConfig(t *testing.T, secret string) Config {
 	t.Helper()
-	return Config{
-		ListenAddr:         "127.0.0.1:0",
-		AdminAddr:          "127.0.0.1:0",
-		Store:              "sqlite:" + filepath.Join(t.TempDir(), "receiver.db"),
-		WebhookSecret:      secret,
-		APIURL:             "https://api.prolific.com",
-		EventTypes:         prolific.DefaultEventTypes,
-		TimestampTolerance: 26 * time.Hour,
-		FutureTolerance:    5 * time.Minute,
-		MaxBodyBytes:       1 << 20,
-		LogLevel:           "info",
-		LogFormat:          "json",
-		Bootstrap:          true,
-		SecretGrace:        26 * time.Hour,
-		StudyRetention:     720 * time.Hour,
-		ShutdownTimeout:    5 * time.Second,
-		EnrichDebounce:     2 * time.Second,
-		APIRateLimit:       5,
-	}
+	return testConfig(t, "sqlite:"+filepath.Join(t.TempDir(), "receiver.db"), func(c *Config) {
+		c.ListenAddr, c.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+		c.WebhookSecret, c.Bootstrap = secret, true
+	})
 }
 
 // startServe runs serve with cfg until the test ends and returns the public
