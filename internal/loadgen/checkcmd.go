@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,19 +30,11 @@ Flags:
 
 // checkMain runs `receiver loadgen check`.
 func checkMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadgen check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), checkUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("loadgen check", checkUsage, stderr)
 	admin := fs.String("admin", "http://127.0.0.1:9090", "receiver admin `URL` (loopback)")
 	acked := fs.String("acked", "", "acked ID `FILE`s, comma-separated")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if run, err := parseFlags(fs, args, true); !run {
 		return err
 	}
 	var files []string

@@ -11,8 +11,6 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,16 +56,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "presign" {
 		return presignMain(ctx, args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("loadgen", usage, stderr)
 	var (
 		urls        = fs.String("url", "http://127.0.0.1:8080/hooks/prolific", "webhook `URL`s, comma-separated; requests go round-robin")
-		secret      = fs.String("secret", "", "webhook signing `secret` (prefer -secret-file or $"+SecretEnv+")")
-		secretFile  = fs.String("secret-file", "", "read the signing secret from `FILE`")
+		readSecret  = secretFlags(fs)
 		connections = fs.Int("connections", 64, "concurrent senders and keep-alive connections per target")
 		rate        = fs.Float64("rate", 0, "open loop: events per `second` (0: closed loop)")
 		duration    = fs.Duration("duration", 10*time.Second, "stop after this long (0: no time limit)")
@@ -80,16 +72,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ackedPath   = fs.String("acked", "", "write every event ID that got a 2xx to `FILE`, one per line")
 		allowRemote = fs.Bool("allow-remote", false, "allow targets that are not loopback addresses")
 	)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if run, err := parseFlags(fs, args, false); !run {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("loadgen: unexpected arguments %q", fs.Args())
-	}
-	key, err := loadSecret(*secret, *secretFile)
+	key, err := readSecret()
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,5 +118,35 @@ func TestMainHelp(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), testSecret) {
 		t.Error("usage shows the secret")
+	}
+}
+
+// TestCommandsHelpAndStrayArguments: each loadgen command prints its own
+// usage and flags for -h without failing; those that take no arguments
+// refuse one, naming it.
+func TestCommandsHelpAndStrayArguments(t *testing.T) {
+	t.Setenv(SecretEnv, testSecret)
+	for _, tc := range []struct {
+		cmd   []string
+		usage string
+		flag  string
+	}{
+		{nil, "Usage: receiver loadgen [flags]", "-secret-file"},
+		{[]string{"presign"}, "Usage: receiver loadgen presign", "-secret-file"},
+		{[]string{"check"}, "Usage: receiver loadgen check", "-acked"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := Main(context.Background(), append(tc.cmd, "-h"), &stdout, &stderr); err != nil {
+			t.Errorf("Main(%q -h) = %v, want nil", tc.cmd, err)
+		}
+		if out := stderr.String(); !strings.HasPrefix(out, tc.usage) || !strings.Contains(out, "\n  "+tc.flag) {
+			t.Errorf("Main(%q -h) printed:\n%s\nwant %q, then the flags (%s among them)", tc.cmd, out, tc.usage, tc.flag)
+		}
+	}
+	for _, cmd := range [][]string{{"stray"}, {"presign", "-count", "1", "-out", filepath.Join(t.TempDir(), "p"), "stray"}} {
+		err := Main(context.Background(), cmd, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), `unexpected arguments ["stray"]`) {
+			t.Errorf("Main(%q) = %v, want the stray argument refused", cmd, err)
+		}
 	}
 }

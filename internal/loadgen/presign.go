@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,35 +42,23 @@ Flags:
 const presignStep = 5 * time.Millisecond
 
 func presignMain(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadgen presign", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), presignUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("loadgen presign", presignUsage, stderr)
 	var (
 		target     = fs.String("url", "http://127.0.0.1:8080/hooks/prolific", "webhook `URL` (its host and path go into the requests)")
-		secret     = fs.String("secret", "", "webhook signing `secret` (prefer -secret-file or $"+SecretEnv+")")
-		secretFile = fs.String("secret-file", "", "read the signing secret from `FILE`")
+		readSecret = secretFlags(fs)
 		count      = fs.Int("count", 0, "number of requests to write (required)")
 		studies    = fs.Int("studies", 50, "number of studies the events are spread over")
 		seed       = fs.Uint64("seed", 0, "seed for the generated studies and IDs (0: random)")
 		out        = fs.String("out", "", "write the requests to `PREFIX`.0, PREFIX.1, ... (required)")
 		files      = fs.Int("files", 1, "number of files to deal the requests into (one per wrk thread)")
 	)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if run, err := parseFlags(fs, args, false); !run {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("loadgen presign: unexpected arguments %q", fs.Args())
 	}
 	if *count <= 0 || *out == "" || *files < 1 {
 		return errors.New("loadgen presign: -count (> 0), -out and -files (>= 1) are required")
 	}
-	key, err := loadSecret(*secret, *secretFile)
+	key, err := readSecret()
 	if err != nil {
 		return err
 	}
