@@ -60,9 +60,7 @@ func testAliasSameContent(t *testing.T, open OpenFunc) {
 		t.Errorf("study changed by an aliased delivery (-before +after):\n%s", d)
 	}
 	// Had the alias queued work, the leased job would now be re-armed.
-	if err := s.CompleteJob(ctx(t), "w", jobs[0]); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "w", jobs[0])
 	if n := queueDepth(t, s); n != 0 {
 		t.Errorf("queue depth = %d, want 0 (an alias queues no job)", n)
 	}

@@ -28,6 +28,28 @@ func claim(t *testing.T, s store.Store, owner string, limit int) []store.Job {
 	return jobs
 }
 
+// complete completes j as owner; an error fails the test. (Completing a
+// job owner does not hold is a no-op, not an error.)
+func complete(t *testing.T, s store.Store, owner string, j store.Job) {
+	t.Helper()
+	if err := s.CompleteJob(ctx(t), owner, j); err != nil {
+		t.Fatalf("CompleteJob(%s, %s:%s): %v", owner, j.Kind, j.Key, err)
+	}
+}
+
+// claimOne saves one study event, lets its debounce pass and claims the
+// study's job as "w".
+func claimOne(t *testing.T, s store.Store, clock *Clock) store.Job {
+	t.Helper()
+	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(0)), store.Stored)
+	clock.Advance(debounce)
+	jobs := claim(t, s, "w", 1)
+	if len(jobs) != 1 {
+		t.Fatalf("claimed %v, want one job", jobKeys(jobs))
+	}
+	return jobs[0]
+}
+
 func jobKeys(jobs []store.Job) []string {
 	var out []string
 	for _, j := range jobs {
@@ -85,9 +107,7 @@ func testEnqueueKinds(t *testing.T, open OpenFunc) {
 			t.Errorf("job %s:%s = attempts %d due %v created %v; want 1, %v, %v",
 				j.Kind, j.Key, j.Attempts, j.DueAt, j.CreatedAt, T0.Add(debounce), T0)
 		}
-		if err := s.CompleteJob(ctx(t), "w", j); err != nil {
-			t.Fatalf("CompleteJob: %v", err)
-		}
+		complete(t, s, "w", j)
 	}
 	if n := queueDepth(t, s); n != 0 {
 		t.Errorf("queue depth after completing = %d, want 0", n)
@@ -145,19 +165,12 @@ func testDebounce(t *testing.T, open OpenFunc) {
 
 func testRequeueWhileLeased(t *testing.T, open OpenFunc) {
 	s, clock := enrichStore(t, open)
-	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(0)), store.Stored)
-	clock.Advance(debounce)
-	jobs := claim(t, s, "w", 1)
-	if len(jobs) != 1 {
-		t.Fatalf("claimed %v, want one job", jobKeys(jobs))
-	}
+	job := claimOne(t, s, clock)
 	// Events arrive while the job runs: it must run once more.
 	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(1)), store.Stored)
 	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(2)), store.Stored)
 	clock.Advance(time.Second)
-	if err := s.CompleteJob(ctx(t), "w", jobs[0]); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "w", job)
 	if n := queueDepth(t, s); n != 1 {
 		t.Fatalf("queue depth after completing a requeued job = %d, want 1", n)
 	}
@@ -169,9 +182,7 @@ func testRequeueWhileLeased(t *testing.T, open OpenFunc) {
 	if len(again) != 1 || again[0].Attempts != 1 || !again[0].DueAt.Equal(clock.Now()) {
 		t.Fatalf("re-armed job = %+v, want one job, attempts 1, due %v", again, clock.Now())
 	}
-	if err := s.CompleteJob(ctx(t), "w", again[0]); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "w", again[0])
 	if n := queueDepth(t, s); n != 0 {
 		t.Errorf("queue depth after the second completion = %d, want 0", n)
 	}
@@ -196,9 +207,7 @@ func testLeaseExclusivity(t *testing.T, open OpenFunc) {
 		t.Errorf("c claimed leased jobs %v", jobKeys(more))
 	}
 	// Only the owner completes or retries.
-	if err := s.CompleteJob(ctx(t), "b", a[0]); err != nil {
-		t.Fatalf("CompleteJob by non-owner: %v", err)
-	}
+	complete(t, s, "b", a[0])
 	if err := s.RetryJob(ctx(t), "b", a[1], clock.Now(), "not mine"); err != nil {
 		t.Fatalf("RetryJob by non-owner: %v", err)
 	}
@@ -220,17 +229,13 @@ func testLeaseExclusivity(t *testing.T, open OpenFunc) {
 			t.Errorf("job %s attempts = %d, want 2", j.Key, j.Attempts)
 		}
 	}
-	if err := s.CompleteJob(ctx(t), "a", a[0]); err != nil {
-		t.Fatalf("CompleteJob by expired owner: %v", err)
-	}
+	complete(t, s, "a", a[0])
 	if n := queueDepth(t, s); n != 3 {
 		t.Errorf("queue depth after the expired owner's CompleteJob = %d, want 3", n)
 	}
 
 	for _, j := range c[1:] {
-		if err := s.CompleteJob(ctx(t), "c", j); err != nil {
-			t.Fatalf("CompleteJob: %v", err)
-		}
+		complete(t, s, "c", j)
 	}
 	// c fails one job: it waits for retryAt with the reason recorded.
 	retryAt := clock.Now().Add(time.Minute)
@@ -246,9 +251,7 @@ func testLeaseExclusivity(t *testing.T, open OpenFunc) {
 	if len(d) != 1 || d[0].Key != c[0].Key || d[0].LastError != "api said 502" || d[0].Attempts != 3 || !d[0].DueAt.Equal(retryAt) {
 		t.Fatalf("claimed after retryAt = %+v, want %s with LastError, attempts 3, due %v", d, c[0].Key, retryAt)
 	}
-	if err := s.CompleteJob(ctx(t), "d", d[0]); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "d", d[0])
 	if n := queueDepth(t, s); n != 0 {
 		t.Errorf("queue depth at the end = %d, want 0", n)
 	}
@@ -256,17 +259,12 @@ func testLeaseExclusivity(t *testing.T, open OpenFunc) {
 
 func testRetryClearsRequeue(t *testing.T, open OpenFunc) {
 	s, clock := enrichStore(t, open)
-	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(0)), store.Stored)
-	clock.Advance(debounce)
-	jobs := claim(t, s, "w", 1)
-	if len(jobs) != 1 {
-		t.Fatalf("claimed %v, want one job", jobKeys(jobs))
-	}
+	job := claimOne(t, s, clock)
 	// An event while the job runs marks it requeued; the failed run's retry
 	// then covers that event, so completing the retry ends the job.
 	mustSave(t, s, NewEvent(studyProgress, "study-1", "", at(1)), store.Stored)
 	retryAt := clock.Now().Add(time.Minute)
-	if err := s.RetryJob(ctx(t), "w", jobs[0], retryAt, "api said 503"); err != nil {
+	if err := s.RetryJob(ctx(t), "w", job, retryAt, "api said 503"); err != nil {
 		t.Fatalf("RetryJob: %v", err)
 	}
 	clock.Advance(time.Minute)
@@ -274,9 +272,7 @@ func testRetryClearsRequeue(t *testing.T, open OpenFunc) {
 	if len(again) != 1 || !again[0].DueAt.Equal(retryAt) || again[0].LastError != "api said 503" {
 		t.Fatalf("claimed after retryAt = %+v, want the job due %v with its LastError", again, retryAt)
 	}
-	if err := s.CompleteJob(ctx(t), "w", again[0]); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "w", again[0])
 	if n := queueDepth(t, s); n != 0 {
 		t.Errorf("queue depth after completing the retry = %d, want 0 (RetryJob cleared requeue)", n)
 	}

@@ -68,9 +68,7 @@ func testEnqueueJob(t *testing.T, open OpenFunc) {
 		t.Fatalf("ClaimJobs after bringing forward (-want +got):\n%s", d)
 	}
 	enqueue(T0) // while leased: marked to run once more
-	if err := s.CompleteJob(ctx(t), "w", jobs[0]); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "w", jobs[0])
 	if jobs := claim(t, s, "w", 10); len(jobs) != 0 {
 		t.Errorf("ClaimJobs right after completing a requeued job = %v, want none before the debounce", jobKeys(jobs))
 	}
@@ -79,9 +77,7 @@ func testEnqueueJob(t *testing.T, open OpenFunc) {
 	if d := diff([]string{"reconcile:periodic"}, jobKeys(jobs)); d != "" {
 		t.Fatalf("ClaimJobs after the debounce (-want +got):\n%s", d)
 	}
-	if err := s.CompleteJob(ctx(t), "w", jobs[0]); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "w", jobs[0])
 	clock.Advance(time.Hour)
 	if jobs := claim(t, s, "w", 10); len(jobs) != 0 {
 		t.Errorf("ClaimJobs after completing = %v, want none", jobKeys(jobs))

@@ -79,9 +79,7 @@ func testSweepDebounce(t *testing.T, open OpenFunc) {
 	leased := jobs[0]
 	for _, j := range jobs {
 		if j.Key == "study-idle" {
-			if err := s.CompleteJob(ctx(t), "w", j); err != nil {
-				t.Fatalf("CompleteJob: %v", err)
-			}
+			complete(t, s, "w", j)
 		} else {
 			leased = j
 		}
@@ -110,9 +108,7 @@ func testSweepDebounce(t *testing.T, open OpenFunc) {
 		t.Errorf("swept job DueAt = %v, want %v (due at once)", got[0].DueAt, now)
 	}
 	// The leased job was marked: completing it re-arms it.
-	if err := s.CompleteJob(ctx(t), "w", leased); err != nil {
-		t.Fatalf("CompleteJob: %v", err)
-	}
+	complete(t, s, "w", leased)
 	if n := queueDepth(t, s); n != 3 {
 		t.Errorf("queue depth after completing the marked job = %d, want 3 (it runs once more)", n)
 	}
