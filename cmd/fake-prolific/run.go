@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 )
@@ -40,12 +41,7 @@ const DefaultGroupID = "0000000000000000000000f1"
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nRuns a fake Prolific API and webhook sender on loopback.\n\n", args[0])
-		fs.PrintDefaults()
-	}
+	fs := flagset.New(args[0], "usage: "+args[0]+" [flags]\n\nRuns a fake Prolific API and webhook sender on loopback.\n\n", stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8900", "listen address of the fake API")
 	fs.StringVar(&c.token, "token", "fake-prolific-token", "API token accepted in \"Authorization: Token <t>\"")
 	fs.StringVar(&c.workspace, "workspace", "000000000000000000000001", "workspace ID that exists")

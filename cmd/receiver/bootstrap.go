@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/prolific-receiver/receiver/internal/bootstrap"
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/storeopen"
 )
@@ -30,7 +31,7 @@ replica's bootstrap.
 flags:`
 
 func runBootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bootstrap", bootstrapUsage, stderr)
+	fs := flagset.New("bootstrap", bootstrapUsage, stderr)
 	rotate := fs.Bool("rotate-secret", false, "replace the workspace's signing secret (running receivers keep accepting the old one for RECEIVER_SECRET_GRACE)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := fs.Parse(args); err != nil {

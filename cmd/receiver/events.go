@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 )
 
@@ -40,7 +41,7 @@ const eventsUsage = "usage: receiver events [flags]\n\nPrints a running receiver
 // printed, so a restart neither skips nor (unless it died between printing
 // and saving) repeats events.
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("events", eventsUsage, stderr)
+	fs := flagset.New("events", eventsUsage, stderr)
 	var o eventsOptions
 	adminFlags(fs, &o.adminURL, &o.token)
 	fs.Int64Var(&o.after, "after", 0, "print events after this seq (0: from the oldest stored)")

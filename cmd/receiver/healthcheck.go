@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/flagset"
 )
 
 // healthcheckUsage is `receiver healthcheck -h`.
@@ -16,7 +18,7 @@ const healthcheckUsage = "usage: receiver healthcheck [-url URL] [-timeout 3s]\n
 // runHealthcheck asks a running receiver's admin listener whether it is
 // ready, for container HEALTHCHECKs in images without a shell or curl.
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("healthcheck", healthcheckUsage, stderr)
+	fs := flagset.New("healthcheck", healthcheckUsage, stderr)
 	url := fs.String("url", "", "URL to check (default: /readyz on RECEIVER_ADMIN_ADDR, or 127.0.0.1:9090)")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 )
 
@@ -31,7 +32,7 @@ flags:`
 
 // runOutputs is `receiver outputs`.
 func runOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("outputs", outputsUsage, stderr)
+	fs := flagset.New("outputs", outputsUsage, stderr)
 	var adminURL, token string
 	adminFlags(fs, &adminURL, &token)
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")

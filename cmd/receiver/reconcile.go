@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 )
 
@@ -26,7 +27,7 @@ const reconcileUsage = "usage: receiver reconcile [flags]\n\nRuns one reconcilia
 // exits non-zero when the pass could not read Prolific (or write the
 // store), after printing what it did.
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("reconcile", reconcileUsage, stderr)
+	fs := flagset.New("reconcile", reconcileUsage, stderr)
 	var adminURL, token string
 	adminFlags(fs, &adminURL, &token)
 	study := fs.String("study", "", "reconcile only this study: its events in the delivery log and its submissions")

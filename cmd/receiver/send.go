@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/delivery"
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
@@ -23,7 +24,7 @@ type sendOptions struct {
 const sendUsage = "usage: receiver send [flags]\n\nSigns a sample event exactly as Prolific does and posts it to a receiver.\n\nflags:"
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("send", sendUsage, stderr)
+	fs := flagset.New("send", sendUsage, stderr)
 	var o sendOptions
 	var secretFile string
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080/hooks/prolific", "receiver webhook URL")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/handlers"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -33,7 +34,7 @@ const studiesUsage = "usage: receiver studies [flags]\n\nShows each study's stat
 // runStudies is `receiver studies`: it prints the studies a running receiver
 // knows, once or (with -watch) redrawn until ctx is done.
 func runStudies(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("studies", studiesUsage, stderr)
+	fs := flagset.New("studies", studiesUsage, stderr)
 	var o studiesOptions
 	adminFlags(fs, &o.adminURL, &o.token)
 	fs.DurationVar(&o.watch, "watch", 0, "redraw at this interval until interrupted (e.g. 2s); 0 prints once")

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/prolific-receiver/receiver/internal/flagset"
 )
 
 // AdminTokenEnv is the environment variable holding the read API's bearer token.
@@ -30,7 +32,7 @@ Flags:
 
 // checkMain runs `receiver loadgen check`.
 func checkMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("loadgen check", checkUsage, stderr)
+	fs := flagset.New("loadgen check", checkUsage, stderr)
 	admin := fs.String("admin", "http://127.0.0.1:9090", "receiver admin `URL` (loopback)")
 	acked := fs.String("acked", "", "acked ID `FILE`s, comma-separated")
 	asJSON := fs.Bool("json", false, "print the result as JSON")

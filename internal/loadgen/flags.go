@@ -4,20 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 )
-
-// newFlagSet is the flag set of one loadgen command (name as in its
-// errors): errors go to stderr, and -h prints usage, then the flags.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
 
 // parseFlags parses args into fs. After -h, which has printed the usage,
 // run is false and err nil: asking for help is not a failure. Positional

@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/prolific-receiver/receiver/internal/flagset"
 )
 
 // SecretEnv is the environment variable the secret is read from when no flag names one.
@@ -56,7 +58,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "presign" {
 		return presignMain(ctx, args[1:], stdout, stderr)
 	}
-	fs := newFlagSet("loadgen", usage, stderr)
+	fs := flagset.New("loadgen", usage, stderr)
 	var (
 		urls        = fs.String("url", "http://127.0.0.1:8080/hooks/prolific", "webhook `URL`s, comma-separated; requests go round-robin")
 		readSecret  = secretFlags(fs)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/delivery"
+	"github.com/prolific-receiver/receiver/internal/flagset"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
@@ -42,7 +43,7 @@ Flags:
 const presignStep = 5 * time.Millisecond
 
 func presignMain(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("loadgen presign", presignUsage, stderr)
+	fs := flagset.New("loadgen presign", presignUsage, stderr)
 	var (
 		target     = fs.String("url", "http://127.0.0.1:8080/hooks/prolific", "webhook `URL` (its host and path go into the requests)")
 		readSecret = secretFlags(fs)
