@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/backoff"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -138,14 +139,11 @@ func (w *Worker) lookupSubmission(ctx context.Context, id string) error {
 }
 
 // backoff is the delay before attempt number attempts+1 of a failed job:
-// BackoffBase·2^(attempts-1) capped at BackoffMax, then "equal jitter" (a
-// random point in its upper half) so failed jobs do not retry in lockstep.
+// BackoffBase·2^(attempts-1) capped at BackoffMax (backoff.Bound), then
+// "equal jitter" (a random point in its upper half) so failed jobs do not
+// retry in lockstep.
 func (w *Worker) backoff(attempts int) time.Duration {
-	d := w.opts.BackoffBase
-	for i := 1; i < attempts && d < w.opts.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, w.opts.BackoffMax)
+	d := backoff.Bound(w.opts.BackoffBase, w.opts.BackoffMax, attempts)
 	half := d / 2
 	return half + rand.N(half+1)
 }

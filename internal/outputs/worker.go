@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prolific-receiver/receiver/internal/backoff"
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -322,11 +323,7 @@ func (w *Worker) record(ctx context.Context, results []result, stopping bool) er
 // destination's Retry-After, and never after its maximum age runs out (that
 // last attempt decides whether it is dead-lettered).
 func (w *Worker) retryAt(now time.Time, it store.OutboxItem, err error) time.Time {
-	ceiling := w.opts.BackoffMax
-	if n := it.Attempts - 1; n >= 0 && n < 30 {
-		ceiling = min(ceiling, w.opts.BackoffBase<<n)
-	}
-	delay := w.opts.Jitter(ceiling)
+	delay := w.opts.Jitter(backoff.Bound(w.opts.BackoffBase, w.opts.BackoffMax, it.Attempts))
 	var re *RetryError
 	if errors.As(err, &re) && re.After > delay {
 		delay = re.After
