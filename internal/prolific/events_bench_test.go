@@ -23,3 +23,15 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRead reads a submission event as the webhook handler does.
+func BenchmarkRead(b *testing.B) {
+	body := []byte(`{"resource_id": "60a3f1f0c7e4f3a1b2c3d4e5", "event_type": "submission.status.change", "participant_id": "5f1e2d3c4b5a697887766554", "status": "AWAITING REVIEW"}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Read(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

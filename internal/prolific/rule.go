@@ -1,9 +1,9 @@
 package prolific
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -50,31 +50,52 @@ func CheckEventID(id string) error {
 // fields the receiver stores as text (valid JSON, but no database text
 // column takes it: PostgreSQL refuses NUL). An event type the receiver does
 // not know is kept with its type and resource only.
+//
+// It reads the body once more after checking it, and makes one string for
+// the IDs: a documented event type and a status Prolific lists are the
+// package's own constants.
 func Read(body []byte) (Fields, error) {
 	if !utf8.Valid(body) {
 		return Fields{}, ErrNotUTF8
 	}
-	typed, err := Decode(body)
+	s, err := scan(body)
 	if err != nil {
 		return Fields{}, err
 	}
-	var f Fields
-	switch e := typed.(type) {
-	case *SubmissionStatusChange:
-		f = Fields{Type: e.EventType, ResourceID: e.ResourceID, Status: e.Status, ParticipantID: e.ParticipantID}
-	case *StudyStatusChange:
-		f = Fields{Type: e.EventType, ResourceID: e.ResourceID, Status: e.Status, StudyID: e.ResourceID}
-	case *StudyProgressChange:
-		f = Fields{Type: e.EventType, ResourceID: e.ResourceID, StudyID: e.ResourceID}
-	case *StudyHighReturnRate:
-		f = Fields{Type: e.EventType, ResourceID: e.ResourceID, StudyID: e.ResourceID}
-	case *Envelope:
-		f = Fields{Type: e.EventType, ResourceID: e.ResourceID}
+	f := Fields{Type: intern(s.eventType, EventTypes)}
+	if len(s.participantID) == 0 {
+		f.ResourceID = string(s.resourceID)
+	} else {
+		// One allocation for both IDs (resource_id is never empty, so the
+		// concatenation always copies).
+		ids := string(s.resourceID) + string(s.participantID)
+		f.ResourceID, f.ParticipantID = ids[:len(s.resourceID)], ids[len(s.resourceID):]
 	}
-	if strings.ContainsRune(f.Type+f.ResourceID+f.Status+f.ParticipantID, 0) {
-		return f, ErrNUL
+	switch f.Type {
+	case EventSubmissionStatusChange:
+		f.Status = intern(s.status, SubmissionStatuses)
+	case EventStudyStatusChange:
+		f.Status, f.StudyID = intern(s.status, StudyStatuses), f.ResourceID
+	case EventStudyProgressChange, EventStudyHighReturnRate:
+		f.StudyID = f.ResourceID
+	}
+	for _, b := range [...][]byte{s.eventType, s.resourceID, s.status, s.participantID} {
+		if bytes.IndexByte(b, 0) >= 0 {
+			return f, ErrNUL
+		}
 	}
 	return f, nil
+}
+
+// intern returns the member of known that b spells, or else a new string
+// of b.
+func intern(b []byte, known []string) string {
+	for _, k := range known {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
 }
 
 func printableASCII(s string) bool {
