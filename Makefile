@@ -34,9 +34,10 @@ run: build ## run the receiver on SQLite (data/) with a generated development se
 run-smoke: ## check that make run starts, stores a signed event and stops cleanly (free ports)
 	bash scripts/run-smoke.sh
 
-test: ## run every test with -race, then the deploy checks (alert-rule tests, dashboard, compose, Helm chart and manifests) (PostgreSQL tests need RECEIVER_TEST_POSTGRES_DSN)
+test: ## run every test with -race (and the allocation counts without it), then the deploy checks (alert-rule tests, dashboard, compose, Helm chart and manifests) (PostgreSQL tests need RECEIVER_TEST_POSTGRES_DSN)
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -run 'Allocations$$' ./internal/handlers ./internal/prolific ./internal/store
 	bash deploy/check.sh
 
 test-short: ## quick tests without -race

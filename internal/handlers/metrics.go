@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
 // Metrics are the receiver's own Prometheus metrics, registered on an
@@ -25,6 +26,40 @@ type Metrics struct {
 	Cancelled            *prometheus.CounterVec // surface: webhook, api
 	SignatureAge         prometheus.Histogram
 	SignatureForm        *prometheus.CounterVec // form
+
+	// The webhook path's series, by index (see webhook and form).
+	webhooks *children[prometheus.Counter]
+	forms    *children[prometheus.Counter]
+}
+
+// eventTypeLabels are the values of the event_type label: the documented
+// types, then "none" and "other" (eventTypeLabel).
+var eventTypeLabels = append(slices.Clone(prolific.EventTypes), "none", "other")
+
+// webhookOutcomes are the values of receiver_webhooks_total's outcome label
+// the webhook path uses.
+var webhookOutcomes = []string{"stored", "duplicate", "rejected", "cancelled"}
+
+// signatureForms are the values of receiver_signature_form_total's form label.
+var signatureForms = []verify.Form{verify.FormRaw, verify.FormPython, verify.FormCompact}
+
+// webhook returns receiver_webhooks_total's counter for a delivery of
+// eventType (any string: it is labelled as eventTypeLabel says) and outcome.
+func (m *Metrics) webhook(eventType, outcome string) prometheus.Counter {
+	t := slices.Index(eventTypeLabels, eventTypeLabel(eventType))
+	o := slices.Index(webhookOutcomes, outcome)
+	if o < 0 {
+		return m.Webhooks.WithLabelValues(eventTypeLabels[t], outcome)
+	}
+	return m.webhooks.get(t*len(webhookOutcomes) + o)
+}
+
+// form returns receiver_signature_form_total's counter for f.
+func (m *Metrics) form(f verify.Form) prometheus.Counter {
+	if i := slices.Index(signatureForms, f); i >= 0 {
+		return m.forms.get(i)
+	}
+	return m.SignatureForm.WithLabelValues(string(f))
 }
 
 // eventTypeLabel keeps the event_type label bounded whatever a sender
@@ -93,6 +128,12 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Verified deliveries by the signed form that matched (raw, python, compact).",
 		}, []string{"form"}),
 	}
+	m.webhooks = newChildren(len(eventTypeLabels)*len(webhookOutcomes), func(i int) prometheus.Counter {
+		return m.Webhooks.WithLabelValues(eventTypeLabels[i/len(webhookOutcomes)], webhookOutcomes[i%len(webhookOutcomes)])
+	})
+	m.forms = newChildren(len(signatureForms), func(i int) prometheus.Counter {
+		return m.SignatureForm.WithLabelValues(string(signatureForms[i]))
+	})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "receiver_build_info",
 		Help: "Build information; the value is always 1.",

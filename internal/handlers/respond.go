@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/rs/zerolog"
-
-	"github.com/prolific-receiver/receiver/internal/prolific"
 )
 
 // rejection is a webhook the receiver refuses: the status Prolific sees, a
@@ -25,13 +24,13 @@ type rejection struct {
 // It is the only place a webhook error becomes a status code.
 func reject(d *webhookDeps, w http.ResponseWriter, r *http.Request, eventType string, rej rejection) {
 	d.Metrics.Rejections.WithLabelValues(rej.reason).Inc()
-	d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(eventType), "rejected").Inc()
+	d.Metrics.webhook(eventType, "rejected").Inc()
 	level := zerolog.WarnLevel
 	if rej.status >= 500 {
 		level = zerolog.ErrorLevel
 	}
 	ev := d.Log.WithLevel(level).
-		Str("event_id", truncate(r.Header.Get(prolific.HeaderEventID), 64)).
+		Str("event_id", truncate(header(r.Header, keyEventID), 64)).
 		Str("reason", rej.reason).
 		Int("status", rej.status).
 		Str("remote", r.RemoteAddr)
@@ -84,12 +83,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeAck answers 200 {"status":outcome,"event_id":id} for an accepted
-// webhook, as writeJSON would, without encoding/json on the hot path. id is
-// at most prolific.MaxEventIDLen printable ASCII characters (buildEvent checks), so
+// webhook, as writeJSON would, without encoding/json on the hot path and in
+// a pooled buffer (a Writer may not keep what it is given). id is at most
+// prolific.MaxEventIDLen printable ASCII characters (buildEvent checks), so
 // only '"' and '\\' need escaping; anything else goes through writeJSON.
 func writeAck(w http.ResponseWriter, outcome, id string) {
-	buf := make([]byte, 0, 48+len(outcome)+2*len(id))
-	buf = append(buf, `{"status":"`...)
+	bp := ackBuffers.Get().(*[]byte)
+	defer ackBuffers.Put(bp)
+	buf := append((*bp)[:0], `{"status":"`...)
 	buf = append(buf, outcome...)
 	buf = append(buf, `","event_id":"`...)
 	for i := 0; i < len(id); i++ {
@@ -105,9 +106,14 @@ func writeAck(w http.ResponseWriter, outcome, id string) {
 		}
 	}
 	buf = append(buf, "\"}\n"...)
+	*bp = buf
 	writeJSONHeader(w, http.StatusOK)
 	_, _ = w.Write(buf)
 }
+
+// ackBuffers hold writeAck's answers; an answer is at most a few hundred
+// bytes, so a buffer never grows past that.
+var ackBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // ack is the answer to an accepted webhook.
 type ack struct {

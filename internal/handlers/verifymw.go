@@ -4,27 +4,50 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/textproto"
+	"time"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/verify"
 )
 
-// verified is a request that passed verification: the exact body and what
-// the signature check learnt.
+// verified is a request that passed verification: the exact body, what
+// the signature check learnt, and the receiver's clock when it checked.
 type verified struct {
 	body             []byte
 	requestTimestamp string
 	result           verify.Result
+	now              time.Time
+}
+
+// The headers the webhook path reads, as http.Header keys them, so a
+// look-up is one map access (Header.Get canonicalises its argument each
+// time, and "X-Event-ID" is not canonical: that costs an allocation).
+var (
+	keySignature        = textproto.CanonicalMIMEHeaderKey(prolific.HeaderSignature)
+	keyRequestTimestamp = textproto.CanonicalMIMEHeaderKey(prolific.HeaderRequestTimestamp)
+	keyHookSecret       = textproto.CanonicalMIMEHeaderKey(prolific.HeaderHookSecret)
+	keyEventID          = textproto.CanonicalMIMEHeaderKey(prolific.HeaderEventID)
+	keyTimestamp        = textproto.CanonicalMIMEHeaderKey(prolific.HeaderTimestamp)
+)
+
+// header returns the first value of h[key], key in canonical form, as
+// h.Get would.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // verifyDelivery reads the body within the size limit and checks the
 // Prolific signature and timestamp before anything decodes the JSON; next
 // gets the verified delivery.
-func verifyDelivery(d *webhookDeps, next func(http.ResponseWriter, *http.Request, *verified)) http.HandlerFunc {
+func verifyDelivery(d *webhookDeps, next func(http.ResponseWriter, *http.Request, verified)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sig := r.Header.Get(prolific.HeaderSignature)
-		ts := r.Header.Get(prolific.HeaderRequestTimestamp)
-		if hs := r.Header.Get(prolific.HeaderHookSecret); hs != "" && sig == "" && ts == "" {
+		sig := header(r.Header, keySignature)
+		ts := header(r.Header, keyRequestTimestamp)
+		if hs := header(r.Header, keyHookSecret); hs != "" && sig == "" && ts == "" {
 			// Not documented as a delivery, but answered like REST Hooks in case
 			// Prolific ever handshakes: echo the header, store nothing.
 			d.Log.Debug().Msg("answered an X-Hook-Secret handshake request")
@@ -49,7 +72,7 @@ func verifyDelivery(d *webhookDeps, next func(http.ResponseWriter, *http.Request
 				msg: "body larger than the configured limit"})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.MaxBodyBytes))
+		body, err := readBody(w, r, d.MaxBodyBytes)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -79,10 +102,28 @@ func verifyDelivery(d *webhookDeps, next func(http.ResponseWriter, *http.Request
 				msg: publicVerifyMessage(err), err: err})
 			return
 		}
-		d.Metrics.SignatureForm.WithLabelValues(string(res.Form)).Inc()
+		d.Metrics.form(res.Form).Inc()
 		d.Metrics.SignatureAge.Observe(max(res.Age.Seconds(), 0))
-		next(w, r, &verified{body: body, requestTimestamp: ts, result: res})
+		next(w, r, verified{body: body, requestTimestamp: ts, result: res, now: now})
 	}
+}
+
+// readBody reads a body of at most limit bytes (a larger one is an
+// *http.MaxBytesError). A body whose length the sender declared, as
+// Prolific does, is read into a buffer of exactly that size; one sent in
+// chunks grows as it comes, through http.MaxBytesReader. The buffer
+// becomes the event's body, which the store may keep, so it is never
+// reused.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	n := r.ContentLength
+	if n < 0 || n > limit {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // failureReason maps a verification error to a bounded metric label.

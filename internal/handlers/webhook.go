@@ -14,9 +14,9 @@ import (
 // handleWebhook stores a verified delivery and answers 200 only once it is
 // durable: 200 for stored and duplicate events, 400 for a body or header we
 // cannot read, 503 when the store could not commit (Prolific retries).
-func handleWebhook(d *webhookDeps) func(http.ResponseWriter, *http.Request, *verified) {
-	return func(w http.ResponseWriter, r *http.Request, del *verified) {
-		ev, rej := buildEvent(r, del, d.now())
+func handleWebhook(d *webhookDeps) func(http.ResponseWriter, *http.Request, verified) {
+	return func(w http.ResponseWriter, r *http.Request, del verified) {
+		ev, rej := buildEvent(r, &del)
 		if rej != nil {
 			reject(d, w, r, ev.Type, *rej)
 			return
@@ -34,7 +34,7 @@ func handleWebhook(d *webhookDeps) func(http.ResponseWriter, *http.Request, *ver
 				msg: "event could not be stored; retry later", err: err})
 			return
 		}
-		d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(ev.Type), outcome.String()).Inc()
+		d.Metrics.webhook(ev.Type, outcome.String()).Inc()
 		d.Log.Debug().Str("event_id", ev.ID).Str("event_type", ev.Type).
 			Str("resource_id", ev.ResourceID).Str("outcome", outcome.String()).Msg("webhook accepted")
 		writeAck(w, outcome.String(), ev.ID)
@@ -54,17 +54,18 @@ const statusClientClosed = 499
 func senderLeft(d *webhookDeps, w http.ResponseWriter, r *http.Request, ev *store.Event) {
 	d.Log.Info().Str("event_id", ev.ID).Str("event_type", truncate(ev.Type, 64)).Str("remote", r.RemoteAddr).
 		Msg("webhook sender went away before the event was stored; not stored, Prolific retries it")
-	d.Metrics.Webhooks.WithLabelValues(eventTypeLabel(ev.Type), "cancelled").Inc()
+	d.Metrics.webhook(ev.Type, "cancelled").Inc()
 	d.Metrics.Cancelled.WithLabelValues("webhook").Inc()
 	w.WriteHeader(statusClientClosed)
 }
 
 // buildEvent turns a verified delivery into the event to store, dispatching
 // on the typed body. The returned event is non-nil even on rejection so the
-// caller can label the rejection with its type.
-func buildEvent(r *http.Request, del *verified, now time.Time) (*store.Event, *rejection) {
-	ev := &store.Event{ReceivedAt: now.UTC()}
-	id := r.Header.Get(prolific.HeaderEventID)
+// caller can label the rejection with its type. It is received when it
+// was verified.
+func buildEvent(r *http.Request, del *verified) (*store.Event, *rejection) {
+	ev := &store.Event{ReceivedAt: del.now.UTC()}
+	id := header(r.Header, keyEventID)
 	switch err := prolific.CheckEventID(id); {
 	case errors.Is(err, prolific.ErrNoEventID):
 		return ev, &rejection{status: http.StatusBadRequest, reason: "missing_event_id", msg: "missing X-Event-ID header"}
@@ -84,7 +85,7 @@ func buildEvent(r *http.Request, del *verified, now time.Time) (*store.Event, *r
 		return ev, &rejection{status: http.StatusBadRequest, reason: "malformed",
 			msg: "body is not a Prolific webhook: " + err.Error(), err: err}
 	}
-	eventTime, rej := eventTime(r.Header.Get(prolific.HeaderTimestamp), del.result.Timestamp)
+	eventTime, rej := eventTime(header(r.Header, keyTimestamp), del.result.Timestamp)
 	if rej != nil {
 		return ev, rej
 	}
