@@ -135,34 +135,6 @@ func scrape(t *testing.T, adminURL string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// gaugeValue finds the gauge or counter sample of name whose labels include
-// labels.
-func gaugeValue(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
-	f, ok := fams[name]
-	if !ok {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		for k, v := range labels {
-			found := false
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == k && lp.GetValue() == v {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		if m.Gauge != nil {
-			return m.GetGauge().GetValue(), true
-		}
-		return m.GetCounter().GetValue(), true
-	}
-	return 0, false
-}
-
 // metricSum adds up every sample of a counter family.
 func metricSum(t *testing.T, adminURL, name string) float64 {
 	t.Helper()

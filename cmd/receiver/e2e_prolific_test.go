@@ -16,6 +16,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/bootstrap"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // e2eTimeScale makes the fake Prolific's first retry come within 100 ms
@@ -463,7 +464,7 @@ func checkStudyMetrics(t *testing.T, adminURL string, want prolifictest.StudySta
 		}{"receiver_subscription_enabled", map[string]string{"event_type": et}, 1})
 	}
 	for _, c := range checks {
-		got, ok := gaugeValue(fams, c.name, c.labels)
+		got, ok := testkit.Sample(fams[c.name], c.labels)
 		if !ok || got != c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
 		}

@@ -95,7 +95,7 @@ func (r *outageRig) stop() {
 func (r *outageRig) metricAll(name string, labels map[string]string) float64 {
 	sum := 0.0
 	for _, a := range r.adms {
-		if v, ok := gaugeValue(scrape(r.t, "http://"+a), name, labels); ok {
+		if v, ok := testkit.Sample(scrape(r.t, "http://"+a)[name], labels); ok {
 			sum += v
 		}
 	}
@@ -109,7 +109,7 @@ func (r *outageRig) waitPass(since time.Time, within time.Duration) {
 	deadline := time.Now().Add(within)
 	for {
 		for _, a := range r.adms {
-			v, _ := gaugeValue(scrape(r.t, "http://"+a), "receiver_reconcile_last_success_timestamp_seconds", nil)
+			v, _ := testkit.Sample(scrape(r.t, "http://"+a)["receiver_reconcile_last_success_timestamp_seconds"], nil)
 			if v >= float64(since.UnixNano())/1e9 {
 				return
 			}

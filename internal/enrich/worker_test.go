@@ -16,6 +16,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // A simulated study, its webhooks mirrored into the store, ends with the
@@ -209,33 +210,12 @@ func TestExpiredLeaseIsReclaimed(t *testing.T) {
 	}
 }
 
-// counterValue gathers reg and returns the value of name with exactly labels
+// counterValue gathers reg and returns the value of name with labels
 // (-1 when absent).
 func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, lp := range m.GetLabel() {
-				if labels[lp.GetName()] != lp.GetValue() {
-					continue metrics
-				}
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
+	if v, ok := testkit.Metric(t, reg, name, labels); ok {
+		return v
 	}
 	return -1
 }
