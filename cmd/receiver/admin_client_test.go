@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // Helpers shared by the end-to-end tests: reading the receiver's admin API
@@ -148,27 +147,13 @@ func metricSum(t *testing.T, adminURL, name string) float64 {
 }
 
 // promtoolCheckMetrics runs `promtool check metrics` over the receiver's
-// whole /metrics exposition and fails on any problem it reports. Without
-// promtool (Debian package prometheus) it skips the check, except in CI.
+// whole /metrics exposition (testkit.PromtoolCheck).
 func promtoolCheckMetrics(t *testing.T, adminURL string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not installed but CI is set: .ci/run installs Debian's prometheus package")
-		}
-		t.Log("promtool not installed (Debian package prometheus): promtool check metrics skipped")
-		return
-	}
 	resp, err := http.Get(adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = resp.Body
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "" {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
+	testkit.PromtoolCheck(t, resp.Body)
 }

@@ -3,7 +3,6 @@ package studymetrics_test
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/sqlite"
 	"github.com/prolific-receiver/receiver/internal/studymetrics"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 // listerFunc is a hand-written Lister.
@@ -132,14 +132,10 @@ func TestLint(t *testing.T) {
 	promtoolCheck(t, reg)
 }
 
-// promtoolCheck runs `promtool check metrics` over reg's exposition.
+// promtoolCheck runs `promtool check metrics` over reg's exposition
+// (testkit.PromtoolCheck).
 func promtoolCheck(t *testing.T, reg prometheus.Gatherer) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Log("promtool not installed (Debian package prometheus); skipping promtool check metrics")
-		return
-	}
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("Gather: %v", err)
@@ -151,14 +147,7 @@ func promtoolCheck(t *testing.T, reg prometheus.Gatherer) {
 			t.Fatalf("encode: %v", err)
 		}
 	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(b.String())
-	out, err := cmd.CombinedOutput()
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line != "" {
-			t.Errorf("promtool check metrics: %v: %s", err, line)
-		}
-	}
+	testkit.PromtoolCheck(t, strings.NewReader(b.String()))
 }
 
 func TestStoreErrorKeepsScrapeWorking(t *testing.T) {
