@@ -115,11 +115,13 @@ var sample = notify.Message{
 	Link:    "https://receiver.lab.example/dashboard/studies/abc",
 }
 
-func TestSlackPayload(t *testing.T) {
-	rec := &recorder{}
+// sendSample sends sample through ch to a server answering as rec does
+// and returns the one request it saw.
+func sendSample(t *testing.T, ch channel, rec *recorder) posted {
+	t.Helper()
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	s, err := notify.NewSlack(srv.URL + "/services/T0001/B0002/" + slackToken)
+	s, err := ch.make(ch.newURL(srv.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +132,16 @@ func TestSlackPayload(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("got %d requests, want 1", len(got))
 	}
-	if got[0].method != http.MethodPost || got[0].contentType != "application/json" || got[0].path != "/services/T0001/B0002/"+slackToken {
-		t.Errorf("request = %s %s (%s), want POST to the webhook path as JSON", got[0].method, got[0].path, got[0].contentType)
+	return got[0]
+}
+
+func TestSlackPayload(t *testing.T) {
+	got := sendSample(t, channels[0], &recorder{})
+	if got.method != http.MethodPost || got.contentType != "application/json" || got.path != "/services/T0001/B0002/"+slackToken {
+		t.Errorf("request = %s %s (%s), want POST to the webhook path as JSON", got.method, got.path, got.contentType)
 	}
 	var body map[string]any
-	if err := json.Unmarshal(got[0].body, &body); err != nil {
+	if err := json.Unmarshal(got.body, &body); err != nil {
 		t.Fatalf("body is not JSON: %v", err)
 	}
 	want := map[string]any{
@@ -150,22 +157,9 @@ func TestSlackPayload(t *testing.T) {
 }
 
 func TestTeamsPayload(t *testing.T) {
-	rec := &recorder{status: http.StatusAccepted}
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	s, err := notify.NewTeams(channels[1].newURL(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(context.Background(), sample); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	got := rec.requests()
-	if len(got) != 1 {
-		t.Fatalf("got %d requests, want 1", len(got))
-	}
+	got := sendSample(t, channels[1], &recorder{status: http.StatusAccepted})
 	var body any
-	if err := json.Unmarshal(got[0].body, &body); err != nil {
+	if err := json.Unmarshal(got.body, &body); err != nil {
 		t.Fatalf("body is not JSON: %v", err)
 	}
 	want := map[string]any{
