@@ -17,6 +17,7 @@ package powerfs
 import (
 	"fmt"
 	"io"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -185,21 +186,33 @@ func (m *Model) read(n *inode, dest []byte, off int64) (int, error) {
 	if off >= n.size {
 		return 0, nil
 	}
-	end := min(off+int64(len(dest)), n.size)
 	done := 0
-	for pos := off; pos < end; {
-		pg := pos / PageSize
-		in := pos - pg*PageSize
-		k := min(PageSize-in, end-pos)
-		b, err := m.page(n, pg)
+	for sp := range pageSpans(off, min(off+int64(len(dest)), n.size)) {
+		b, err := m.page(n, sp.page)
 		if err != nil {
 			return done, err
 		}
-		copy(dest[done:], b[in:in+k])
-		done += int(k)
-		pos += k
+		done += copy(dest[done:], b[sp.in:sp.in+sp.n])
 	}
 	return done, nil
+}
+
+// span is the part of one page a read or write covers: bytes [in, in+n)
+// of page number page.
+type span struct{ page, in, n int64 }
+
+// pageSpans yields the spans of the pages [off, end) covers, in order.
+func pageSpans(off, end int64) iter.Seq[span] {
+	return func(yield func(span) bool) {
+		for pos := off; pos < end; {
+			sp := span{page: pos / PageSize, in: pos % PageSize}
+			sp.n = min(PageSize-sp.in, end-pos)
+			if !yield(sp) {
+				return
+			}
+			pos += sp.n
+		}
+	}
 }
 
 // write stores data at off in the cache.
@@ -211,24 +224,19 @@ func (m *Model) write(n *inode, data []byte, off int64) (int, syscall.Errno) {
 	}
 	m.stats.Writes++
 	done := 0
-	for pos := off; pos < end; {
-		pg := pos / PageSize
-		in := pos - pg*PageSize
-		k := min(PageSize-in, end-pos)
-		b, err := m.page(n, pg)
+	for sp := range pageSpans(off, end) {
+		b, err := m.page(n, sp.page)
 		if err != nil {
 			return done, syscall.EIO
 		}
-		if _, ok := n.dirty[pg]; !ok {
+		if _, ok := n.dirty[sp.page]; !ok {
 			c := make([]byte, PageSize)
 			copy(c, b)
 			b = c
 		}
-		copy(b[in:in+k], data[done:])
-		n.dirty[pg] = b
-		delete(n.lost, pg)
-		done += int(k)
-		pos += k
+		done += copy(b[sp.in:sp.in+sp.n], data[done:])
+		n.dirty[sp.page] = b
+		delete(n.lost, sp.page)
 	}
 	n.size = max(n.size, end)
 	return done, 0
