@@ -201,23 +201,13 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	return n.child(ctx, in, out), 0
 }
 
-func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	n.m.mu.Lock()
-	defer n.m.mu.Unlock()
-	d := n.self()
-	ino, ok := d.cur[name]
-	if !ok {
-		return syscall.ENOENT
-	}
-	if n.m.inodes[ino].dir {
-		return syscall.EISDIR
-	}
-	delete(d.cur, name)
-	n.m.collect()
-	return 0
-}
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno { return n.remove(name, false) }
 
-func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno { return n.remove(name, true) }
+
+// remove deletes the entry name from n: an empty directory when dir
+// (rmdir), else a file (unlink).
+func (n *node) remove(name string, dir bool) syscall.Errno {
 	n.m.mu.Lock()
 	defer n.m.mu.Unlock()
 	d := n.self()
@@ -225,11 +215,12 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if !ok {
 		return syscall.ENOENT
 	}
-	c := n.m.inodes[ino]
-	if !c.dir {
+	switch c := n.m.inodes[ino]; {
+	case c.dir && !dir:
+		return syscall.EISDIR
+	case !c.dir && dir:
 		return syscall.ENOTDIR
-	}
-	if len(c.cur) > 0 {
+	case dir && len(c.cur) > 0:
 		return syscall.ENOTEMPTY
 	}
 	delete(d.cur, name)
