@@ -130,13 +130,7 @@ func postSignedOverHTTPS(t *testing.T, addr, domain string, roots *x509.CertPool
 // waitWithin polls cond every 200 ms for up to within.
 func waitWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, within, 200*time.Millisecond, cond)
 }
 
 // TestACMEHTTP01OnSQLite: the certificate comes by HTTP-01 on the HTTP

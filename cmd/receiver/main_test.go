@@ -22,17 +22,7 @@ import (
 // an error return or a receiver still running. It returns false then.
 func waitStopped(t *testing.T, errc <-chan error, what string, within time.Duration) bool {
 	t.Helper()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Errorf("%s returned %v after shutdown, want nil", what, err)
-			return false
-		}
-		return true
-	case <-time.After(within):
-		t.Errorf("%s did not stop within %s", what, within)
-		return false
-	}
+	return testkit.Stopped(t, errc, what, within)
 }
 
 // freeAddr returns a loopback address nothing listens on, outside the

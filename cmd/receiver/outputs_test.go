@@ -143,13 +143,7 @@ func TestOutputsEndToEnd(t *testing.T) {
 // waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, 20*time.Second, 20*time.Millisecond, cond)
 }
 
 // TestBadOutputsFileStopsStart: a mistake in the outputs file keeps the

@@ -16,6 +16,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/sqlite"
+	"github.com/prolific-receiver/receiver/internal/testkit"
 )
 
 const (
@@ -81,14 +82,7 @@ func start(t *testing.T, w *enrich.Worker) (stop func()) {
 	stop = func() {
 		once.Do(func() {
 			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run = %v, want nil", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("Run did not return within 10s of cancel")
-			}
+			testkit.Stopped(t, done, "Run", 10*time.Second)
 		})
 	}
 	t.Cleanup(stop)
@@ -98,13 +92,7 @@ func start(t *testing.T, w *enrich.Worker) (stop func()) {
 // waitFor polls cond until it holds or the timeout ends.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, timeout, 5*time.Millisecond, cond)
 }
 
 // waitEmpty waits until the store's queue is empty.

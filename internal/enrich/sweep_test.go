@@ -27,14 +27,7 @@ func startSweep(t *testing.T, w *enrich.Worker, st enrich.Sweeper, interval, ret
 	go func() { done <- w.Sweep(ctx, st, interval, retention) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Sweep = %v, want nil", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Sweep did not return within 10s of cancel")
-		}
+		testkit.Stopped(t, done, "Sweep", 10*time.Second)
 	})
 }
 

@@ -1,22 +1,11 @@
 package testkit
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// errorsTB records Errorf calls instead of failing the test.
-type errorsTB struct {
-	testing.TB
-	errs []string
-}
-
-func (r *errorsTB) Errorf(format string, args ...any) {
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-}
 
 // TestPromtoolCheck runs PromtoolCheck against a stand-in promtool that
 // complains about any exposition mentioning "bad_metric", as the real one
@@ -36,10 +25,10 @@ func TestPromtoolCheck(t *testing.T) {
 		{"# TYPE good_total counter\ngood_total 1\n", false},
 		{"# TYPE bad_metric counter\nbad_metric 1\n", true},
 	} {
-		rec := &errorsTB{TB: t}
-		PromtoolCheck(rec, strings.NewReader(tc.exposition))
-		if got := len(rec.errs) > 0; got != tc.wantErr {
-			t.Errorf("PromtoolCheck(%q) reported %q, want an error: %v", tc.exposition, rec.errs, tc.wantErr)
+		rec := &fatalTB{TB: t}
+		msgs := rec.run(func(tb testing.TB) { PromtoolCheck(tb, strings.NewReader(tc.exposition)) })
+		if got := len(msgs) > 0; got != tc.wantErr {
+			t.Errorf("PromtoolCheck(%q) reported %q, want an error: %v", tc.exposition, msgs, tc.wantErr)
 		}
 	}
 }
