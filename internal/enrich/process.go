@@ -90,22 +90,14 @@ func (w *Worker) process(ctx context.Context, j store.Job) error {
 // refreshStudy fetches a study and its submission counts and records them.
 func (w *Worker) refreshStudy(ctx context.Context, id string) error {
 	fetchedAt := w.opts.Now()
-	if err := w.lim.Wait(ctx); err != nil {
+	st, err := limitedCall(ctx, w.lim, "refresh study", w.api.Study, id)
+	if err != nil {
 		return err
 	}
-	st, err := w.api.Study(ctx, id)
+	counts, err := limitedCall(ctx, w.lim, "refresh study", w.api.SubmissionCounts, id)
 	if err != nil {
-		return fmt.Errorf("refresh study: %w", err)
-	}
-	w.lim.Succeeded()
-	if err := w.lim.Wait(ctx); err != nil {
 		return err
 	}
-	counts, err := w.api.SubmissionCounts(ctx, id)
-	if err != nil {
-		return fmt.Errorf("refresh study: %w", err)
-	}
-	w.lim.Succeeded()
 	delete(counts, "TOTAL")
 	snap := store.StudySnapshot{
 		ID: id, Name: st.Name, Status: st.Status,
@@ -119,16 +111,28 @@ func (w *Worker) refreshStudy(ctx context.Context, id string) error {
 	return nil
 }
 
+// limitedCall makes one API call about id within the shared budget: it
+// waits for lim, and tells it of a success; an error from the call is
+// wrapped with what.
+func limitedCall[T any](ctx context.Context, lim *prolific.Limiter, what string, call func(context.Context, string) (T, error), id string) (T, error) {
+	var zero T
+	if err := lim.Wait(ctx); err != nil {
+		return zero, err
+	}
+	v, err := call(ctx, id)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	lim.Succeeded()
+	return v, nil
+}
+
 // lookupSubmission learns a submission's study, which queues that study's refresh.
 func (w *Worker) lookupSubmission(ctx context.Context, id string) error {
-	if err := w.lim.Wait(ctx); err != nil {
+	sub, err := limitedCall(ctx, w.lim, "look up submission", w.api.Submission, id)
+	if err != nil {
 		return err
 	}
-	sub, err := w.api.Submission(ctx, id)
-	if err != nil {
-		return fmt.Errorf("look up submission: %w", err)
-	}
-	w.lim.Succeeded()
 	if sub.StudyID == "" {
 		return fmt.Errorf("look up submission: API answered without a study id: %w", errPermanent)
 	}
