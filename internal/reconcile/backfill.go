@@ -93,6 +93,12 @@ func (r *Reconciler) newestBeforeStart(ctx context.Context) (time.Time, error) {
 	if r.baseRead {
 		return r.base, nil
 	}
+	// The stores keep arrival times to the microsecond: an event that
+	// arrived after Started but in its microsecond is stored as arriving
+	// before it. Comparing with Started cut to the microsecond counts such
+	// an event (and one from just before the start) as arriving after, so
+	// the pass reaches further back, never less far.
+	startedAsStored := r.opts.Started.Truncate(time.Microsecond)
 	f := store.EventFilter{Limit: 1}
 	for {
 		page, err := r.st.Events(ctx, f)
@@ -100,7 +106,7 @@ func (r *Reconciler) newestBeforeStart(ctx context.Context) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("read the newest event stored before the start: %w", err)
 		}
 		for _, e := range page {
-			if e.ReceivedAt.Before(r.opts.Started) {
+			if e.ReceivedAt.Before(startedAsStored) {
 				r.base, r.baseRead = e.ReceivedAt, true
 				return r.base, nil
 			}

@@ -198,3 +198,37 @@ func TestFirstPassCoversOutageLongerThanLookback(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstPassStartWithinStoredPrecision: the stores keep arrival times to
+// the microsecond. A webhook that arrives after the process started, but
+// in the same microsecond, is stored as arriving before the start; it must
+// still not count as the newest event from before the start, or the first
+// pass would begin at the look-back and miss an outage longer than it.
+func TestFirstPassStartWithinStoredPrecision(t *testing.T) {
+	const lost = 40
+	for _, b := range firstPassBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			api, sub := outageLog(t, lost, 72*time.Hour)
+			st := b.open(t)
+			t.Cleanup(func() { _ = st.Close() })
+			saveWebhook(t, st, "before-outage", time.Now().Add(-96*time.Hour))
+			started := time.Now().Truncate(time.Microsecond).Add(300 * time.Nanosecond)
+			rec := reconcile.New(st, api, reconcile.Options{
+				Subscriptions: func(context.Context) ([]reconcile.Subscription, error) {
+					return []reconcile.Subscription{sub}, nil
+				},
+				Started:  started,
+				Lookback: 48 * time.Hour, Settle: 10 * time.Millisecond, LogPageSize: 50,
+				Metrics: reconcile.NewMetrics(prometheus.NewPedanticRegistry()), Log: zerolog.Nop(),
+			})
+			saveWebhook(t, st, "live-1", started.Add(400*time.Nanosecond))
+			if _, err := rec.Run(context.Background(), reconcile.Request{}); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got := countAPI(t, st); got != lost {
+				t.Errorf("recovered %d of %d FAILED deliveries", got, lost)
+			}
+		})
+	}
+}
