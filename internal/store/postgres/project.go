@@ -14,9 +14,15 @@ import (
 const newerSQL = `(excluded.status_at IS NOT NULL AND
 	(excluded.status_at, excluded.status_rank) > (COALESCE(t.status_at, '-infinity'::timestamptz), t.status_rank))`
 
-const upsertStudySQL = `INSERT INTO studies AS t
+// upsertStudiesSQL and upsertSubmissionsSQL write a batch's rows, one
+// per key (backend.Projection folds them), in one statement each, in the
+// arrays' order; updated_at is the scalar last parameter.
+const upsertStudiesSQL = `INSERT INTO studies AS t
 	(id, status, status_at, status_rank, high_return_rate_events, last_event_at, updated_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7)
+	SELECT u.id, u.status, u.status_at, u.rank, u.high, u.last_at, $7
+	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::integer[], $5::integer[], $6::timestamptz[])
+		WITH ORDINALITY AS u(id, status, status_at, rank, high, last_at, n)
+	ORDER BY u.n
 	ON CONFLICT (id) DO UPDATE SET
 		status      = CASE WHEN ` + newerSQL + ` THEN excluded.status      ELSE t.status      END,
 		status_rank = CASE WHEN ` + newerSQL + ` THEN excluded.status_rank ELSE t.status_rank END,
@@ -25,9 +31,12 @@ const upsertStudySQL = `INSERT INTO studies AS t
 		last_event_at = GREATEST(t.last_event_at, excluded.last_event_at),
 		updated_at    = excluded.updated_at`
 
-const upsertSubmissionSQL = `INSERT INTO submissions AS t
+const upsertSubmissionsSQL = `INSERT INTO submissions AS t
 	(id, study_id, participant_id, status, status_at, status_rank, updated_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7)
+	SELECT u.id, u.study, u.pid, u.status, u.status_at, u.rank, $7
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::integer[])
+		WITH ORDINALITY AS u(id, study, pid, status, status_at, rank, n)
+	ORDER BY u.n
 	ON CONFLICT (id) DO UPDATE SET
 		study_id       = CASE WHEN t.study_id = '' THEN excluded.study_id ELSE t.study_id END,
 		participant_id = CASE WHEN excluded.participant_id <> '' THEN excluded.participant_id ELSE t.participant_id END,
@@ -44,34 +53,56 @@ const enqueueSQL = `INSERT INTO jobs AS j (kind, key, due_at, created_at)
 	ON CONFLICT (kind, key) DO UPDATE SET requeue = TRUE
 	WHERE j.locked_until > excluded.created_at AND NOT j.requeue`
 
+// enqueueJobsSQL is enqueueSQL for a batch's jobs, in the arrays' order.
+const enqueueJobsSQL = `INSERT INTO jobs AS j (kind, key, due_at, created_at)
+	SELECT u.kind, u.key, $3, $4 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(kind, key, n)
+	ORDER BY u.n
+	ON CONFLICT (kind, key) DO UPDATE SET requeue = TRUE
+	WHERE j.locked_until > excluded.created_at AND NOT j.requeue`
+
 // statusArgs returns the status, status_at (nil when none) and rank
 // parameters of s.
-func statusArgs(s backend.Status) (string, *time.Time, int) {
+func statusArgs(s backend.Status) (string, *time.Time, int32) {
 	if !s.Set {
 		return "", nil, 0
 	}
 	at := s.At
-	return s.Name, &at, s.Rank
+	return s.Name, &at, int32(s.Rank)
 }
 
-// projectionBatch returns the statements applying p, for one round trip.
-// Tables are written in one order (submissions, studies, jobs, as
-// SetSubmissionStudy does) and rows in key order, so transactions writing
-// overlapping rows lock them in the same order instead of deadlocking.
+// projectionBatch returns the statements applying p, for one round trip:
+// one per table written. Tables are written in one order (submissions,
+// studies, jobs, as SetSubmissionStudy does) and rows in key order, so
+// transactions writing overlapping rows lock them in the same order
+// instead of deadlocking.
 func projectionBatch(p *backend.Projection, now, due time.Time) *pgx.Batch {
 	b := &pgx.Batch{}
-	for _, id := range backend.SortedKeys(p.Submissions) {
-		s := p.Submissions[id]
-		name, at, rank := statusArgs(s.Status)
-		b.Queue(upsertSubmissionSQL, id, s.StudyID, s.ParticipantID, name, at, rank, now)
+	if ids := backend.SortedKeys(p.Submissions); len(ids) > 0 {
+		studies, pids, names := make([]string, len(ids)), make([]string, len(ids)), make([]string, len(ids))
+		ats, ranks := make([]*time.Time, len(ids)), make([]int32, len(ids))
+		for k, id := range ids {
+			s := p.Submissions[id]
+			studies[k], pids[k] = s.StudyID, s.ParticipantID
+			names[k], ats[k], ranks[k] = statusArgs(s.Status)
+		}
+		b.Queue(upsertSubmissionsSQL, ids, studies, pids, names, ats, ranks, now)
 	}
-	for _, id := range backend.SortedKeys(p.Studies) {
-		s := p.Studies[id]
-		name, at, rank := statusArgs(s.Status)
-		b.Queue(upsertStudySQL, id, name, at, rank, s.HighRate, s.LastAt, now)
+	if ids := backend.SortedKeys(p.Studies); len(ids) > 0 {
+		names, ats, ranks := make([]string, len(ids)), make([]*time.Time, len(ids)), make([]int32, len(ids))
+		highs, lasts := make([]int32, len(ids)), make([]time.Time, len(ids))
+		for k, id := range ids {
+			s := p.Studies[id]
+			names[k], ats[k], ranks[k] = statusArgs(s.Status)
+			highs[k], lasts[k] = int32(s.HighRate), s.LastAt
+		}
+		b.Queue(upsertStudiesSQL, ids, names, ats, ranks, highs, lasts, now)
 	}
-	for _, k := range p.SortedJobs() {
-		b.Queue(enqueueSQL, k.Kind, k.Key, due, now)
+	if jobs := p.SortedJobs(); len(jobs) > 0 {
+		kinds, keys := make([]string, len(jobs)), make([]string, len(jobs))
+		for k, j := range jobs {
+			kinds[k], keys[k] = j.Kind, j.Key
+		}
+		b.Queue(enqueueJobsSQL, kinds, keys, due, now)
 	}
 	return b
 }

@@ -78,22 +78,29 @@ type batchResult struct {
 	studyIDs []string
 }
 
-// insertEventSQL inserts one event unless its ID or content is stored
-// already or its ID is a recorded alias (then no row comes back and the
-// caller resolves the conflict). The event's study is $7 when given; for a
-// submission event without one ($12) it is the submission's known study,
-// else the one learnt from another event of the batch ($13). Looking the
-// study and the alias up inside the insert saves two round trips per batch.
-const insertEventSQL = `INSERT INTO events
+// insertEventsSQL inserts a batch's events in one statement, in the
+// arrays' order (by ID, see commitOnce), each unless its ID or content is
+// stored already (by an earlier row of the statement too) or its ID is a
+// recorded alias; only the inserted rows come back, and the caller resolves
+// the others. An event's study is its own ($7) when given; for a submission
+// event without one ($12) it is the submission's known study, else the one
+// learnt from another event of the batch ($13). One statement per batch
+// rather than one per event: PostgreSQL's per-statement work (executor
+// start and end, the portal, a result per row) cost more than the row.
+const insertEventsSQL = `INSERT INTO events
 	(id, content_hash, type, resource_id, status, participant_id, study_id, event_time, received_at, signature_form, body, source)
-	SELECT $1::text, NULLIF($2::text, ''), $3::text, $4::text, $5::text, $6::text,
-		CASE WHEN $12::boolean
-			THEN COALESCE((SELECT s.study_id FROM submissions s WHERE s.id = $4::text AND s.study_id <> ''), $13::text)
-			ELSE $7::text END,
-		$8::timestamptz, $9::timestamptz, $10::text, $11::bytea, $14::text
-	WHERE NOT EXISTS (SELECT 1 FROM event_aliases a WHERE a.id = $1::text)
+	SELECT u.id, NULLIF(u.hash, ''), u.type, u.rid, u.status, u.pid,
+		CASE WHEN u.look
+			THEN COALESCE((SELECT s.study_id FROM submissions s WHERE s.id = u.rid AND s.study_id <> ''), u.bstudy)
+			ELSE u.study END,
+		u.et, u.ra, u.sf, u.body, u.src
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::timestamptz[], $9::timestamptz[], $10::text[], $11::bytea[], $12::boolean[], $13::text[], $14::text[])
+		WITH ORDINALITY AS u(id, hash, type, rid, status, pid, study, et, ra, sf, body, look, bstudy, src, n)
+	WHERE NOT EXISTS (SELECT 1 FROM event_aliases a WHERE a.id = u.id)
+	ORDER BY u.n
 	ON CONFLICT DO NOTHING
-	RETURNING seq, study_id`
+	RETURNING id, seq, study_id`
 
 // commitOnce runs one attempt of the batch transaction in as few round trips
 // as it can: BEGIN and the inserts in one pipeline, then, only when some
@@ -129,7 +136,7 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return events[order[a]].ID < events[order[b]].ID })
-	conflicts, err := readInserts(conn.SendBatch(ctx, insertBatch(events, order)), order, res)
+	conflicts, err := readInserts(conn.SendBatch(ctx, insertBatch(events, order)), events, order, res)
 	if err != nil {
 		return nil, err
 	}
@@ -162,48 +169,77 @@ func (d *DB) commitOnce(ctx context.Context, events []*store.Event) (_ *batchRes
 	return res, nil
 }
 
-// insertBatch queues BEGIN and the insert of each event, in order.
+// insertBatch queues BEGIN and the insert of the events, in order.
 func insertBatch(events []*store.Event, order []int) *pgx.Batch {
 	batchStudy := studiesInBatch(events)
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	for _, i := range order {
+	n := len(order)
+	var (
+		ids, hashes, types, rids, statuses, pids = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		studies, forms, bstudies, sources        = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		eventTimes, receivedAts                  = make([]time.Time, n), make([]time.Time, n)
+		bodies                                   = make([][]byte, n)
+		lookUps                                  = make([]bool, n)
+	)
+	for k, i := range order {
 		e := events[i]
 		studyID := e.StudyID
 		if studyID == "" && store.IsStudyEvent(e.Type) {
 			studyID = e.ResourceID
 		}
-		lookUp := studyID == "" && store.IsSubmissionEvent(e.Type)
 		body := e.Body
 		if body == nil {
 			body = []byte{}
 		}
-		b.Queue(insertEventSQL, e.ID, e.ContentHash, e.Type, e.ResourceID, e.Status, e.ParticipantID,
-			studyID, e.EventTime, e.ReceivedAt, e.SignatureForm, body, lookUp, batchStudy[e.ResourceID], store.SourceOf(e))
+		ids[k], hashes[k], types[k], rids[k], statuses[k], pids[k] = e.ID, e.ContentHash, e.Type, e.ResourceID, e.Status, e.ParticipantID
+		studies[k], forms[k], bstudies[k], sources[k] = studyID, e.SignatureForm, batchStudy[e.ResourceID], store.SourceOf(e)
+		eventTimes[k], receivedAts[k], bodies[k] = e.EventTime, e.ReceivedAt, body
+		lookUps[k] = studyID == "" && store.IsSubmissionEvent(e.Type)
 	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(insertEventsSQL, ids, hashes, types, rids, statuses, pids, studies, eventTimes, receivedAts, forms, bodies, lookUps, bstudies, sources)
 	return b
 }
 
 // readInserts reads the answers of insertBatch into res (each stored
 // event's seq and study, Duplicate for the others) and returns the
-// indexes of the duplicates.
-func readInserts(br pgx.BatchResults, order []int, res *batchResult) ([]int, error) {
+// indexes of the duplicates. Of several events of the batch with one ID,
+// the first in order is the one a returned row stands for, as the insert
+// took them in that order.
+func readInserts(br pgx.BatchResults, events []*store.Event, order []int, res *batchResult) ([]int, error) {
+	defer br.Close()
 	if _, err := br.Exec(); err != nil {
-		br.Close()
 		return nil, fmt.Errorf("begin: %w", err)
+	}
+	pos := make(map[string][]int, len(order))
+	for _, i := range order {
+		pos[events[i].ID] = append(pos[events[i].ID], i)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	var id string
+	var seq int64
+	var studyID string
+	_, err = pgx.ForEachRow(rows, []any{&id, &seq, &studyID}, func() error {
+		at := pos[id]
+		for _, i := range at {
+			if res.outcomes[i] != store.Stored {
+				res.outcomes[i], res.seqs[i], res.studyIDs[i] = store.Stored, seq, studyID
+				return nil
+			}
+		}
+		return fmt.Errorf("insert returned event %d not in the batch", seq)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
 	}
 	var conflicts []int
 	for _, i := range order {
-		err := br.QueryRow().Scan(&res.seqs[i], &res.studyIDs[i])
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		if res.outcomes[i] != store.Stored {
 			res.outcomes[i] = store.Duplicate
 			conflicts = append(conflicts, i)
-		case err != nil:
-			br.Close()
-			return nil, fmt.Errorf("insert event: %w", err)
-		default:
-			res.outcomes[i] = store.Stored
 		}
 	}
 	if err := br.Close(); err != nil {
