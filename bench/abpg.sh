@@ -13,11 +13,14 @@
 #     database (pg_stat_database), and WAL bytes (the whole server's).
 # All counted from the moment wrk has loaded its requests until it stops,
 # then the median and range of each, and the medians of the per-round B/A
-# ratios. On a shared host only the ratios mean anything.
+# ratios. With AB_CEILING=1 each round also runs the bare net/http server
+# (bench/ceiling) under the same load, and each build's answers per second
+# are also given against that round's ceiling, as `make bench` reports them.
+# On a shared host only the ratios mean anything.
 # Loopback only, bounded by AB_DURATION per run. The database AB_DATABASE
 # (receiver_ab) is created when missing; each run's schema is dropped.
 #
-# Environment: AB_ROUNDS (3), AB_DURATION (8s), BENCH_CONNECTIONS (256),
+# Environment: AB_ROUNDS (3), AB_CEILING (0), AB_DURATION (8s), BENCH_CONNECTIONS (256),
 # BENCH_PRESIGNED (300000), AB_DATABASE (receiver_ab),
 # RECEIVER_TEST_POSTGRES_DSN (the server; its database part is replaced).
 set -euo pipefail
@@ -60,7 +63,7 @@ cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/de
 pg_ticks() {
   local pid title kind
   for pid in $(pgrep -x postgres || true); do
-    title=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+    title=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
     case $title in
       *": walwriter"* | *": checkpointer"* | *": background writer"*) kind=aux ;;
       *" $DB "*) kind=backend ;;
@@ -122,11 +125,60 @@ one() {
   rm -rf "$dir"
 }
 
+# ceiling ROUND: the bare server under the same load; appends "ROUND C rps
+# cpu_us_per_request" to $WORK/ceiling.results.
+ceiling() {
+  local round=$1 dir addr
+  dir=$(mktemp -d -p "$WORK")
+  addr=127.0.0.1:$(free_port)
+  "$WORK/ceiling" -addr "$addr" >"$dir/log" 2>&1 &
+  local cpid=$!
+  PIDS+=("$cpid")
+  for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "http://$addr/" && break; sleep 0.1; done
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/wrk/presigned.lua \
+    "http://$addr/hooks/prolific" -- "$WORK/presigned" "$dir/ready" >"$dir/wrk.out" 2>&1 &
+  local wpid=$! c0 c1
+  for _ in $(seq 1 600); do [ -e "$dir/ready.0" ] && [ -e "$dir/ready.1" ] && break; sleep 0.05; done
+  c0=$(cpu_ticks "$cpid")
+  wait "$wpid" || die "ceiling: wrk failed: $(tail -n 3 "$dir/wrk.out")"
+  c1=$(cpu_ticks "$cpid")
+  stop_pid "$cpid"
+  local line
+  line=$(tail -n 1 "$dir/wrk.out" | jq -r --argjson t $((c1 - c0)) --argjson hz "$HZ" \
+    '"C \(.requests / .elapsed_seconds | floor) \($t / $hz * 1e6 / .requests * 10 | round / 10)"')
+  log "round $round: $line"
+  echo "$round $line" >>"$WORK/ceiling.results"
+  rm -rf "$dir"
+}
+
+if [ "${AB_CEILING:-0}" = 1 ]; then
+  go build -o "$WORK/ceiling" ./bench/ceiling
+fi
 log "columns: variant answers/s receiver-µs pg-backend-µs pg-aux-µs (CPU per request) commits-per-1000 inserted updated wal-bytes (per request)"
 for r in $(seq 1 "$ROUNDS"); do
   one "$r" A "$A"
   one "$r" B "$B"
+  if [ "${AB_CEILING:-0}" = 1 ]; then ceiling "$r"; fi
 done
+if [ -s "$WORK/ceiling.results" ]; then
+  awk '
+    function median(a, n,   i, j, t) {
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    FNR == NR { c[$1] = $3; cc[$1] = $4; next }
+    { r[$2, $1] = $3 / c[$1]; n = $1 }
+    END {
+      for (i = 1; i <= n; i++) { x[i] = c[i]; y[i] = cc[i] }
+      printf "  ceiling: %d answers/s (median), %.1f µs CPU/request\n", median(x, n), median(y, n)
+      for (v = 0; v < 2; v++) {
+        name = v ? "B" : "A"
+        for (i = 1; i <= n; i++) x[i] = r[name, i]
+        m = median(x, n)
+        printf "  %s vs its round'"'"'s ceiling: %.3f (%.3f–%.3f)\n", name, m, x[1], x[n]
+      }
+    }' "$WORK/ceiling.results" "$WORK/results"
+fi
 cp "$WORK/results" "${AB_RESULTS:-/dev/null}" 2>/dev/null || true
 awk '
   function median(a, n,   i, j, t) {
