@@ -57,6 +57,18 @@ HZ=$(getconf CLK_TCK)
 # cpu_ticks PID: utime + stime of PID in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# track_ticks PID FILE: keeps FILE at PID's last CPU ticks seen (every
+# 0.1 s) until PID ends, in the background: wrk's own CPU, which cannot be
+# read once it has exited (at most 0.1 s of it is missed).
+track_ticks() {
+  local pid=$1 file=$2
+  cpu_ticks "$pid" >"$file"
+  ( while [ -e "/proc/$pid/stat" ]; do
+      t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null) && [ -n "$t" ] && echo "$t" >"$file.new" && mv "$file.new" "$file"
+      sleep 0.1
+    done ) &
+}
+
 # pg_ticks: one line per PostgreSQL process, "PID KIND TICKS", KIND being
 # "backend" for a backend of $DB, "aux" for the WAL writer, checkpointer and
 # background writer; other processes are left out.
@@ -97,12 +109,15 @@ one() {
     "http://$listen/hooks/prolific" -- "$WORK/presigned" "$ready" >"$dir/wrk.out" 2>&1 &
   local wpid=$!
   for _ in $(seq 1 600); do [ -e "$ready.0" ] && [ -e "$ready.1" ] && break; sleep 0.05; done
-  local c0 c1 s0 s1
+  local c0 c1 s0 s1 w0 w1
   pg_ticks >"$dir/pg0"
   c0=$(cpu_ticks "$RECEIVER_PID")
+  w0=$(cpu_ticks "$wpid")
   s0=$(db_stats)
+  track_ticks "$wpid" "$dir/wrk.ticks"
   wait "$wpid" || die "$name: wrk failed: $(tail -n 3 "$dir/wrk.out")"
   c1=$(cpu_ticks "$RECEIVER_PID")
+  w1=$(cat "$dir/wrk.ticks")
   pg_ticks >"$dir/pg1"
   s1=$(db_stats)
   stop_pid "$RECEIVER_PID"
@@ -114,11 +129,11 @@ one() {
     END { printf "%d %d\n", s["backend"], s["aux"] }' "$dir/pg0" "$dir/pg1")
   local line
   line=$(tail -n 1 "$dir/wrk.out" | jq -r --arg n "$name" --argjson t $((c1 - c0)) --argjson hz "$HZ" \
-    --argjson pb "$pgb" --argjson pa "$pga" --arg s0 "$s0" --arg s1 "$s1" '
+    --argjson pb "$pgb" --argjson pa "$pga" --arg s0 "$s0" --arg s1 "$s1" --argjson w $((w1 - w0)) '
     ($s0 | split(" ") | map(tonumber)) as $a | ($s1 | split(" ") | map(tonumber)) as $b |
     if .failed > 0 then error("\($n): \(.failed) failed answers") else
      (.requests) as $r |
-     "\($n) \($r / .elapsed_seconds | floor) \($t / $hz * 1e6 / $r * 10 | round / 10) \($pb / $hz * 1e6 / $r * 10 | round / 10) \($pa / $hz * 1e6 / $r * 10 | round / 10) \(($b[0] - $a[0]) / $r * 1000 * 10 | round / 10) \(($b[1] - $a[1]) / $r * 100 | round / 100) \(($b[2] - $a[2]) / $r * 100 | round / 100) \(($b[3] - $a[3]) / $r | round)" end') ||
+     "\($n) \($r / .elapsed_seconds | floor) \($t / $hz * 1e6 / $r * 10 | round / 10) \($pb / $hz * 1e6 / $r * 10 | round / 10) \($pa / $hz * 1e6 / $r * 10 | round / 10) \(($b[0] - $a[0]) / $r * 1000 * 10 | round / 10) \(($b[1] - $a[1]) / $r * 100 | round / 100) \(($b[2] - $a[2]) / $r * 100 | round / 100) \(($b[3] - $a[3]) / $r | round) \($w / $hz * 1e6 / $r * 10 | round / 10)" end') ||
     die "$name: $(tail -n 1 "$dir/wrk.out")"
   log "round $round: $line"
   echo "$round $line" >>"$WORK/results"
@@ -137,15 +152,18 @@ ceiling() {
   for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "http://$addr/" && break; sleep 0.1; done
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/wrk/presigned.lua \
     "http://$addr/hooks/prolific" -- "$WORK/presigned" "$dir/ready" >"$dir/wrk.out" 2>&1 &
-  local wpid=$! c0 c1
+  local wpid=$! c0 c1 w0 w1
   for _ in $(seq 1 600); do [ -e "$dir/ready.0" ] && [ -e "$dir/ready.1" ] && break; sleep 0.05; done
   c0=$(cpu_ticks "$cpid")
+  w0=$(cpu_ticks "$wpid")
+  track_ticks "$wpid" "$dir/wrk.ticks"
   wait "$wpid" || die "ceiling: wrk failed: $(tail -n 3 "$dir/wrk.out")"
   c1=$(cpu_ticks "$cpid")
+  w1=$(cat "$dir/wrk.ticks")
   stop_pid "$cpid"
   local line
-  line=$(tail -n 1 "$dir/wrk.out" | jq -r --argjson t $((c1 - c0)) --argjson hz "$HZ" \
-    '"C \(.requests / .elapsed_seconds | floor) \($t / $hz * 1e6 / .requests * 10 | round / 10)"')
+  line=$(tail -n 1 "$dir/wrk.out" | jq -r --argjson t $((c1 - c0)) --argjson hz "$HZ" --argjson w $((w1 - w0)) \
+    '"C \(.requests / .elapsed_seconds | floor) \($t / $hz * 1e6 / .requests * 10 | round / 10) \($w / $hz * 1e6 / .requests * 10 | round / 10)"')
   log "round $round: $line"
   echo "$round $line" >>"$WORK/ceiling.results"
   rm -rf "$dir"
@@ -154,7 +172,7 @@ ceiling() {
 if [ "${AB_CEILING:-0}" = 1 ]; then
   go build -o "$WORK/ceiling" ./bench/ceiling
 fi
-log "columns: variant answers/s receiver-µs pg-backend-µs pg-aux-µs (CPU per request) commits-per-1000 inserted updated wal-bytes (per request)"
+log "columns: variant answers/s receiver-µs pg-backend-µs pg-aux-µs (CPU per request) commits-per-1000 inserted updated wal-bytes wrk-µs (per request)"
 for r in $(seq 1 "$ROUNDS"); do
   one "$r" A "$A"
   one "$r" B "$B"
@@ -166,11 +184,11 @@ if [ -s "$WORK/ceiling.results" ]; then
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
-    FNR == NR { c[$1] = $3; cc[$1] = $4; next }
+    FNR == NR { c[$1] = $3; cc[$1] = $4; cw[$1] = $5; next }
     { r[$2, $1] = $3 / c[$1]; n = $1 }
     END {
-      for (i = 1; i <= n; i++) { x[i] = c[i]; y[i] = cc[i] }
-      printf "  ceiling: %d answers/s (median), %.1f µs CPU/request\n", median(x, n), median(y, n)
+      for (i = 1; i <= n; i++) { x[i] = c[i]; y[i] = cc[i]; z[i] = cw[i] }
+      printf "  ceiling: %d answers/s (median), %.1f µs CPU/request, wrk %.1f µs CPU/request\n", median(x, n), median(y, n), median(z, n)
       for (v = 0; v < 2; v++) {
         name = v ? "B" : "A"
         for (i = 1; i <= n; i++) x[i] = r[name, i]
@@ -199,6 +217,6 @@ awk '
   { for (c = 3; c <= NF; c++) val[$2, $1, c] = $c; n = $1 }
   END {
     summary(3, "answers/s"); summary(4, "receiver CPU µs/request"); summary(5, "PostgreSQL backend CPU µs/request")
-    summary(6, "PostgreSQL aux CPU µs/request"); summary(7, "commits per 1000 requests")
+    summary(6, "PostgreSQL aux CPU µs/request"); summary(11, "wrk CPU µs/request"); summary(7, "commits per 1000 requests")
     summary(8, "rows inserted/request"); summary(9, "rows updated/request"); summary(10, "WAL bytes/request")
   }' "$WORK/results"
