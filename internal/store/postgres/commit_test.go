@@ -38,14 +38,21 @@ func TestCommitBatchOutcomes(t *testing.T) {
 	replay := event(studyStatus, "study-9", "ACTIVE", t0)
 	replay.ContentHash = replayed.ContentHash
 	study := event(studyStatus, "study-5", "ACTIVE", t0.Add(7))
+	// One ID twice: the first delivery's content is stored already (under
+	// another ID), the second's is new, so the second is the one stored.
+	shadowed := event(studyStatus, "study-6", "ACTIVE", t0.Add(8))
+	shadowed.ID, shadowed.ContentHash = "evt-shadow", replayed.ContentHash
+	shadowing := event(studyStatus, "study-7", "ACTIVE", t0.Add(9))
+	shadowing.ID = "evt-shadow"
 	// Listed against the insert's ID order, so a mix-up of positions shows.
-	batch := []*store.Event{study, replay, knownID, second, first, fromBatch, named, fromTable}
+	batch := []*store.Event{study, replay, knownID, second, first, fromBatch, named, fromTable, shadowed, shadowing}
 	want := []struct {
 		out   store.Outcome
 		study string
 	}{
 		{store.Stored, "study-5"}, {store.Duplicate, ""}, {store.Duplicate, ""}, {store.Stored, "study-3"},
 		{store.Duplicate, ""}, {store.Stored, "study-2"}, {store.Stored, "study-2"}, {store.Stored, "study-1"},
+		{store.Duplicate, ""}, {store.Stored, "study-7"},
 	}
 	// second and first share an ID: the first of them in the batch's order
 	// is stored, and with ID order the batch's order between them is kept.

@@ -82,7 +82,9 @@ type batchResult struct {
 // arrays' order (by ID, see commitOnce), each unless its ID or content is
 // stored already (by an earlier row of the statement too) or its ID is a
 // recorded alias; only the inserted rows come back, and the caller resolves
-// the others. An event's study is its own ($7) when given; for a submission
+// the others, matched back by ID and content hash (an event of the batch
+// whose content is stored may share its ID with a later one whose content
+// is new). An event's study is its own ($7) when given; for a submission
 // event without one ($12) it is the submission's known study, else the one
 // learnt from another event of the batch ($13). One statement per batch
 // rather than one per event: PostgreSQL's per-statement work (executor
@@ -100,7 +102,7 @@ const insertEventsSQL = `INSERT INTO events
 	WHERE NOT EXISTS (SELECT 1 FROM event_aliases a WHERE a.id = u.id)
 	ORDER BY u.n
 	ON CONFLICT DO NOTHING
-	RETURNING id, seq, study_id`
+	RETURNING id, COALESCE(content_hash, ''), seq, study_id`
 
 // commitOnce runs one attempt of the batch transaction in as few round trips
 // as it can: BEGIN and the inserts in one pipeline, then, only when some
@@ -203,27 +205,30 @@ func insertBatch(events []*store.Event, order []int) *pgx.Batch {
 
 // readInserts reads the answers of insertBatch into res (each stored
 // event's seq and study, Duplicate for the others) and returns the
-// indexes of the duplicates. Of several events of the batch with one ID,
-// the first in order is the one a returned row stands for, as the insert
-// took them in that order.
+// indexes of the duplicates. A returned row stands for the event of the
+// batch with its ID and content hash; of several such events (the same
+// delivery twice), the first in order, as the insert took them in that
+// order.
 func readInserts(br pgx.BatchResults, events []*store.Event, order []int, res *batchResult) ([]int, error) {
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	pos := make(map[string][]int, len(order))
+	type key struct{ id, hash string }
+	pos := make(map[key][]int, len(order))
 	for _, i := range order {
-		pos[events[i].ID] = append(pos[events[i].ID], i)
+		k := key{events[i].ID, events[i].ContentHash}
+		pos[k] = append(pos[k], i)
 	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
-	var id string
+	var k key
 	var seq int64
 	var studyID string
-	_, err = pgx.ForEachRow(rows, []any{&id, &seq, &studyID}, func() error {
-		at := pos[id]
+	_, err = pgx.ForEachRow(rows, []any{&k.id, &k.hash, &seq, &studyID}, func() error {
+		at := pos[k]
 		for _, i := range at {
 			if res.outcomes[i] != store.Stored {
 				res.outcomes[i], res.seqs[i], res.studyIDs[i] = store.Stored, seq, studyID
