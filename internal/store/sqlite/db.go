@@ -34,6 +34,7 @@ type DB struct {
 	read  *sql.DB // query_only pool
 	batch *backend.Batcher
 	stmts *statements
+	ins   *rawWriter // the hot statements without database/sql (rawwrite.go)
 	ckpt  *checkpointer
 	owner *owner // this process's claim on the file
 	walID fileID // the writer's log, when its syncs are deferred (zero: not)
@@ -182,6 +183,7 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	if err != nil {
 		return err
 	}
+	db.ins = newRawWriter()
 	var aliases bool
 	if err := db.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_aliases)`).Scan(&aliases); err != nil {
 		return fmt.Errorf("look for aliases: %w", err)
@@ -339,6 +341,7 @@ func (db *DB) Close() error {
 		}
 		cerr := db.ckpt.close()
 		db.stmts.close()
+		db.ins.close()
 		rerr := db.read.Close()
 		werr := db.write.Close()
 		oerr := db.owner.release() // last: the file is free once nothing here writes it

@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 
 	"github.com/prolific-receiver/receiver/internal/store"
-	"modernc.org/sqlite"
 )
 
 // SQLite result codes that classify a failure.
@@ -72,7 +71,7 @@ func (db *DB) classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var se *sqlite.Error
+	var se resultCoder
 	if errors.As(err, &se) {
 		switch {
 		case se.Code() == sqliteIOErrFsync || se.Code() == sqliteIOErrDirFsync:

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"errors"
 
-	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -14,7 +13,7 @@ import (
 // databases, I/O errors, a full disk, a closed connection and everything
 // else fail the whole batch at once.
 func isolatable(err error) bool {
-	var sqErr *sqlite.Error
+	var sqErr resultCoder
 	if !errors.As(err, &sqErr) {
 		return false
 	}
@@ -23,4 +22,11 @@ func isolatable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// resultCoder is an error carrying SQLite's (extended) result code: the
+// driver's *sqlite.Error, or rawError from the events INSERT.
+type resultCoder interface {
+	error
+	Code() int
 }

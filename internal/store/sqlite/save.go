@@ -169,12 +169,26 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 			return nil, err
 		}
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	var handle uintptr // 0: the hot statements go through database/sql
+	if db.ins != nil {
+		if err := conn.Raw(func(dc any) error { handle = rawHandle(dc); return nil }); err != nil {
+			handle = 0
+		}
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 	w := db.newTxWriter(ctx, tx)
+	if handle != 0 {
+		w.raw, w.handle = db.ins, handle
+	}
 	if err := w.prefetch(tx.StmtContext(ctx, db.stmts.aliasesKnown), tx.StmtContext(ctx, db.stmts.submissionStudies), events); err != nil {
 		return nil, err
 	}
@@ -227,6 +241,12 @@ type txWriter struct {
 	mayHaveAliases                                      *atomic.Bool
 	insertOutbox                                        *sql.Stmt // nil without outputs
 
+	// raw runs the events INSERT and the projection upserts on the
+	// transaction's connection, handle, instead of insertEvent,
+	// upsertSubmission and upsertStudy (rawwrite.go); nil when it cannot.
+	raw    *rawWriter
+	handle uintptr
+
 	// What the database holds for the batch's IDs, read once before the
 	// first event and kept current as the batch writes: the event IDs that
 	// are aliases, and the known study of each submission.
@@ -256,24 +276,12 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	if body == nil {
 		body = []byte{}
 	}
-	// Exec rather than RETURNING: no rows to read back. On the single write
-	// connection the changes count says whether the row went in (0: a key
-	// conflicted) and the last insert rowid is its seq.
-	res, err := w.insertEvent.ExecContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
-		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body, store.SourceOf(e))
+	inserted, seq, err := w.insert(e, body)
 	if err != nil {
 		return 0, fmt.Errorf("insert: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("insert: %w", err)
-	}
-	if n == 0 {
+	if !inserted {
 		return w.duplicate(e)
-	}
-	seq, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("insert: %w", err)
 	}
 	e.Seq = seq
 	studyID := e.StudyID
@@ -290,22 +298,56 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 	return store.Stored, nil
 }
 
+// insert runs the events INSERT for e and says whether the row went in
+// (false: a key conflicted) and its seq.
+func (w *txWriter) insert(e *store.Event, body []byte) (bool, int64, error) {
+	if w.raw != nil {
+		return w.raw.insert(w.handle, e, body)
+	}
+	// Exec rather than RETURNING: no rows to read back. On the single write
+	// connection the changes count says whether the row went in (0: a key
+	// conflicted) and the last insert rowid is its seq.
+	res, err := w.insertEvent.ExecContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
+		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body, store.SourceOf(e))
+	if err != nil {
+		return false, 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, 0, err
+	}
+	seq, err := res.LastInsertId()
+	return err == nil, seq, err
+}
+
 // finish writes the batch's projection: each submission and study row
 // once, then the jobs.
 func (w *txWriter) finish() error {
 	for _, id := range backend.SortedKeys(w.proj.Submissions) {
 		s := w.proj.Submissions[id]
 		name, at, rank := statusArgs(s.Status)
-		if _, err := w.upsertSubmission.ExecContext(w.ctx, id, s.StudyID, s.ParticipantID, name, rank, at,
-			micros(w.now)); err != nil {
+		var err error
+		if w.raw != nil {
+			_, err = w.raw.exec(w.handle, rawUpsertSubmission, text(id), text(s.StudyID), text(s.ParticipantID),
+				text(name), integer(int64(rank)), nullable(at), integer(micros(w.now)))
+		} else {
+			_, err = w.upsertSubmission.ExecContext(w.ctx, id, s.StudyID, s.ParticipantID, name, rank, at, micros(w.now))
+		}
+		if err != nil {
 			return fmt.Errorf("apply to submission %q: %w", id, err)
 		}
 	}
 	for _, id := range backend.SortedKeys(w.proj.Studies) {
 		s := w.proj.Studies[id]
 		name, at, rank := statusArgs(s.Status)
-		if _, err := w.upsertStudy.ExecContext(w.ctx, id, name, rank, at, s.HighRate,
-			micros(s.LastAt), micros(w.now)); err != nil {
+		var err error
+		if w.raw != nil {
+			_, err = w.raw.exec(w.handle, rawUpsertStudy, text(id), text(name), integer(int64(rank)), nullable(at),
+				integer(int64(s.HighRate)), integer(micros(s.LastAt)), integer(micros(w.now)))
+		} else {
+			_, err = w.upsertStudy.ExecContext(w.ctx, id, name, rank, at, s.HighRate, micros(s.LastAt), micros(w.now))
+		}
+		if err != nil {
 			return fmt.Errorf("apply to study %q: %w", id, err)
 		}
 	}
