@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,25 +16,9 @@ import (
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
 )
 
-// tenRules are ten rules of every kind that events can trigger, for
-// BenchmarkSaveWithRules.
-const tenRules = `
-notifiers:
-  - name: slack
-    type: slack
-    url: ${SLACK_WEBHOOK_URL}
-rules:
-  - {name: pause-on-high-return-rate, trigger: {event_type: study.has_high_return_rate}, action: {type: pause}}
-  - {name: follow-up-group, trigger: {event_type: submission.status.change, statuses: [APPROVED]}, action: {type: group_add, group_id: g1}}
-  - {name: review-digest, trigger: {event_type: submission.status.change, statuses: [AWAITING REVIEW]}, action: {type: notify, notifier: slack, digest: 10m}}
-  - {name: return-spiral, trigger: {return_share: {last: 20, above: 0.5}}, action: {type: pause}}
-  - {name: completed, trigger: {study_status: [COMPLETED, AWAITING REVIEW]}, action: {type: notify, notifier: slack}}
-  - {name: stale-review, trigger: {awaiting_review: {count: 50, older_than: 48h}}, action: {type: notify, notifier: slack}}
-  - {name: returned-digest, trigger: {event_type: submission.status.change, statuses: [RETURNED, TIMED-OUT]}, action: {type: notify, notifier: slack, digest: 1h}}
-  - {name: corrections, trigger: {health: reconcile_corrections}, action: {type: notify, notifier: slack}}
-  - {name: subscription-off, trigger: {health: subscription_disabled}, action: {type: notify, notifier: slack}}
-  - {name: auto-approve, trigger: {event_type: submission.status.change, statuses: [AWAITING REVIEW], study_ids: [study-0001]}, action: {type: approve, min_age: 48h}}
-`
+// tenRulesFile holds ten rules of every kind that events can trigger, for
+// BenchmarkSaveWithRules and the whole-receiver measurement (bench/rules).
+const tenRulesFile = "../../bench/rules/ten-rules.yaml"
 
 // BenchmarkSaveWithRules measures durable Saves from many goroutines on
 // SQLite (the webhook path's store work) with no rules engine and with ten
@@ -53,7 +38,11 @@ func BenchmarkSaveWithRules(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			if n > 0 {
-				cfg, err := Parse([]byte(tenRules), func(k string) string {
+				ten, err := os.ReadFile(tenRulesFile)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg, err := Parse(ten, func(k string) string {
 					if k == "SLACK_WEBHOOK_URL" {
 						return "https://hooks.slack.test/services/x"
 					}
