@@ -150,6 +150,14 @@ type EventFilter struct {
 	// feed"). BeforeSeq is ignored.
 	Forward  bool
 	AfterSeq int64
+
+	// NoBody leaves Body nil: a reader that needs only the columns (the
+	// rules engine's pass over the change feed) does not read the bodies.
+	NoBody bool
+	// KnownStudy fills in StudyID of a submission event stored before its
+	// study was known with the study the store knows for that submission
+	// now (enrichment learnt it since), in the same query.
+	KnownStudy bool
 }
 
 // MaxLimit caps every list call.

@@ -14,6 +14,24 @@ import (
 const eventColumns = `seq, id, type, resource_id, status, participant_id, study_id,
 	event_time, received_at, signature_form, content_hash, body, source`
 
+// feedColumns are eventColumns as f asks for them (EventFilter.NoBody,
+// KnownStudy), in the same order for scanEvent.
+func feedColumns(f store.EventFilter) string {
+	if !f.NoBody && !f.KnownStudy {
+		return eventColumns
+	}
+	study, body := "study_id", "body"
+	if f.KnownStudy {
+		study = `CASE WHEN study_id = '' AND type = 'submission.status.change'
+			THEN coalesce((SELECT s.study_id FROM submissions s WHERE s.id = events.resource_id), '') ELSE study_id END`
+	}
+	if f.NoBody {
+		body = "NULL"
+	}
+	return `seq, id, type, resource_id, status, participant_id, ` + study + `,
+	event_time, received_at, signature_form, content_hash, ` + body + `, source`
+}
+
 func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
 	var e store.Event
 	var eventTime, receivedAt int64
@@ -79,7 +97,7 @@ func (db *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, e
 	case f.BeforeSeq > 0:
 		where, args = append(where, "seq < ?"), append(args, f.BeforeSeq)
 	}
-	q := `SELECT ` + eventColumns + ` FROM events`
+	q := `SELECT ` + feedColumns(f) + ` FROM events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -278,5 +279,49 @@ func testSnapshotOrdering(t *testing.T, open OpenFunc) {
 	got := mustStudy(t, s, "study-2")
 	if got.Status != "ACTIVE" || !got.StatusAt.Equal(at(40)) || !got.LastEventAt.IsZero() {
 		t.Errorf("snapshot-only study = %q at %v, last event %v; want ACTIVE at %v, no event", got.Status, got.StatusAt, got.LastEventAt, at(40))
+	}
+}
+
+// testEventsFeedColumns: the rules engine's feed options. NoBody leaves the
+// body out and nothing else; KnownStudy names the study of a submission
+// event stored before its study was known, once the store knows it, and
+// keeps a study an event was stored with.
+func testEventsFeedColumns(t *testing.T, open OpenFunc) {
+	s := open(t, store.Options{})
+	early := NewEvent(submissionEvent, "sub-1", "ACTIVE", at(0))
+	unknown := NewEvent(submissionEvent, "sub-2", "ACTIVE", at(1))
+	study := NewEvent(studyStatus, "study-9", "ACTIVE", at(2))
+	// A later event naming sub-1's study (as backfilled or reconciled
+	// events do) teaches the store the study; the early event's row keeps
+	// its empty study.
+	later := NewEvent(submissionEvent, "sub-1", "AWAITING REVIEW", at(3))
+	later.StudyID = "study-1"
+	for _, e := range []*store.Event{early, unknown, study, later} {
+		mustSave(t, s, e, store.Stored)
+	}
+	full := mustEvents(t, s, store.EventFilter{Forward: true})
+	feed := mustEvents(t, s, store.EventFilter{Forward: true, NoBody: true, KnownStudy: true})
+	if len(full) != 4 || len(feed) != 4 {
+		t.Fatalf("Events: %d and %d events, want 4 each", len(full), len(feed))
+	}
+	wantStudy := []string{"study-1", "", full[2].StudyID, "study-1"} // a study event's as stored
+	for i := range feed {
+		if len(full[i].Body) == 0 {
+			t.Errorf("event %d: the full listing has no body", i)
+		}
+		if feed[i].Body != nil {
+			t.Errorf("event %d: NoBody listed a body of %d bytes", i, len(feed[i].Body))
+		}
+		if feed[i].StudyID != wantStudy[i] {
+			t.Errorf("event %d: KnownStudy StudyID = %q, want %q", i, feed[i].StudyID, wantStudy[i])
+		}
+		got, want := feed[i], full[i]
+		got.Body, got.StudyID, want.Body, want.StudyID = nil, "", nil, ""
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d: feed columns differ beyond body and study:\n got %+v\nwant %+v", i, got, want)
+		}
+	}
+	if full[0].StudyID != "" {
+		t.Errorf("without KnownStudy, the early event's StudyID = %q, want it as stored (empty)", full[0].StudyID)
 	}
 }

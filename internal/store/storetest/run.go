@@ -76,6 +76,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RulesLease", testRulesLease},
 		{"RulesList", testRulesList},
 		{"RulesForward", testRulesForward},
+		{"EventsFeedColumns", testEventsFeedColumns},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}
