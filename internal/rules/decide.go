@@ -79,10 +79,45 @@ func (d *Decider) now() time.Time {
 
 // matchEvent reports whether e passes t's event filters.
 func matchEvent(t *Trigger, e *store.Event) bool {
+	return matchBeyondStudy(t, e) && (len(t.StudyIDs) == 0 || slices.Contains(t.StudyIDs, e.StudyID))
+}
+
+// matchBeyondStudy reports whether e passes t's filters other than study_ids.
+func matchBeyondStudy(t *Trigger, e *store.Event) bool {
 	return (len(t.EventTypes) == 0 || slices.Contains(t.EventTypes, e.Type)) &&
 		(len(t.Statuses) == 0 || slices.Contains(t.Statuses, e.Status)) &&
-		(len(t.StudyIDs) == 0 || slices.Contains(t.StudyIDs, e.StudyID)) &&
 		(len(t.Sources) == 0 || slices.Contains(t.Sources, store.SourceOf(e)))
+}
+
+// Relevant reports whether some rule could act on e, whatever study it
+// turns out to be about. Events no rule names (progress pings, statuses no
+// trigger lists) are passed over without waiting for their study or
+// reading anything for them.
+func (d *Decider) Relevant(e *store.Event) bool {
+	for i := range d.Rules {
+		t := &d.Rules[i].Trigger
+		switch t.Kind {
+		case TriggerEvent, TriggerStudyStatus:
+			if matchBeyondStudy(t, e) {
+				return true
+			}
+		case TriggerHealth:
+			if t.Signal == SignalReconcileCorrections && matchBeyondStudy(t, e) {
+				return true
+			}
+		case TriggerReturnShare:
+			if raisesShare(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// raisesShare reports whether e can raise a study's return share: a
+// submission returned or timed out.
+func raisesShare(e *store.Event) bool {
+	return e.Type == prolific.EventSubmissionStatusChange && (e.Status == prolific.SubmissionReturned || e.Status == prolific.SubmissionTimedOut)
 }
 
 // studyOf returns the study an event is about ("" when not known).
@@ -123,7 +158,7 @@ func (d *Decider) Event(ctx context.Context, e *store.Event) ([]store.Decision, 
 			study := studyOf(e)
 			// Only a return or a time-out raises the share: other events
 			// are not looked at (a store read each, saved).
-			if e.Type != prolific.EventSubmissionStatusChange || (e.Status != prolific.SubmissionReturned && e.Status != prolific.SubmissionTimedOut) || study == "" || d.Facts == nil ||
+			if !raisesShare(e) || study == "" || d.Facts == nil ||
 				(len(t.StudyIDs) > 0 && !slices.Contains(t.StudyIDs, study)) {
 				continue
 			}
@@ -185,11 +220,10 @@ func (d *Decider) decision(r *Rule, e *store.Event, study string, det Detail) (s
 	case ActionNotify:
 		dc.Target = a.Notifier
 		if a.Digest > 0 {
-			res := study
-			if res == "" {
-				res = e.ResourceID
-			}
-			dc.Digest, dc.DigestGroup = a.Digest, key(res)
+			// Per study; the events whose study is not known share one
+			// digest of the rule (not one per submission: 300 of them
+			// are one message).
+			dc.Digest, dc.DigestGroup = a.Digest, key(study)
 			dc.DueAt = d.now().Add(a.Delay)
 			return dc, true
 		}

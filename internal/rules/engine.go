@@ -93,6 +93,9 @@ type Engine struct {
 	opts     Options
 	decider  *Decider
 	buffered []counted // results not yet recorded (execute.go)
+	// studies are the studies messages read in the current ExecuteDue
+	// pass (nil outside one).
+	studies map[string]*store.Study
 }
 
 // New returns an engine for cfg.
@@ -200,7 +203,9 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		events, err := st.Events(ctx, store.EventFilter{Forward: true, AfterSeq: cursor, Limit: feedPage})
+		// The feed without bodies (no rule reads one), each submission
+		// event with the study the store knows for it now.
+		events, err := st.Events(ctx, store.EventFilter{Forward: true, AfterSeq: cursor, Limit: feedPage, NoBody: true, KnownStudy: true})
 		if err != nil {
 			return err
 		}
@@ -212,9 +217,11 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		e.decider.memo = map[string]bool{}
 		for i := range events {
 			ev := &events[i]
-			if ready, err := e.resolveStudy(ctx, ev); err != nil {
-				return err
-			} else if !ready {
+			if !e.decider.Relevant(ev) {
+				to = ev.Seq // no rule can act on it, whatever its study
+				continue
+			}
+			if !e.studyReady(ev) {
 				break // its study may be known in a moment: decide from here on then
 			}
 			to = ev.Seq
@@ -281,22 +288,14 @@ func mergeDecisions(ds []store.Decision) []store.Decision {
 	return out
 }
 
-// resolveStudy fills in the study of a submission event stored before its
-// study was known, from the submission's projection. It reports false while
-// the study is still unknown and the event is younger than StudyWait.
-func (e *Engine) resolveStudy(ctx context.Context, ev *store.Event) (bool, error) {
+// studyReady reports whether ev can be decided on now: its study is known
+// (the feed fills in what the store learnt since it was stored), it is no
+// submission event, or it has waited StudyWait for enrichment to learn it.
+func (e *Engine) studyReady(ev *store.Event) bool {
 	if ev.StudyID != "" || ev.Type != prolific.EventSubmissionStatusChange {
-		return true, nil
+		return true
 	}
-	sub, err := e.opts.Store.Submission(ctx, ev.ResourceID)
-	switch {
-	case err == nil && sub.StudyID != "":
-		ev.StudyID = sub.StudyID
-		return true, nil
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return false, err
-	}
-	return e.opts.StudyWait <= 0 || e.opts.Now().Sub(ev.ReceivedAt) >= e.opts.StudyWait, nil
+	return e.opts.StudyWait <= 0 || e.opts.Now().Sub(ev.ReceivedAt) >= e.opts.StudyWait
 }
 
 // EvaluatePeriodic decides on the periodic triggers now.

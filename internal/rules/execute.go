@@ -39,13 +39,16 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 	if err != nil || len(claimed) == 0 {
 		return 0, err
 	}
+	e.studies = map[string]*store.Study{}
+	defer func() { e.studies = nil }()
 	// Batchable actions (participant group, approve) go together, up to
-	// maxBatch per call, in claim order; the others one by one.
+	// maxBatch per call, in claim order, in dry-run as in live; the others
+	// one by one.
 	var order []string
 	batches := map[string][]store.Action{}
 	for _, a := range claimed {
 		k := fmt.Sprintf("single:%d", a.ID)
-		if a.Batch != "" && !e.sendsNothing(a) {
+		if a.Batch != "" {
 			k = "batch:" + a.Rule + "/" + a.Batch
 		}
 		if _, ok := batches[k]; !ok {
@@ -165,12 +168,24 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 // triage decides what to do with each of as now (it may have become moot):
 // the results of those not sent are appended to results; live are to send.
 func (e *Engine) triage(ctx context.Context, r *Rule, as []store.Action, results []store.ActionResult) (live []store.Action, _ []store.ActionResult) {
+	var dry []store.Action
 	for _, a := range as {
-		req := e.request(r, a)
 		if e.sendsNothing(a) {
+			dry = append(dry, a)
+		}
+	}
+	if len(dry) > 0 {
+		// The request a live pass would send for them: a batch's, for a batch.
+		req := e.request(r, dry...)
+		for _, a := range dry {
 			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionDryRun, Request: req, Reason: e.dryRunReason(a)})
+		}
+	}
+	for _, a := range as {
+		if e.sendsNothing(a) {
 			continue
 		}
+		req := e.request(r, a)
 		if skip, why := e.moot(ctx, r, a); skip {
 			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionSkipped, Request: req, Reason: why})
 			continue

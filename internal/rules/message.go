@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/prolific-receiver/receiver/internal/notify"
@@ -34,11 +35,23 @@ type MessageData struct {
 	StudyStatus    string
 	What           string // what happened, in words, with its numbers
 	Count          int    // events this message covers (digests)
-	First          bool   // no earlier action of this rule about this study (or resource)
 	AwaitingReview int    // the study's submissions AWAITING REVIEW now
 	Link           string // the study's dashboard page (RECEIVER_DASHBOARD_URL)
 	Detail         Detail // what the trigger saw
 	EventIDs       []string
+
+	first func() bool // see First
+}
+
+// First reports whether no earlier action of this rule is about this study
+// (or, without a study, has this key). It reads the audit only when a
+// template asks (the default text does only for a digest of several events),
+// once per message.
+func (d MessageData) First() bool {
+	if d.first == nil {
+		return true
+	}
+	return d.first()
 }
 
 // message renders r's message about a.
@@ -46,7 +59,7 @@ func (e *Engine) message(ctx context.Context, r *Rule, a store.Action) notify.Me
 	d := MessageData{Rule: r.Name, StudyID: a.StudyID, Study: a.StudyID, Count: a.Count, EventIDs: a.EventIDs}
 	_ = json.Unmarshal([]byte(a.Detail), &d.Detail)
 	if a.StudyID != "" && e.opts.Store != nil {
-		if s, err := e.opts.Store.Study(ctx, a.StudyID); err == nil {
+		if s, err := e.study(ctx, a.StudyID); err == nil {
 			d.StudyName, d.StudyStatus = s.Name, s.Status
 			if s.Name != "" {
 				d.Study = s.Name
@@ -58,15 +71,19 @@ func (e *Engine) message(ctx context.Context, r *Rule, a store.Action) notify.Me
 		d.Study = "receiver"
 	}
 	d.What = what(d.Detail, a.Count)
-	d.First = true
 	if e.opts.Store != nil {
-		if prev, err := e.opts.Store.Actions(ctx, store.ActionFilter{Rule: r.Name, StudyID: a.StudyID, BeforeID: a.ID, Limit: 20}); err == nil {
+		d.first = sync.OnceValue(func() bool {
+			prev, err := e.opts.Store.Actions(ctx, store.ActionFilter{Rule: r.Name, StudyID: a.StudyID, BeforeID: a.ID, Limit: 20})
+			if err != nil {
+				return true
+			}
 			for _, p := range prev {
 				if p.Target == a.Target && (a.StudyID != "" || p.Key == a.Key) {
-					d.First = false
+					return false
 				}
 			}
-		}
+			return true
+		})
 	}
 	if e.opts.DashboardURL != "" {
 		base := strings.TrimSuffix(e.opts.DashboardURL, "/")
@@ -76,6 +93,19 @@ func (e *Engine) message(ctx context.Context, r *Rule, a store.Action) notify.Me
 		}
 	}
 	return notify.Message{Subject: render(r.Action.Subject, d), Text: render(r.Action.Text, d), Link: d.Link}
+}
+
+// study reads a study for messages, once per pass over the due actions
+// (ExecuteDue): a pass's messages about one study share the read.
+func (e *Engine) study(ctx context.Context, id string) (*store.Study, error) {
+	if s, ok := e.studies[id]; ok {
+		return s, nil
+	}
+	s, err := e.opts.Store.Study(ctx, id)
+	if err == nil && e.studies != nil {
+		e.studies[id] = s
+	}
+	return s, err
 }
 
 func render(t *template.Template, d MessageData) string {
