@@ -12,7 +12,10 @@
 // long enough for the digests' first messages, due 20 s after their first
 // event, to be carried out). Variants alternate round by round, so a busy
 // shared host hits them alike. CPU per acknowledged event is the figure to
-// trust on a shared machine; events/s is printed too.
+// trust on a shared machine; events/s is printed too. With -rate the load
+// is an open loop at a fixed rate every variant sustains: the webhook path
+// then does the same work in each (the same batches), and the difference
+// in CPU per event is the engine's.
 //
 //	go run ./bench/rules -rounds 3                 # builds ./cmd/receiver
 //	go run ./bench/rules -receiver bin/receiver -before /tmp/old-receiver
@@ -45,6 +48,8 @@ type config struct {
 	rounds      int
 	duration    time.Duration
 	connections int
+	rate        int
+	replay      bool
 	settle      time.Duration
 	drainMax    time.Duration
 	work        string
@@ -69,11 +74,13 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of each variant (alternating)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "load per round")
 	fs.IntVar(&cfg.connections, "connections", 64, "loadgen connections (closed loop)")
+	fs.IntVar(&cfg.rate, "rate", 0, "open loop at this many events/s (0: closed loop); the same work for every variant")
 	fs.DurationVar(&cfg.settle, "settle", 25*time.Second, "CPU is counted at least this long after the load, in every variant")
 	fs.DurationVar(&cfg.drainMax, "drain-max", 3*time.Minute, "give up waiting for the engine after this long past the load")
 	fs.StringVar(&bin, "receiver", "", "receiver binary (default: go build ./cmd/receiver)")
 	fs.StringVar(&before, "before", "", "a second receiver binary measured with the rules too (e.g. an older build)")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's line as it ends")
+	fs.BoolVar(&cfg.replay, "replay", false, "after each no-rules round, run the ten rules over its stored events with no load (see replay.go)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -14,8 +14,12 @@ import (
 // case, round by round (the rounds ran back to back) and of the medians.
 func report(w io.Writer, cfg config, results map[string][]result) {
 	host, _ := os.Hostname()
-	fmt.Fprintf(w, "rules bench %s on %s: %d round(s) of %s, %d connections, settle %s, load average %s\n\n",
-		time.Now().UTC().Format(time.RFC3339), host, cfg.rounds, cfg.duration, cfg.connections, cfg.settle, loadAvg())
+	loop := "closed loop"
+	if cfg.rate > 0 {
+		loop = fmt.Sprintf("open loop at %d events/s", cfg.rate)
+	}
+	fmt.Fprintf(w, "rules bench %s on %s: %d round(s) of %s, %s, %d connections, settle %s, load average %s\n\n",
+		time.Now().UTC().Format(time.RFC3339), host, cfg.rounds, cfg.duration, loop, cfg.connections, cfg.settle, loadAvg())
 	for _, v := range cfg.variants {
 		for i, r := range results[v.name] {
 			fmt.Fprintf(w, "round %d %-20s %s\n", i+1, v.name, r.line())
@@ -46,6 +50,14 @@ func report(w io.Writer, cfg config, results map[string][]result) {
 	}
 	fmt.Fprintln(w)
 	base := results[cfg.variants[0].name]
+	if cfg.replay {
+		var us, share []float64
+		for _, r := range base {
+			us, share = append(us, r.perStored(r.engine)), append(share, r.replayShare())
+		}
+		fmt.Fprintf(w, "replay, the ten rules alone over each no-rules round's events: %s µs of receiver CPU per event, %s %% of the round's CPU per event without rules (median, range)\n",
+			medRange(us, "%.1f"), medRange(share, "%+.1f"))
+	}
 	for _, v := range cfg.variants[1:] {
 		var cpuCost, loadCost, rateCost []float64
 		for i, r := range results[v.name] {
@@ -55,14 +67,14 @@ func report(w io.Writer, cfg config, results map[string][]result) {
 			b := base[i]
 			cpuCost = append(cpuCost, 100*(r.perEvent(r.cpuAll)/b.perEvent(b.cpuAll)-1))
 			loadCost = append(loadCost, 100*(r.perEvent(r.cpuLoad)/b.perEvent(b.cpuLoad)-1))
-			rateCost = append(rateCost, 100*(1-r.rate/b.rate))
+			rateCost = append(rateCost, 100*(r.rate/b.rate-1))
 		}
-		fmt.Fprintf(w, "%s vs %s, round by round: receiver CPU per event +%s %% (to caught up), +%s %% (during the load); throughput −%s %%\n",
-			v.name, cfg.variants[0].name, medRange(cpuCost, "%.1f"), medRange(loadCost, "%.1f"), medRange(rateCost, "%.1f"))
+		fmt.Fprintf(w, "%s vs %s, round by round (median, range): receiver CPU per event %s %% (to caught up), %s %% (during the load); throughput %s %%\n",
+			v.name, cfg.variants[0].name, medRange(cpuCost, "%+.1f"), medRange(loadCost, "%+.1f"), medRange(rateCost, "%+.1f"))
 	}
 }
 
-// medRange formats the median of xs and their range: "12.3 (11.0–14.2)".
+// medRange formats the median of xs and their range: "12.3 (11.0 … 14.2)".
 func medRange(xs []float64, format string) string {
 	if len(xs) == 0 {
 		return "–"
@@ -76,7 +88,7 @@ func medRange(xs []float64, format string) string {
 	if len(s) == 1 {
 		return fmt.Sprintf(format, m)
 	}
-	return fmt.Sprintf(format+" ("+format+"–"+format+")", m, s[0], s[len(s)-1])
+	return fmt.Sprintf(format+" ("+format+" … "+format+")", m, s[0], s[len(s)-1])
 }
 
 func loadAvg() string {

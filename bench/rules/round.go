@@ -34,17 +34,35 @@ type result struct {
 	drained     bool
 	actions     map[string]int64 // rule_actions rows by outcome
 	stored      int64
-	unevaluated int64 // events past the cursor when the load stopped
+	unevaluated int64         // events past the cursor when the load stopped
+	engine      time.Duration // -replay: the engine's CPU over this round's events, alone
+	replayLag   time.Duration // -replay: how long the engine took to catch up
 }
 
 func (r result) perEvent(d time.Duration) float64 {
 	return float64(d.Microseconds()) / float64(max(r.acked, 1))
 }
 
+// perStored is d per stored event (the replay runs over every stored event).
+func (r result) perStored(d time.Duration) float64 {
+	return float64(d.Microseconds()) / float64(max(r.stored, 1))
+}
+
 func (r result) line() string {
-	return fmt.Sprintf("%7.0f ev/s  cpu %6.1f µs/ev (load %6.1f)  loadgen %5.1f µs/req  behind %6d  lag %5.1fs  actions %v",
+	l := fmt.Sprintf("%7.0f ev/s  cpu %6.1f µs/ev (load %6.1f)  loadgen %5.1f µs/req  behind %6d  lag %5.1fs  actions %v",
 		r.rate, r.perEvent(r.cpuAll), r.perEvent(r.cpuLoad), float64(r.genCPU.Microseconds())/float64(max(r.requests, 1)),
 		r.unevaluated, r.lag.Seconds(), r.actions)
+	if r.engine != 0 {
+		l += fmt.Sprintf("\n        replay: engine alone %5.1f µs/ev (%+.1f %% of this round's), caught up in %.1fs", r.perStored(r.engine),
+			r.replayShare(), r.replayLag.Seconds())
+	}
+	return l
+}
+
+// replayShare is the engine's CPU per event alone as a share of the
+// receiver's CPU per event without rules in the same round, in per cent.
+func (r result) replayShare() float64 {
+	return 100 * r.perStored(r.engine) / r.perEvent(r.cpuAll)
 }
 
 // round runs one variant once on a fresh database.
@@ -64,28 +82,17 @@ func round(ctx context.Context, cfg config, v variant, n int) (result, error) {
 	if v.rules {
 		env = append(env, "RECEIVER_RULES_FILE="+filepath.Join(cfg.work, "rules.yaml"))
 	}
-	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	srv, err := startServer(ctx, v.bin, dir, env)
 	if err != nil {
 		return res, err
 	}
-	defer logf.Close()
-	srv := exec.Command(v.bin, "serve")
-	srv.Env, srv.Stdout, srv.Stderr = env, logf, logf
-	if err := srv.Start(); err != nil {
-		return res, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = srv.Wait(); close(exited) }()
-	defer stop(srv, exited)
-	if err := waitReady(ctx, "http://"+admin+"/readyz", exited); err != nil {
-		return res, fmt.Errorf("%w; log: %s", err, tail(filepath.Join(dir, "serve.log")))
-	}
+	defer srv.stop()
 	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return res, err
 	}
 	defer db.Close()
-	pid := srv.Process.Pid
+	pid := srv.pid
 	c0 := cpu(pid)
 	if err := load(ctx, cfg, v, listen, secret, &res); err != nil {
 		return res, err
@@ -96,14 +103,72 @@ func round(ctx context.Context, cfg config, v variant, n int) (result, error) {
 		return res, err
 	}
 	res.cpuAll = cpu(pid) - c0
-	return res, tally(ctx, db, &res)
+	if err := tally(ctx, db, &res); err != nil {
+		return res, err
+	}
+	if cfg.replay && !v.rules {
+		srv.stop()
+		return res, replay(ctx, cfg, v, dir, env, &res)
+	}
+	return res, nil
+}
+
+// server is a running `receiver serve`.
+type server struct {
+	cmd    *exec.Cmd
+	pid    int
+	exited chan struct{}
+	log    *os.File
+}
+
+// startServer starts bin serve with env, logging to dir/serve.log, and
+// waits until it is ready.
+func startServer(ctx context.Context, bin, dir string, env []string) (*server, error) {
+	logf, err := os.OpenFile(filepath.Join(dir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s := &server{cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: logf}
+	go func() { _ = cmd.Wait(); close(s.exited) }()
+	admin := ""
+	for _, kv := range env {
+		if a, ok := strings.CutPrefix(kv, "RECEIVER_ADMIN_ADDR="); ok {
+			admin = a
+		}
+	}
+	if err := waitReady(ctx, "http://"+admin+"/readyz", s.exited); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%w; log: %s", err, tail(filepath.Join(dir, "serve.log")))
+	}
+	return s, nil
+}
+
+// stop ends the server (SIGTERM, then SIGKILL after 10 s); calling it
+// again does nothing.
+func (s *server) stop() {
+	select {
+	case <-s.exited:
+	default:
+		stop(s.cmd, s.exited)
+	}
+	s.log.Close()
 }
 
 // load runs loadgen against listen and fills in the load's figures.
 func load(ctx context.Context, cfg config, v variant, listen, secret string, res *result) error {
 	var out, errb bytes.Buffer
-	lg := exec.CommandContext(ctx, v.bin, "loadgen", "-url", "http://"+listen+"/hooks/prolific", "-json",
-		"-connections", strconv.Itoa(cfg.connections), "-duration", cfg.duration.String())
+	args := []string{"loadgen", "-url", "http://" + listen + "/hooks/prolific", "-json",
+		"-connections", strconv.Itoa(cfg.connections), "-duration", cfg.duration.String()}
+	if cfg.rate > 0 {
+		args = append(args, "-rate", strconv.Itoa(cfg.rate))
+	}
+	lg := exec.CommandContext(ctx, v.bin, args...)
 	lg.Env, lg.Stdout, lg.Stderr = cleanEnv("PROLIFIC_WEBHOOK_SECRET="+secret), &out, &errb
 	if err := lg.Run(); err != nil {
 		return fmt.Errorf("loadgen: %v: %s", err, errb.String())
