@@ -114,6 +114,26 @@ func (d *Decider) Relevant(e *store.Event) bool {
 	return false
 }
 
+// FeedMatch returns the events the rules could act on, for the store to
+// select from the change feed (Relevant decides on each one it returns).
+// With no rule acting on events it matches every event, which Relevant
+// then passes over.
+func (d *Decider) FeedMatch() []store.EventMatch {
+	var ms []store.EventMatch
+	for i := range d.Rules {
+		t := &d.Rules[i].Trigger
+		switch {
+		case t.Kind == TriggerEvent || t.Kind == TriggerStudyStatus ||
+			(t.Kind == TriggerHealth && t.Signal == SignalReconcileCorrections):
+			ms = append(ms, store.EventMatch{Types: t.EventTypes, Statuses: t.Statuses, Sources: t.Sources})
+		case t.Kind == TriggerReturnShare:
+			ms = append(ms, store.EventMatch{Types: []string{prolific.EventSubmissionStatusChange},
+				Statuses: []string{prolific.SubmissionReturned, prolific.SubmissionTimedOut}})
+		}
+	}
+	return ms
+}
+
 // raisesShare reports whether e can raise a study's return share: a
 // submission returned or timed out.
 func raisesShare(e *store.Event) bool {

@@ -39,6 +39,7 @@ func ParseMode(s string) (Mode, error) {
 type Store interface {
 	store.Rules
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	Feed(ctx context.Context, f store.FeedFilter) (store.FeedPage, error)
 	Study(ctx context.Context, id string) (*store.Study, error)
 	Studies(ctx context.Context, f store.StudyFilter) ([]store.Study, error)
 	Submission(ctx context.Context, id string) (*store.Submission, error)
@@ -96,6 +97,7 @@ type Engine struct {
 	// studies are the studies messages read in the current ExecuteDue
 	// pass (nil outside one).
 	studies map[string]*store.Study
+	match   []store.EventMatch // the events the rules name (Decider.FeedMatch)
 }
 
 // New returns an engine for cfg.
@@ -123,8 +125,8 @@ func New(cfg *Config, opts Options) *Engine {
 		opts.Metrics = NewMetrics(nil)
 	}
 	opts.Metrics.init(cfg)
-	return &Engine{cfg: cfg, opts: opts, decider: &Decider{Rules: cfg.Rules, Mode: opts.Mode, Approve: opts.Approve,
-		Facts: opts.Store, Now: opts.Now}}
+	d := &Decider{Rules: cfg.Rules, Mode: opts.Mode, Approve: opts.Approve, Facts: opts.Store, Now: opts.Now}
+	return &Engine{cfg: cfg, opts: opts, decider: d, match: d.FeedMatch()}
 }
 
 // Run evaluates and acts until ctx ends. In ModeOff it returns at once.
@@ -203,28 +205,24 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		// The feed without bodies (no rule reads one), each submission
+		// Only the events some rule names, without bodies, each submission
 		// event with the study the store knows for it now.
-		events, err := st.Events(ctx, store.EventFilter{Forward: true, AfterSeq: cursor, Limit: feedPage, NoBody: true, KnownStudy: true})
+		page, err := st.Feed(ctx, store.FeedFilter{AfterSeq: cursor, Limit: feedPage, Match: e.match})
 		if err != nil {
 			return err
 		}
-		if len(events) == 0 {
-			return nil
-		}
 		var ds []store.Decision
-		to, stale := cursor, 0
+		to, stale := page.Through, 0
 		e.decider.memo = map[string]bool{}
-		for i := range events {
-			ev := &events[i]
+		for i := range page.Events {
+			ev := &page.Events[i]
 			if !e.decider.Relevant(ev) {
-				to = ev.Seq // no rule can act on it, whatever its study
-				continue
+				continue // no rule can act on it, whatever its study
 			}
 			if !e.studyReady(ev) {
-				break // its study may be known in a moment: decide from here on then
+				to = ev.Seq - 1 // its study may be known in a moment: decide from here on then
+				break
 			}
-			to = ev.Seq
 			if e.opts.Now().Sub(ev.ReceivedAt) > MaxEventAge {
 				stale++
 				continue
@@ -254,6 +252,13 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 			return err
 		}
 		cursor = to
+		if len(page.Events) < feedPage {
+			// The feed was read to its end: what arrives meanwhile waits
+			// for the next poll, so a busy receiver gets one decision
+			// transaction a poll, not one per handful of events (each
+			// would take the single writer from the webhook path).
+			return nil
+		}
 	}
 	return ctx.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,10 @@ func (e *Engine) runActions(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			e.opts.Log.Error().Err(err).Msg("carrying out rule actions; trying again")
 		}
-		if n == 0 && !ctxwait.Sleep(ctx, e.opts.PollInterval) {
+		// A pass that claimed fewer than it could took every due action:
+		// the next waits a poll, so actions falling due one by one under
+		// load are claimed together rather than in a transaction each.
+		if n < maxBatch && !ctxwait.Sleep(ctx, e.opts.PollInterval) {
 			return
 		}
 	}
@@ -47,9 +51,9 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 	var order []string
 	batches := map[string][]store.Action{}
 	for _, a := range claimed {
-		k := fmt.Sprintf("single:%d", a.ID)
-		if a.Batch != "" {
-			k = "batch:" + a.Rule + "/" + a.Batch
+		k := "batch:" + a.Rule + "/" + a.Batch
+		if a.Batch == "" {
+			k = "single:" + strconv.FormatInt(a.ID, 10)
 		}
 		if _, ok := batches[k]; !ok {
 			order = append(order, k)

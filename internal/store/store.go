@@ -150,14 +150,37 @@ type EventFilter struct {
 	// feed"). BeforeSeq is ignored.
 	Forward  bool
 	AfterSeq int64
+}
 
-	// NoBody leaves Body nil: a reader that needs only the columns (the
-	// rules engine's pass over the change feed) does not read the bodies.
-	NoBody bool
-	// KnownStudy fills in StudyID of a submission event stored before its
-	// study was known with the study the store knows for that submission
-	// now (enrichment learnt it since), in the same query.
-	KnownStudy bool
+// FeedFilter selects a page of the change feed for a reader that acts on
+// some events only (the rules engine): Store.Feed.
+type FeedFilter struct {
+	AfterSeq int64
+	Limit    int // at most this many events; backends cap it at MaxLimit
+	// Match keeps the events matching any of its entries; none keeps all.
+	Match []EventMatch
+}
+
+// EventMatch matches an event whose type is one of Types, whose status is
+// one of Statuses and whose source is one of Sources (SourceWebhook, ...);
+// an empty list matches any.
+type EventMatch struct {
+	Types    []string
+	Statuses []string
+	Sources  []string
+}
+
+// FeedPage is a page of the change feed (Store.Feed).
+type FeedPage struct {
+	// Events are the matching events after AfterSeq, oldest first, without
+	// their bodies; a submission event stored before its study was known
+	// carries the study the store knows for its submission now.
+	Events []Event
+	// Through is how far the feed was read: every event with a seq above
+	// AfterSeq and up to Through that is not in Events did not match, and
+	// none will appear there later (Forward's guarantee). It is AfterSeq
+	// when nothing new can be read yet.
+	Through int64
 }
 
 // MaxLimit caps every list call.
@@ -287,6 +310,9 @@ type Store interface {
 	Event(ctx context.Context, id string) (*Event, error)
 	// Events lists stored events only; aliases are not listed.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
+	// Feed reads the change feed as EventFilter.Forward does, returning
+	// only the events f matches, and how far it read.
+	Feed(ctx context.Context, f FeedFilter) (FeedPage, error)
 	Study(ctx context.Context, id string) (*Study, error)
 	Studies(ctx context.Context, f StudyFilter) ([]Study, error)
 	Submission(ctx context.Context, id string) (*Submission, error)

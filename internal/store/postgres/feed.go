@@ -3,10 +3,14 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 // defaultFeedWait bounds how long a forward read (the change feed) waits for
@@ -86,4 +90,46 @@ func (d *DB) feedBound(ctx context.Context) (int64, error) {
 		pause = min(2*pause, 50*time.Millisecond)
 	}
 	return top, nil
+}
+
+// feedColumns are eventColumns for the change feed (store.FeedPage): no
+// body, and a submission event stored before its study was known carries
+// the study its submission has now.
+const feedColumns = `seq, id, COALESCE(content_hash, ''), type, resource_id, status, participant_id,
+	CASE WHEN study_id = '' AND type = 'submission.status.change'
+		THEN COALESCE((SELECT s.study_id FROM submissions s WHERE s.id = events.resource_id), '') ELSE study_id END,
+	event_time, received_at, signature_form, NULL::bytea, source`
+
+// Feed reads the change feed for the events f matches, up to feedBound
+// (see store.Store).
+func (d *DB) Feed(ctx context.Context, f store.FeedFilter) (store.FeedPage, error) {
+	page := store.FeedPage{Through: f.AfterSeq}
+	if err := d.check(); err != nil {
+		return page, err
+	}
+	bound, err := d.feedBound(ctx)
+	if err != nil {
+		return page, d.wrap("feed", err)
+	}
+	if bound <= f.AfterSeq {
+		return page, nil
+	}
+	args := []any{f.AfterSeq, bound}
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	q := `SELECT ` + feedColumns + ` FROM events WHERE seq > $1 AND seq <= $2`
+	if m := backend.FeedMatchSQL(f.Match, arg); m != "" {
+		q += " AND " + m
+	}
+	n := limit(f.Limit, 100)
+	q += " ORDER BY seq LIMIT " + arg(n)
+	rows, err := d.pool.Query(ctx, q, args...)
+	if err != nil {
+		return page, d.wrap("feed", err)
+	}
+	page.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Event, error) { return scanEvent(r) })
+	if err != nil {
+		return page, d.wrap("feed", err)
+	}
+	page.Through = backend.FeedThrough(page.Events, n, bound)
+	return page, nil
 }

@@ -16,24 +16,6 @@ import (
 const eventColumns = `seq, id, COALESCE(content_hash, ''), type, resource_id, status, participant_id,
 	study_id, event_time, received_at, signature_form, body, source`
 
-// feedColumns are eventColumns as f asks for them (EventFilter.NoBody,
-// KnownStudy), in the same order for scanEvent.
-func feedColumns(f store.EventFilter) string {
-	if !f.NoBody && !f.KnownStudy {
-		return eventColumns
-	}
-	study, body := "study_id", "body"
-	if f.KnownStudy {
-		study = `CASE WHEN study_id = '' AND type = 'submission.status.change'
-			THEN COALESCE((SELECT s.study_id FROM submissions s WHERE s.id = events.resource_id), '') ELSE study_id END`
-	}
-	if f.NoBody {
-		body = "NULL::bytea"
-	}
-	return `seq, id, COALESCE(content_hash, ''), type, resource_id, status, participant_id,
-	` + study + `, event_time, received_at, signature_form, ` + body + `, source`
-}
-
 func scanEvent(row pgx.Row) (store.Event, error) {
 	var e store.Event
 	err := row.Scan(&e.Seq, &e.ID, &e.ContentHash, &e.Type, &e.ResourceID, &e.Status, &e.ParticipantID,
@@ -105,7 +87,7 @@ func (d *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, er
 	case f.BeforeSeq > 0:
 		where = append(where, "seq < "+arg(f.BeforeSeq))
 	}
-	q := `SELECT ` + feedColumns(f) + ` FROM events`
+	q := `SELECT ` + eventColumns + ` FROM events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -9,28 +9,11 @@ import (
 	"strings"
 
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/backend"
 )
 
 const eventColumns = `seq, id, type, resource_id, status, participant_id, study_id,
 	event_time, received_at, signature_form, content_hash, body, source`
-
-// feedColumns are eventColumns as f asks for them (EventFilter.NoBody,
-// KnownStudy), in the same order for scanEvent.
-func feedColumns(f store.EventFilter) string {
-	if !f.NoBody && !f.KnownStudy {
-		return eventColumns
-	}
-	study, body := "study_id", "body"
-	if f.KnownStudy {
-		study = `CASE WHEN study_id = '' AND type = 'submission.status.change'
-			THEN coalesce((SELECT s.study_id FROM submissions s WHERE s.id = events.resource_id), '') ELSE study_id END`
-	}
-	if f.NoBody {
-		body = "NULL"
-	}
-	return `seq, id, type, resource_id, status, participant_id, ` + study + `,
-	event_time, received_at, signature_form, content_hash, ` + body + `, source`
-}
 
 func scanEvent(row interface{ Scan(...any) error }) (store.Event, error) {
 	var e store.Event
@@ -97,7 +80,7 @@ func (db *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, e
 	case f.BeforeSeq > 0:
 		where, args = append(where, "seq < ?"), append(args, f.BeforeSeq)
 	}
-	q := `SELECT ` + feedColumns(f) + ` FROM events`
+	q := `SELECT ` + eventColumns + ` FROM events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -281,4 +264,52 @@ func (db *DB) Submissions(ctx context.Context, studyID string, n int) ([]store.S
 		return nil, db.wrap("list submissions", err)
 	}
 	return out, nil
+}
+
+// feedColumns are eventColumns for the change feed (store.FeedPage): no
+// body, and a submission event stored before its study was known carries
+// the study its submission has now.
+const feedColumns = `seq, id, type, resource_id, status, participant_id,
+	CASE WHEN study_id = '' AND type = 'submission.status.change'
+		THEN coalesce((SELECT s.study_id FROM submissions s WHERE s.id = events.resource_id), '') ELSE study_id END,
+	event_time, received_at, signature_form, content_hash, NULL, source`
+
+// Feed reads the change feed for the events f matches (see store.Store).
+// One connection writes and a commit makes a batch visible at once, so
+// every seq up to the newest visible one is final: that is the bound.
+func (db *DB) Feed(ctx context.Context, f store.FeedFilter) (store.FeedPage, error) {
+	if db.closed.Load() {
+		return store.FeedPage{}, store.ErrClosed
+	}
+	page := store.FeedPage{Through: f.AfterSeq}
+	var bound int64
+	if err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&bound); err != nil {
+		return page, db.wrap("read feed", err)
+	}
+	if bound <= f.AfterSeq {
+		return page, nil
+	}
+	args := []any{f.AfterSeq, bound}
+	q := `SELECT ` + feedColumns + ` FROM events WHERE seq > ? AND seq <= ?`
+	if m := backend.FeedMatchSQL(f.Match, func(v any) string { args = append(args, v); return "?" }); m != "" {
+		q += " AND " + m
+	}
+	n := limit(f.Limit, 100)
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY seq LIMIT ?`, append(args, n)...)
+	if err != nil {
+		return page, db.wrap("read feed", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return page, db.wrap("read feed", err)
+		}
+		page.Events = append(page.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return page, db.wrap("read feed", err)
+	}
+	page.Through = backend.FeedThrough(page.Events, n, bound)
+	return page, nil
 }

@@ -282,46 +282,79 @@ func testSnapshotOrdering(t *testing.T, open OpenFunc) {
 	}
 }
 
-// testEventsFeedColumns: the rules engine's feed options. NoBody leaves the
-// body out and nothing else; KnownStudy names the study of a submission
-// event stored before its study was known, once the store knows it, and
-// keeps a study an event was stored with.
-func testEventsFeedColumns(t *testing.T, open OpenFunc) {
+// testFeed: the change feed as the rules engine reads it. Only matching
+// events, oldest first, without bodies; a submission event stored before
+// its study was known carries the study the store knows now; Through says
+// how far the feed was read, past events that did not match.
+func testFeed(t *testing.T, open OpenFunc) {
 	s := open(t, store.Options{})
-	early := NewEvent(submissionEvent, "sub-1", "ACTIVE", at(0))
-	unknown := NewEvent(submissionEvent, "sub-2", "ACTIVE", at(1))
-	study := NewEvent(studyStatus, "study-9", "ACTIVE", at(2))
+	early := NewEvent(submissionEvent, "sub-1", "APPROVED", at(0))
+	ping := NewEvent(studyProgress, "study-9", "", at(1))
+	active := NewEvent(submissionEvent, "sub-2", "ACTIVE", at(2))
+	study := NewEvent(studyStatus, "study-9", "COMPLETED", at(3))
 	// A later event naming sub-1's study (as backfilled or reconciled
 	// events do) teaches the store the study; the early event's row keeps
 	// its empty study.
-	later := NewEvent(submissionEvent, "sub-1", "AWAITING REVIEW", at(3))
-	later.StudyID = "study-1"
-	for _, e := range []*store.Event{early, unknown, study, later} {
+	later := NewEvent(submissionEvent, "sub-1", "AWAITING REVIEW", at(4))
+	later.StudyID, later.Source = "study-1", store.SourceReconcile
+	last := NewEvent(studyProgress, "study-9", "", at(5))
+	all := []*store.Event{early, ping, active, study, later, last}
+	for _, e := range all {
 		mustSave(t, s, e, store.Stored)
 	}
+	match := []store.EventMatch{
+		{Types: []string{submissionEvent}, Statuses: []string{"APPROVED", "AWAITING REVIEW"}},
+		{Types: []string{studyStatus}},
+	}
+	feed := func(f store.FeedFilter) store.FeedPage {
+		t.Helper()
+		p, err := s.Feed(ctx(t), f)
+		if err != nil {
+			t.Fatalf("Feed(%+v): %v", f, err)
+		}
+		return p
+	}
+	p := feed(store.FeedFilter{Match: match})
+	if d := diff([]string{early.ID, study.ID, later.ID}, ids(p.Events)); d != "" {
+		t.Errorf("Feed with Match mismatch (-want +got):\n%s", d)
+	}
+	if p.Through != last.Seq {
+		t.Errorf("Through = %d, want %d (the newest event, which did not match)", p.Through, last.Seq)
+	}
 	full := mustEvents(t, s, store.EventFilter{Forward: true})
-	feed := mustEvents(t, s, store.EventFilter{Forward: true, NoBody: true, KnownStudy: true})
-	if len(full) != 4 || len(feed) != 4 {
-		t.Fatalf("Events: %d and %d events, want 4 each", len(full), len(feed))
+	for _, e := range p.Events {
+		if e.Body != nil {
+			t.Errorf("event %s: Feed listed a body of %d bytes", e.ID, len(e.Body))
+		}
 	}
-	wantStudy := []string{"study-1", "", full[2].StudyID, "study-1"} // a study event's as stored
-	for i := range feed {
-		if len(full[i].Body) == 0 {
-			t.Errorf("event %d: the full listing has no body", i)
+	if len(p.Events) == 3 {
+		if got := p.Events[0].StudyID; got != "study-1" || full[0].StudyID != "" {
+			t.Errorf("early event: Feed StudyID %q, stored %q; want study-1 and empty", got, full[0].StudyID)
 		}
-		if feed[i].Body != nil {
-			t.Errorf("event %d: NoBody listed a body of %d bytes", i, len(feed[i].Body))
-		}
-		if feed[i].StudyID != wantStudy[i] {
-			t.Errorf("event %d: KnownStudy StudyID = %q, want %q", i, feed[i].StudyID, wantStudy[i])
-		}
-		got, want := feed[i], full[i]
-		got.Body, got.StudyID, want.Body, want.StudyID = nil, "", nil, ""
+		got, want := p.Events[2], full[4] // the later event, every column as stored but the body
+		want.Body = nil
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("event %d: feed columns differ beyond body and study:\n got %+v\nwant %+v", i, got, want)
+			t.Errorf("feed columns differ beyond the body:\n got %+v\nwant %+v", got, want)
 		}
 	}
-	if full[0].StudyID != "" {
-		t.Errorf("without KnownStudy, the early event's StudyID = %q, want it as stored (empty)", full[0].StudyID)
+	// A full page ends at its last event; paging on from Through walks the rest.
+	p = feed(store.FeedFilter{Match: match, Limit: 2})
+	if d := diff([]string{early.ID, study.ID}, ids(p.Events)); d != "" || p.Through != study.Seq {
+		t.Errorf("Feed limit 2: %v through %d, want [early study] through %d", ids(p.Events), p.Through, study.Seq)
+	}
+	p = feed(store.FeedFilter{Match: match, Limit: 2, AfterSeq: p.Through})
+	if d := diff([]string{later.ID}, ids(p.Events)); d != "" || p.Through != last.Seq {
+		t.Errorf("Feed after %d: %v through %d, want [later] through %d", study.Seq, ids(p.Events), p.Through, last.Seq)
+	}
+	if p = feed(store.FeedFilter{AfterSeq: last.Seq}); len(p.Events) != 0 || p.Through != last.Seq {
+		t.Errorf("Feed past the newest: %v through %d, want nothing through %d", ids(p.Events), p.Through, last.Seq)
+	}
+	// Sources, and no Match: every event.
+	p = feed(store.FeedFilter{Match: []store.EventMatch{{Sources: []string{store.SourceReconcile}}}})
+	if d := diff([]string{later.ID}, ids(p.Events)); d != "" {
+		t.Errorf("Feed by source mismatch (-want +got):\n%s", d)
+	}
+	if p = feed(store.FeedFilter{}); len(p.Events) != len(all) {
+		t.Errorf("Feed without Match: %d events, want %d", len(p.Events), len(all))
 	}
 }

@@ -76,7 +76,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RulesLease", testRulesLease},
 		{"RulesList", testRulesList},
 		{"RulesForward", testRulesForward},
-		{"EventsFeedColumns", testEventsFeedColumns},
+		{"Feed", testFeed},
 		{"Closed", testClosed},
 		{"Ping", testPing},
 	}
