@@ -275,7 +275,9 @@ func mergeDecisions(ds []store.Decision) []store.Decision {
 		if d.Digest > 0 {
 			if i, ok := digest[d.DigestGroup]; ok {
 				m := &out[i]
-				m.EventIDs = store.MergeEventIDs(m.EventIDs, d.EventIDs)
+				if len(m.EventIDs) < store.MaxActionEvents { // full: only the count grows (no copy per event)
+					m.EventIDs = store.MergeEventIDs(m.EventIDs, d.EventIDs)
+				}
 				m.Count += max(d.Count, 1)
 				m.Detail = d.Detail
 				continue

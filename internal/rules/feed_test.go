@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -99,6 +100,64 @@ func TestDryRunRecordsTheBatchRequest(t *testing.T) {
 		}
 		if c := r.pro.Calls(); len(c) != 0 {
 			t.Errorf("dry-run called Prolific: %+v", c)
+		}
+	})
+}
+
+// feedArrivals is a store on which an event arrives while the evaluator
+// reads the feed (after its first read), and which counts decision
+// transactions.
+type feedArrivals struct {
+	store.Store
+	t       *testing.T
+	arrive  *store.Event
+	feeds   int
+	decides int
+}
+
+func (f *feedArrivals) Feed(ctx context.Context, ff store.FeedFilter) (store.FeedPage, error) {
+	p, err := f.Store.Feed(ctx, ff)
+	f.feeds++
+	if f.feeds == 1 && f.arrive != nil {
+		save(f.t, f.Store, f.arrive)
+	}
+	return p, err
+}
+
+func (f *feedArrivals) Decide(ctx context.Context, c *store.RuleCursor, ds []store.Decision) (int, error) {
+	f.decides++
+	return f.Store.Decide(ctx, c, ds)
+}
+
+// TestEvaluatorWaitsForItsPoll: an evaluation pass that read the feed to
+// its end returns, even though events arrived meanwhile: under load the
+// engine runs one decision transaction a poll, not one per handful of
+// events (each takes SQLite's single writer from the webhook path). What
+// arrived is decided on by the next pass.
+func TestEvaluatorWaitsForItsPoll(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := &feedArrivals{Store: open(t), t: t}
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))
+		st.feeds, st.decides = 0, 0
+		st.arrive = storetest.NewEvent("study.has_high_return_rate", "study-2", "", clock.Now())
+		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if st.feeds != 1 || st.decides != 1 {
+			t.Fatalf("one pass read the feed %d times and decided %d times, want once each", st.feeds, st.decides)
+		}
+		if as := actions(t, st, store.ActionFilter{}); len(as) != 1 || as[0].StudyID != "study-1" {
+			t.Fatalf("actions after the first pass = %+v, want study-1's pause only", as)
+		}
+		st.arrive = nil
+		r.settle(t)
+		if as := actions(t, st, store.ActionFilter{}); len(as) != 2 {
+			t.Fatalf("%d actions after the next pass, want study-2's pause too", len(as))
 		}
 	})
 }
