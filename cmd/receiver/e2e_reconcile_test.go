@@ -187,6 +187,11 @@ func outageScenario(t *testing.T, dsn string, replicas int) {
 		t.Fatal(err)
 	}
 
+	// A pass of this first start may already have backfilled a live
+	// delivery that failed an attempt on a loaded machine (its webhook
+	// retry is then a duplicate); the counters of this start end with it.
+	apiBefore := listSources(t, "http://"+r.adms[0])["api"]
+
 	// Down: one study while the submission subscription is disabled (its
 	// events are never logged), then a study of several hundred
 	// participants; every delivery's retries run out.
@@ -260,9 +265,9 @@ func outageScenario(t *testing.T, dsn string, replicas int) {
 	// stored and those counted stored or failed.
 	stored := int(r.metricAll("receiver_reconcile_events_total", map[string]string{"source": "api", "outcome": "stored"}))
 	failed := int(r.metricAll("receiver_reconcile_events_total", map[string]string{"source": "api", "outcome": "error"}))
-	if bySource["api"] < stored || bySource["api"] > stored+failed {
-		t.Errorf("events_total{api} summed over replicas: %d stored and %d failed, with %d api events listed (none stored twice)",
-			stored, failed, bySource["api"])
+	if api := bySource["api"] - apiBefore; api < stored || api > stored+failed {
+		t.Errorf("events_total{api} summed over replicas: %d stored and %d failed, with %d api events listed (%d of them before the restart; none stored twice)",
+			stored, failed, bySource["api"], apiBefore)
 	}
 	if failed > 0 {
 		t.Logf("%d saves of backfilled events failed; the pass was run again", failed)
