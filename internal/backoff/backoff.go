@@ -1,6 +1,6 @@
-// Package backoff holds the exponential bound the retrying workers share
-// (enrichment jobs, output deliveries): each spreads its retries below it
-// with its own jitter.
+// Package backoff holds the exponential bound every retry shares
+// (enrichment jobs, output deliveries, the Prolific client, rule actions):
+// each spreads its retries below it with its own jitter.
 package backoff
 
 import "time"

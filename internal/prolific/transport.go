@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/backoff"
 	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/retryafter"
 )
@@ -167,13 +168,7 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	if retryAfter >= 0 {
 		return min(retryAfter, c.retryMax)
 	}
-	ceiling := c.retryMax
-	if attempt < 32 {
-		if d := c.retryBase << attempt; d > 0 && d < ceiling {
-			ceiling = d
-		}
-	}
-	return c.jitter(ceiling)
+	return c.jitter(backoff.Bound(c.retryBase, c.retryMax, attempt+1))
 }
 
 func fullJitter(ceiling time.Duration) time.Duration {

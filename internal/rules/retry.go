@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/backoff"
 	"github.com/prolific-receiver/receiver/internal/notify"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 )
@@ -35,10 +36,7 @@ func permanent(err error) bool {
 // backoff is the wait before attempt attempts+1: full jitter over an
 // exponential bound, at least a Retry-After the answer asked for.
 func (e *Engine) backoff(attempts int, err error) time.Duration {
-	bound := e.opts.BackoffBase << min(attempts-1, 20)
-	if bound > e.opts.BackoffMax || bound <= 0 {
-		bound = e.opts.BackoffMax
-	}
+	bound := backoff.Bound(e.opts.BackoffBase, e.opts.BackoffMax, attempts)
 	d := time.Duration(rand.Int64N(int64(bound)) + 1)
 	if ra, ok := notify.RetryAfter(err); ok && ra > d {
 		d = min(ra, time.Hour)
