@@ -8,10 +8,13 @@
 # until it stops), then the median and range of each and the median of the
 # per-round B/A ratios. It also counts the receiver's heap allocations per
 # request (go_memstats_mallocs_total on /metrics over the same span). On a shared host only the ratios mean anything.
+# With AB_CEILING=1 each round also runs the bare net/http server
+# (bench/ceiling) under the same load, and each build's answers per second
+# are also given against that round's ceiling, as `make bench` reports them.
 # Loopback only, bounded by AB_DURATION per run.
 #
-# Environment: AB_ROUNDS (3), AB_DURATION (8s), BENCH_CONNECTIONS (256),
-# BENCH_PRESIGNED (300000).
+# Environment: AB_ROUNDS (3), AB_CEILING (0), AB_DURATION (8s),
+# BENCH_CONNECTIONS (256), BENCH_PRESIGNED (300000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -70,10 +73,59 @@ one() {
   rm -rf "$dir"
 }
 
+# ceiling ROUND: the bare server under the same load; appends "ROUND C rps
+# cpu_us_per_request" to $WORK/ceiling.results.
+ceiling() {
+  local round=$1 dir addr
+  dir=$(mktemp -d -p "$WORK")
+  addr=127.0.0.1:$(free_port)
+  "$WORK/ceiling" -addr "$addr" >"$dir/log" 2>&1 &
+  local cpid=$!
+  PIDS+=("$cpid")
+  for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "http://$addr/" && break; sleep 0.1; done
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/wrk/presigned.lua \
+    "http://$addr/hooks/prolific" -- "$WORK/presigned" "$dir/ready" >"$dir/wrk.out" 2>&1 &
+  local wpid=$! c0 c1
+  for _ in $(seq 1 600); do [ -e "$dir/ready.0" ] && [ -e "$dir/ready.1" ] && break; sleep 0.05; done
+  c0=$(cpu_ticks "$cpid")
+  wait "$wpid" || die "ceiling: wrk failed: $(tail -n 3 "$dir/wrk.out")"
+  c1=$(cpu_ticks "$cpid")
+  stop_pid "$cpid"
+  local line
+  line=$(tail -n 1 "$dir/wrk.out" | jq -r --argjson t $((c1 - c0)) --argjson hz "$HZ" \
+    '"C \(.requests / .elapsed_seconds | floor) \($t / $hz * 1e6 / .requests * 10 | round / 10)"')
+  log "round $round: $line"
+  echo "$round $line" >>"$WORK/ceiling.results"
+  rm -rf "$dir"
+}
+
+if [ "${AB_CEILING:-0}" = 1 ]; then
+  go build -o "$WORK/ceiling" ./bench/ceiling
+fi
 for r in $(seq 1 "$ROUNDS"); do
   one "$r" A "$A"
   one "$r" B "$B"
+  if [ "${AB_CEILING:-0}" = 1 ]; then ceiling "$r"; fi
 done
+if [ -s "$WORK/ceiling.results" ]; then
+  awk '
+    function median(a, n,   i, j, t) {
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    FNR == NR { c[$1] = $3; cc[$1] = $4; next }
+    { r[$2, $1] = $3 / c[$1]; n = $1 }
+    END {
+      for (i = 1; i <= n; i++) { x[i] = c[i]; y[i] = cc[i] }
+      printf "  ceiling: %d answers/s (median), %.1f µs CPU/request\n", median(x, n), median(y, n)
+      for (v = 0; v < 2; v++) {
+        name = v ? "B" : "A"
+        for (i = 1; i <= n; i++) x[i] = r[name, i]
+        m = median(x, n)
+        printf "  %s vs its round'"'"'s ceiling: %.3f (%.3f–%.3f)\n", name, m, x[1], x[n]
+      }
+    }' "$WORK/ceiling.results" "$WORK/results"
+fi
 awk '
   function median(a, n,   i, j, t) {
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
