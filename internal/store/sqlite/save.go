@@ -169,21 +169,11 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 			return nil, err
 		}
 	}
-	conn, err := db.write.Conn(ctx)
+	conn, tx, handle, err := db.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, err
 	}
 	defer conn.Close()
-	var handle uintptr // 0: the hot statements go through database/sql
-	if db.ins != nil {
-		if err := conn.Raw(func(dc any) error { handle = rawHandle(dc); return nil }); err != nil {
-			handle = 0
-		}
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
 	defer tx.Rollback()
 	w := db.newTxWriter(ctx, tx)
 	if handle != 0 {
@@ -206,6 +196,28 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	}
 	db.ckpt.committed()
 	return out, nil
+}
+
+// begin starts a batch's transaction on the write connection, which it
+// holds until the caller closes conn, and returns the connection's SQLite
+// handle for rawWriter (0: the hot statements go through database/sql).
+func (db *DB) begin(ctx context.Context) (*sql.Conn, *sql.Tx, uintptr, error) {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("begin: %w", err)
+	}
+	var handle uintptr
+	if db.ins != nil {
+		if err := conn.Raw(func(dc any) error { handle = rawHandle(dc); return nil }); err != nil {
+			handle = 0
+		}
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, 0, fmt.Errorf("begin: %w", err)
+	}
+	return conn, tx, handle, nil
 }
 
 // newTxWriter prepares the statements of one write transaction.
