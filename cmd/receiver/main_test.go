@@ -42,8 +42,13 @@ func testConfig(t *testing.T, store string, edit func(*Config)) Config {
 		Store: store, APIURL: "https://api.prolific.com", EventTypes: prolific.DefaultEventTypes,
 		TimestampTolerance: 26 * time.Hour, FutureTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
 		LogLevel: "info", LogFormat: "json", SecretGrace: 26 * time.Hour, StudyRetention: 720 * time.Hour,
-		ShutdownTimeout: 5 * time.Second, EnrichDebounce: 2 * time.Second, APIRateLimit: 5,
+		ShutdownTimeout: 10 * time.Second, EnrichDebounce: 2 * time.Second, APIRateLimit: 5,
 	}
+	// ShutdownTimeout is above net/http's 5 s grace for a connection that
+	// has sent no request yet: a client's spare dial (a test's parallel
+	// GETs) holds Shutdown that long, and at 5 s the drain ran out on a
+	// loaded machine ("context deadline exceeded" from a replica told to
+	// stop).
 	if edit != nil {
 		edit(&cfg)
 	}
