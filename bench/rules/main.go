@@ -50,11 +50,13 @@ type config struct {
 	connections int
 	rate        int
 	replay      bool
-	settle      time.Duration
-	drainMax    time.Duration
-	work        string
-	variants    []variant
-	verbose     bool
+	// replayBefore is a second binary replaying a copy of the same events
+	replayBefore string
+	settle       time.Duration
+	drainMax     time.Duration
+	work         string
+	variants     []variant
+	verbose      bool
 }
 
 func main() {
@@ -81,6 +83,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&before, "before", "", "a second receiver binary measured with the rules too (e.g. an older build)")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's line as it ends")
 	fs.BoolVar(&cfg.replay, "replay", false, "after each no-rules round, run the ten rules over its stored events with no load (see replay.go)")
+	fs.StringVar(&cfg.replayBefore, "replay-before", "", "with -replay, a second receiver binary replaying a copy of the same events (alternating first)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -57,6 +57,17 @@ func report(w io.Writer, cfg config, results map[string][]result) {
 		}
 		fmt.Fprintf(w, "replay, the ten rules alone over each no-rules round's events: %s µs of receiver CPU per event, %s %% of the round's CPU per event without rules (median, range)\n",
 			medRange(us, "%.1f"), medRange(share, "%+.1f"))
+		if cfg.replayBefore != "" {
+			var bus, bshare, ratio []float64
+			for _, r := range base {
+				b := r
+				b.engine = r.engineBefore
+				bus, bshare = append(bus, b.perStored(b.engine)), append(bshare, b.replayShare())
+				ratio = append(ratio, float64(r.engine)/float64(max(r.engineBefore, 1)))
+			}
+			fmt.Fprintf(w, "replay, -replay-before's binary over the same events: %s µs per event, %s %%; new/before engine CPU per round %s\n",
+				medRange(bus, "%.1f"), medRange(bshare, "%+.1f"), medRange(ratio, "%.3f"))
+		}
 	}
 	for _, v := range cfg.variants[1:] {
 		var cpuCost, loadCost, rateCost []float64

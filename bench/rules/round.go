@@ -37,6 +37,8 @@ type result struct {
 	unevaluated int64         // events past the cursor when the load stopped
 	engine      time.Duration // -replay: the engine's CPU over this round's events, alone
 	replayLag   time.Duration // -replay: how long the engine took to catch up
+	// -replay-before: the older binary's engine CPU over a copy of the same events
+	engineBefore time.Duration
 }
 
 func (r result) perEvent(d time.Duration) float64 {
@@ -55,6 +57,9 @@ func (r result) line() string {
 	if r.engine != 0 {
 		l += fmt.Sprintf("\n        replay: engine alone %5.1f µs/ev (%+.1f %% of this round's), caught up in %.1fs", r.perStored(r.engine),
 			r.replayShare(), r.replayLag.Seconds())
+	}
+	if r.engineBefore != 0 {
+		l += fmt.Sprintf("; before: %5.1f µs/ev", r.perStored(r.engineBefore))
 	}
 	return l
 }
@@ -108,7 +113,7 @@ func round(ctx context.Context, cfg config, v variant, n int) (result, error) {
 	}
 	if cfg.replay && !v.rules {
 		srv.stop()
-		return res, replay(ctx, cfg, v, dir, env, &res)
+		return res, replay(ctx, cfg, v, dir, env, n, &res)
 	}
 	return res, nil
 }
