@@ -1,5 +1,6 @@
 // Command rules measures what ten rules cost the whole receiver
-// (docs/rules.md, bench/results.md "Ten rules through the whole receiver").
+// (docs/rules.md; its figures are kept in bench/rules/results.md, which
+// `make bench` appends to bench/results.md, "Ten rules through the whole receiver").
 //
 // Each round starts `receiver serve` (a built binary) on a fresh SQLite
 // database on free loopback ports, with no rules file or with the ten rules

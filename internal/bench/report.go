@@ -17,7 +17,7 @@ type Results struct {
 	GoVersion  string // `go version`
 	GoBench    string // `go test -bench` output: verification and decoding
 	StoreBench string // `go test -bench` output: the stores alone
-	Profiling  string // bench/profiling.md, appended when present
+	Profiling  string // the appendices (profiling, the rules' cost), each appended when present
 }
 
 // WriteReport writes the markdown report (bench/results.md's format).

@@ -14,6 +14,11 @@ import (
 	"time"
 )
 
+// appendices are the files the report carries after its own sections, in
+// order, each when present: the profiling notes (bench/profiling.md) and
+// what the rules engine costs (bench/rules/results.md, from bench/rules).
+var appendices = []string{"bench/profiling.md", "bench/rules/results.md"}
+
 // Main runs the whole benchmark with cfg, logging progress to log, writes
 // the report to cfg.Out and prints it to stdout. Every process it starts
 // is stopped, and the PostgreSQL schema and work directory removed, before
@@ -42,9 +47,12 @@ func Main(ctx context.Context, cfg Config, stdout, log io.Writer) error {
 	if v, err := exec.Command("go", "version").Output(); err == nil {
 		res.GoVersion = strings.TrimSpace(string(v))
 	}
-	if b, err := os.ReadFile("bench/profiling.md"); err == nil {
-		res.Profiling = string(b)
+	for _, name := range appendices {
+		if b, err := os.ReadFile(name); err == nil {
+			res.Profiling += strings.TrimRight(string(b), "\n") + "\n\n"
+		}
 	}
+	res.Profiling = strings.TrimSuffix(res.Profiling, "\n")
 	var report bytes.Buffer
 	if err := WriteReport(&report, res); err != nil {
 		return err

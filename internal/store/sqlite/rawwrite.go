@@ -17,7 +17,7 @@ import (
 // Through database/sql and the driver each call pays for converting and
 // checking its arguments, the driver copying each string and the body into
 // memory it allocates and frees, and looking up each parameter's name
-// (bench/profiling.md, thirteenth look). rawWriter runs the same statements
+// (bench/profiling.md, fourteenth look). rawWriter runs the same statements
 // through modernc's library directly on the write connection's handle: the
 // values are copied into one reused buffer and bound in place.
 //
