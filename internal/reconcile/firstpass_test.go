@@ -173,30 +173,9 @@ func TestFirstPassIgnoresWebhooksSinceStart(t *testing.T) {
 // failed three days ago. The first pass reads from that event, not from
 // the look-back, and recovers them all, although a webhook came first.
 func TestFirstPassCoversOutageLongerThanLookback(t *testing.T) {
-	const lost = 40
-	for _, b := range firstPassBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			api, sub := outageLog(t, lost, 72*time.Hour)
-			st := b.open(t)
-			t.Cleanup(func() { _ = st.Close() })
-			saveWebhook(t, st, "before-outage", time.Now().Add(-96*time.Hour))
-			rec := reconcile.New(st, api, reconcile.Options{
-				Subscriptions: func(context.Context) ([]reconcile.Subscription, error) {
-					return []reconcile.Subscription{sub}, nil
-				},
-				Lookback: 48 * time.Hour, Settle: 10 * time.Millisecond, LogPageSize: 50,
-				Metrics: reconcile.NewMetrics(prometheus.NewPedanticRegistry()), Log: zerolog.Nop(),
-			})
-			saveWebhook(t, st, "live-1", time.Now())
-			if _, err := rec.Run(context.Background(), reconcile.Request{}); err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			if got := countAPI(t, st); got != lost {
-				t.Errorf("recovered %d of %d FAILED deliveries", got, lost)
-			}
-		})
-	}
+	outageLongerThanLookback(t, func() (started, live time.Time) {
+		return time.Time{}, time.Time{} // the reconciler's making, then a webhook
+	})
 }
 
 // TestFirstPassStartWithinStoredPrecision: the stores keep arrival times to
@@ -205,6 +184,18 @@ func TestFirstPassCoversOutageLongerThanLookback(t *testing.T) {
 // still not count as the newest event from before the start, or the first
 // pass would begin at the look-back and miss an outage longer than it.
 func TestFirstPassStartWithinStoredPrecision(t *testing.T) {
+	outageLongerThanLookback(t, func() (started, live time.Time) {
+		started = time.Now().Truncate(time.Microsecond).Add(300 * time.Nanosecond)
+		return started, started.Add(400 * time.Nanosecond)
+	})
+}
+
+// outageLongerThanLookback runs the outage of
+// TestFirstPassCoversOutageLongerThanLookback on each backend: times gives
+// the process's start (zero: when the reconciler is made) and the live
+// webhook's arrival (zero: now, once the reconciler is made); the webhook is
+// stored after the reconciler is made and before its pass.
+func outageLongerThanLookback(t *testing.T, times func() (started, live time.Time)) {
 	const lost = 40
 	for _, b := range firstPassBackends {
 		t.Run(b.name, func(t *testing.T) {
@@ -213,7 +204,7 @@ func TestFirstPassStartWithinStoredPrecision(t *testing.T) {
 			st := b.open(t)
 			t.Cleanup(func() { _ = st.Close() })
 			saveWebhook(t, st, "before-outage", time.Now().Add(-96*time.Hour))
-			started := time.Now().Truncate(time.Microsecond).Add(300 * time.Nanosecond)
+			started, live := times()
 			rec := reconcile.New(st, api, reconcile.Options{
 				Subscriptions: func(context.Context) ([]reconcile.Subscription, error) {
 					return []reconcile.Subscription{sub}, nil
@@ -222,7 +213,10 @@ func TestFirstPassStartWithinStoredPrecision(t *testing.T) {
 				Lookback: 48 * time.Hour, Settle: 10 * time.Millisecond, LogPageSize: 50,
 				Metrics: reconcile.NewMetrics(prometheus.NewPedanticRegistry()), Log: zerolog.Nop(),
 			})
-			saveWebhook(t, st, "live-1", started.Add(400*time.Nanosecond))
+			if live.IsZero() {
+				live = time.Now()
+			}
+			saveWebhook(t, st, "live-1", live)
 			if _, err := rec.Run(context.Background(), reconcile.Request{}); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
