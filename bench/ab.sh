@@ -40,8 +40,6 @@ HZ=$(getconf CLK_TCK)
 # mallocs ADMIN: the receiver's heap allocations so far (go_memstats_mallocs_total).
 mallocs() { curl -fsS --max-time 5 "http://$1/metrics" | awk '$1 == "go_memstats_mallocs_total" { printf "%d", $2 }'; }
 
-# cpu_ticks PID: utime + stime of PID in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
 # one ROUND NAME BINARY: one run; appends "ROUND NAME rps cpu_us_per_request
 # allocations_per_request" to $WORK/results.
@@ -70,32 +68,6 @@ one() {
     die "$name: $(tail -n 1 "$dir/wrk.out")"
   log "round $round: $line"
   echo "$round $line" >>"$WORK/results"
-  rm -rf "$dir"
-}
-
-# ceiling ROUND: the bare server under the same load; appends "ROUND C rps
-# cpu_us_per_request" to $WORK/ceiling.results.
-ceiling() {
-  local round=$1 dir addr
-  dir=$(mktemp -d -p "$WORK")
-  addr=127.0.0.1:$(free_port)
-  "$WORK/ceiling" -addr "$addr" >"$dir/log" 2>&1 &
-  local cpid=$!
-  PIDS+=("$cpid")
-  for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "http://$addr/" && break; sleep 0.1; done
-  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/wrk/presigned.lua \
-    "http://$addr/hooks/prolific" -- "$WORK/presigned" "$dir/ready" >"$dir/wrk.out" 2>&1 &
-  local wpid=$! c0 c1
-  for _ in $(seq 1 600); do [ -e "$dir/ready.0" ] && [ -e "$dir/ready.1" ] && break; sleep 0.05; done
-  c0=$(cpu_ticks "$cpid")
-  wait "$wpid" || die "ceiling: wrk failed: $(tail -n 3 "$dir/wrk.out")"
-  c1=$(cpu_ticks "$cpid")
-  stop_pid "$cpid"
-  local line
-  line=$(tail -n 1 "$dir/wrk.out" | jq -r --argjson t $((c1 - c0)) --argjson hz "$HZ" \
-    '"C \(.requests / .elapsed_seconds | floor) \($t / $hz * 1e6 / .requests * 10 | round / 10)"')
-  log "round $round: $line"
-  echo "$round $line" >>"$WORK/ceiling.results"
   rm -rf "$dir"
 }
 

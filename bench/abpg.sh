@@ -54,20 +54,6 @@ log "pre-signing requests"
   -out "$WORK/presigned" 2>/dev/null || die "loadgen presign failed"
 HZ=$(getconf CLK_TCK)
 
-# cpu_ticks PID: utime + stime of PID in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
-# track_ticks PID FILE: keeps FILE at PID's last CPU ticks seen (every
-# 0.1 s) until PID ends, in the background: wrk's own CPU, which cannot be
-# read once it has exited (at most 0.1 s of it is missed).
-track_ticks() {
-  local pid=$1 file=$2
-  cpu_ticks "$pid" >"$file"
-  ( while [ -e "/proc/$pid/stat" ]; do
-      t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null) && [ -n "$t" ] && echo "$t" >"$file.new" && mv "$file.new" "$file"
-      sleep 0.1
-    done ) &
-}
 
 # pg_ticks: one line per PostgreSQL process, "PID KIND TICKS", KIND being
 # "backend" for a backend of $DB, "aux" for the WAL writer, checkpointer and
@@ -137,35 +123,6 @@ one() {
     die "$name: $(tail -n 1 "$dir/wrk.out")"
   log "round $round: $line"
   echo "$round $line" >>"$WORK/results"
-  rm -rf "$dir"
-}
-
-# ceiling ROUND: the bare server under the same load; appends "ROUND C rps
-# cpu_us_per_request" to $WORK/ceiling.results.
-ceiling() {
-  local round=$1 dir addr
-  dir=$(mktemp -d -p "$WORK")
-  addr=127.0.0.1:$(free_port)
-  "$WORK/ceiling" -addr "$addr" >"$dir/log" 2>&1 &
-  local cpid=$!
-  PIDS+=("$cpid")
-  for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "http://$addr/" && break; sleep 0.1; done
-  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s bench/wrk/presigned.lua \
-    "http://$addr/hooks/prolific" -- "$WORK/presigned" "$dir/ready" >"$dir/wrk.out" 2>&1 &
-  local wpid=$! c0 c1 w0 w1
-  for _ in $(seq 1 600); do [ -e "$dir/ready.0" ] && [ -e "$dir/ready.1" ] && break; sleep 0.05; done
-  c0=$(cpu_ticks "$cpid")
-  w0=$(cpu_ticks "$wpid")
-  track_ticks "$wpid" "$dir/wrk.ticks"
-  wait "$wpid" || die "ceiling: wrk failed: $(tail -n 3 "$dir/wrk.out")"
-  c1=$(cpu_ticks "$cpid")
-  w1=$(cat "$dir/wrk.ticks")
-  stop_pid "$cpid"
-  local line
-  line=$(tail -n 1 "$dir/wrk.out" | jq -r --argjson t $((c1 - c0)) --argjson hz "$HZ" --argjson w $((w1 - w0)) \
-    '"C \(.requests / .elapsed_seconds | floor) \($t / $hz * 1e6 / .requests * 10 | round / 10) \($w / $hz * 1e6 / .requests * 10 | round / 10)"')
-  log "round $round: $line"
-  echo "$round $line" >>"$WORK/ceiling.results"
   rm -rf "$dir"
 }
 
