@@ -126,15 +126,8 @@ one() {
   rm -rf "$dir"
 }
 
-if [ "${AB_CEILING:-0}" = 1 ]; then
-  go build -o "$WORK/ceiling" ./bench/ceiling
-fi
 log "columns: variant answers/s receiver-µs pg-backend-µs pg-aux-µs (CPU per request) commits-per-1000 inserted updated wal-bytes wrk-µs (per request)"
-for r in $(seq 1 "$ROUNDS"); do
-  one "$r" A "$A"
-  one "$r" B "$B"
-  if [ "${AB_CEILING:-0}" = 1 ]; then ceiling "$r"; fi
-done
+ab_rounds
 if [ -s "$WORK/ceiling.results" ]; then
   awk '
     function median(a, n,   i, j, t) {

@@ -205,3 +205,17 @@ ceiling() {
   echo "$round $line" >>"$WORK/ceiling.results"
   rm -rf "$dir"
 }
+
+# ab_rounds: the A/B scripts' ROUNDS rounds, each running `one ROUND A $A`,
+# then `one ROUND B $B`, then with AB_CEILING=1 the bare server (built here).
+ab_rounds() {
+  if [ "${AB_CEILING:-0}" = 1 ]; then
+    go build -o "$WORK/ceiling" ./bench/ceiling
+  fi
+  local r
+  for r in $(seq 1 "$ROUNDS"); do
+    one "$r" A "$A"
+    one "$r" B "$B"
+    if [ "${AB_CEILING:-0}" = 1 ]; then ceiling "$r"; fi
+  done
+}
