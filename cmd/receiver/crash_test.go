@@ -45,7 +45,7 @@ func TestCrashChild(t *testing.T) {
 
 // TestCrash runs signed load (with 5 % redeliveries of acknowledged IDs)
 // against the receiver, with an HTTP output and a NATS output attached, and
-// breaks something CRASH_ROUNDS times (default 3): SQLite rounds kill the
+// breaks something CRASH_ROUNDS times: SQLite rounds kill the
 // receiver with SIGKILL and restart it; PostgreSQL rounds cycle through
 // that, a one-second cut of the database connection (a proxy in between),
 // and a crash of PostgreSQL itself (`pg_ctl stop -m immediate`, started
@@ -56,12 +56,14 @@ func TestCrashChild(t *testing.T) {
 // down), an outage round sees 503s, every event acknowledged with 200 is
 // stored and reaches the HTTP consumer (verified as Standard Webhooks) and
 // the JetStream stream, no event is stored twice, and no more events are
-// stored than distinct ones were sent.
+// stored than distinct ones were sent. Without CRASH_ROUNDS (`make test`)
+// each store gets its short form, one round of each kind it has; `make
+// crash-test` sets it and runs the long form.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: runs without -short")
 	}
-	rounds := envInt(t, "CRASH_ROUNDS", 3)
+	rounds := envRounds(t, "CRASH_ROUNDS")
 	t.Run("sqlite", func(t *testing.T) {
 		crashRounds(t, "sqlite:"+filepath.Join(t.TempDir(), "r.db"), rounds, []string{"kill"}, nil, nil)
 	})
@@ -91,7 +93,12 @@ func TestCrash(t *testing.T) {
 	})
 }
 
+// crashRounds runs the load and the rounds against storeDSN, cycling
+// through kinds; rounds 0 is the short form, one round of each kind.
 func crashRounds(t *testing.T, storeDSN string, rounds int, kinds []string, proxy *cutProxy, pg *privatePostgres) {
+	if rounds == 0 {
+		rounds = len(kinds)
+	}
 	consumer := testkit.NewConsumer(t, forwardSecret)
 	ns := testkit.StartNATS(t)
 	outputsFile := writeOutputsFile(t, ns.URL())
