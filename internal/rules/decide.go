@@ -156,10 +156,33 @@ func window(t time.Time, w time.Duration) string {
 	return t.UTC().Truncate(w).Format(time.RFC3339)
 }
 
+// decided is a decision whose Detail is not encoded yet: the engine folds
+// a page's digest decisions into one first (mergeDecisions), and encodes
+// only the Detail it keeps.
+type decided struct {
+	store.Decision
+	det Detail
+}
+
+// encoded returns dc with its Detail encoded.
+func (dc decided) encoded() store.Decision {
+	dc.Detail = dc.det.json()
+	return dc.Decision
+}
+
 // Event returns the decisions e triggers. Errors reading facts are
 // returned: the caller tries the events again.
 func (d *Decider) Event(ctx context.Context, e *store.Event) ([]store.Decision, error) {
-	var out []store.Decision
+	ds, err := d.event(ctx, e, nil)
+	out := make([]store.Decision, len(ds))
+	for i, dc := range ds {
+		out[i] = dc.encoded()
+	}
+	return out, err
+}
+
+// event appends the decisions e triggers to out, their Details not yet encoded.
+func (d *Decider) event(ctx context.Context, e *store.Event, out []decided) ([]decided, error) {
 	for i := range d.Rules {
 		r := &d.Rules[i]
 		t := &r.Trigger
@@ -190,7 +213,7 @@ func (d *Decider) Event(ctx context.Context, e *store.Event) ([]store.Decision, 
 			}
 			subs, err := d.Facts.Submissions(ctx, study, t.Last)
 			if err != nil {
-				return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+				return out, fmt.Errorf("rule %s: %w", r.Name, err)
 			}
 			share, ok := returnShare(subs, t.Last)
 			if !ok || share <= t.Above {
@@ -230,11 +253,11 @@ func returnShare(subs []store.Submission, last int) (float64, bool) {
 }
 
 // decision builds r's decision about event e (about study).
-func (d *Decider) decision(r *Rule, e *store.Event, study string, det Detail) (store.Decision, bool) {
+func (d *Decider) decision(r *Rule, e *store.Event, study string, det Detail) (decided, bool) {
 	a := &r.Action
 	det.DryRun = d.dryRun(r)
-	dc := store.Decision{Rule: r.Name, Action: a.Type, StudyID: study, EventIDs: []string{e.ID}, Count: 1,
-		DryRun: det.DryRun != "", DueAt: d.now(), Detail: det.json()}
+	dc := decided{Decision: store.Decision{Rule: r.Name, Action: a.Type, StudyID: study, EventIDs: []string{e.ID}, Count: 1,
+		DryRun: det.DryRun != "", DueAt: d.now()}, det: det}
 	key := func(parts ...string) string { return strings.Join(append([]string{r.Name, a.Type}, parts...), "/") }
 	switch a.Type {
 	case ActionNotify:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -166,7 +167,7 @@ func (e *Engine) runEvaluator(ctx context.Context) {
 const MaxEventAge = time.Hour
 
 // feedPage is how many events one Decide covers.
-const feedPage = 500
+const feedPage = store.MaxLimit
 
 // Start records the evaluator's place in the change feed if none is
 // recorded yet (the first start on this store): the newest stored event.
@@ -211,7 +212,7 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var ds []store.Decision
+		var ds []decided
 		to, stale := page.Through, 0
 		e.decider.memo = map[string]bool{}
 		for i := range page.Events {
@@ -227,11 +228,9 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 				stale++
 				continue
 			}
-			got, err := e.decider.Event(ctx, ev)
-			if err != nil {
+			if ds, err = e.decider.event(ctx, ev, ds); err != nil {
 				return err
 			}
-			ds = append(ds, got...)
 		}
 		if to == cursor {
 			return nil
@@ -240,8 +239,7 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 			e.opts.Log.Warn().Int("events", stale).Dur("older_than", MaxEventAge).
 				Msg("rules: not acting on events stored long ago (rules were off or not running meanwhile)")
 		}
-		ds = mergeDecisions(ds)
-		_, err = st.Decide(ctx, &store.RuleCursor{From: cursor, To: to}, ds)
+		_, err = st.Decide(ctx, &store.RuleCursor{From: cursor, To: to}, mergeDecisions(ds))
 		if errors.Is(err, store.ErrCursorMoved) { // another replica decided on them
 			if cursor, err = e.cursor(ctx); err != nil {
 				return err
@@ -265,24 +263,31 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 
 // mergeDecisions folds a page's decisions before they go to the store:
 // digest decisions of one group become one (their events and counts
-// added), and a key decided twice is kept once. The store would reach the
-// same rows; this spares its single writer a statement per event.
-func mergeDecisions(ds []store.Decision) []store.Decision {
-	out := ds[:0:0]
+// added, the last one's Detail kept), and a key decided twice is kept
+// once. The store would reach the same rows; this spares its single writer
+// a statement per event. Details are encoded here, once per decision kept.
+func mergeDecisions(ds []decided) []store.Decision {
+	out := make([]store.Decision, 0, len(ds))
+	last := make([]Detail, 0, len(ds))
 	digest := map[string]int{}
 	keys := map[string]bool{}
 	for _, d := range ds {
 		if d.Digest > 0 {
 			if i, ok := digest[d.DigestGroup]; ok {
 				m := &out[i]
-				if len(m.EventIDs) < store.MaxActionEvents { // full: only the count grows (no copy per event)
-					m.EventIDs = store.MergeEventIDs(m.EventIDs, d.EventIDs)
+				// A page's events are distinct: no ID is added twice.
+				// Once full, only the count grows.
+				for _, id := range d.EventIDs {
+					if len(m.EventIDs) < store.MaxActionEvents {
+						m.EventIDs = append(m.EventIDs, id)
+					}
 				}
 				m.Count += max(d.Count, 1)
-				m.Detail = d.Detail
+				last[i] = d.det
 				continue
 			}
 			d.Count = max(d.Count, 1)
+			d.EventIDs = slices.Clone(d.EventIDs)
 			digest[d.DigestGroup] = len(out)
 		} else {
 			if keys[d.Key] {
@@ -290,7 +295,11 @@ func mergeDecisions(ds []store.Decision) []store.Decision {
 			}
 			keys[d.Key] = true
 		}
-		out = append(out, d)
+		out = append(out, d.Decision)
+		last = append(last, d.det)
+	}
+	for i := range out {
+		out[i].Detail = last[i].json()
 	}
 	return out
 }

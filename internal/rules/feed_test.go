@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -160,4 +161,37 @@ func TestEvaluatorWaitsForItsPoll(t *testing.T) {
 			t.Fatalf("%d actions after the next pass, want study-2's pause too", len(as))
 		}
 	})
+}
+
+// TestMergeDecisionsFoldsDigests checks a page's digest decisions of one
+// group become one (events up to store.MaxActionEvents, every one counted,
+// the last Detail kept and encoded) and a key decided twice is kept once.
+func TestMergeDecisionsFoldsDigests(t *testing.T) {
+	var ds []decided
+	for i := range store.MaxActionEvents + 20 {
+		ds = append(ds, decided{Decision: store.Decision{Rule: "digest", Digest: time.Minute, DigestGroup: "digest/notify/s1",
+			EventIDs: []string{fmt.Sprint("ev-", i)}, Count: 1}, det: Detail{Trigger: TriggerEvent, Seq: int64(i)}})
+		if i%50 == 0 {
+			ds = append(ds, decided{Decision: store.Decision{Key: "pause/s1", Rule: "pause"}, det: Detail{Seq: int64(i)}})
+		}
+	}
+	got := mergeDecisions(ds)
+	if len(got) != 2 {
+		t.Fatalf("%d decisions, want the digest and one pause: %+v", len(got), got)
+	}
+	dg, p := got[0], got[1]
+	if dg.Count != store.MaxActionEvents+20 || len(dg.EventIDs) != store.MaxActionEvents || dg.EventIDs[0] != "ev-0" {
+		t.Errorf("digest: count %d, %d event IDs starting %q; want %d, %d, ev-0", dg.Count, len(dg.EventIDs), dg.EventIDs[0],
+			store.MaxActionEvents+20, store.MaxActionEvents)
+	}
+	var det Detail
+	if err := json.Unmarshal([]byte(dg.Detail), &det); err != nil || det.Seq != store.MaxActionEvents+19 {
+		t.Errorf("digest Detail %q (%v), want the last decision's (seq %d)", dg.Detail, err, store.MaxActionEvents+19)
+	}
+	if p.Key != "pause/s1" || p.Detail != (Detail{}).json() {
+		t.Errorf("pause decision %+v, want the first one, its Detail encoded", p)
+	}
+	if ds[0].EventIDs[0] != "ev-0" || len(ds[0].EventIDs) != 1 {
+		t.Errorf("the first decision's event IDs were changed: %v", ds[0].EventIDs)
+	}
 }

@@ -173,7 +173,7 @@ type EventMatch struct {
 // FeedPage is a page of the change feed (Store.Feed).
 type FeedPage struct {
 	// Events are the matching events after AfterSeq, oldest first, without
-	// their bodies; a submission event stored before its study was known
+	// their bodies, content hashes or signature forms; a submission event stored before its study was known
 	// carries the study the store knows for its submission now.
 	Events []Event
 	// Through is how far the feed was read: every event with a seq above

@@ -93,12 +93,12 @@ func (d *DB) feedBound(ctx context.Context) (int64, error) {
 }
 
 // feedColumns are eventColumns for the change feed (store.FeedPage): no
-// body, and a submission event stored before its study was known carries
+// body, content hash or signature form, and a submission event stored before its study was known carries
 // the study its submission has now.
-const feedColumns = `seq, id, COALESCE(content_hash, ''), type, resource_id, status, participant_id,
+const feedColumns = `seq, id, '', type, resource_id, status, participant_id,
 	CASE WHEN study_id = '' AND type = 'submission.status.change'
 		THEN COALESCE((SELECT s.study_id FROM submissions s WHERE s.id = events.resource_id), '') ELSE study_id END,
-	event_time, received_at, signature_form, NULL::bytea, source`
+	event_time, received_at, '', NULL::bytea, source`
 
 // Feed reads the change feed for the events f matches, up to feedBound
 // (see store.Store).

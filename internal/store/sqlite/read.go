@@ -267,12 +267,12 @@ func (db *DB) Submissions(ctx context.Context, studyID string, n int) ([]store.S
 }
 
 // feedColumns are eventColumns for the change feed (store.FeedPage): no
-// body, and a submission event stored before its study was known carries
+// body, content hash or signature form, and a submission event stored before its study was known carries
 // the study its submission has now.
 const feedColumns = `seq, id, type, resource_id, status, participant_id,
 	CASE WHEN study_id = '' AND type = 'submission.status.change'
 		THEN coalesce((SELECT s.study_id FROM submissions s WHERE s.id = events.resource_id), '') ELSE study_id END,
-	event_time, received_at, signature_form, content_hash, NULL, source`
+	event_time, received_at, '', '', NULL, source`
 
 // Feed reads the change feed for the events f matches (see store.Store).
 // One connection writes and a commit makes a batch visible at once, so
