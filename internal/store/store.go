@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -168,6 +169,27 @@ type EventMatch struct {
 	Types    []string
 	Statuses []string
 	Sources  []string
+}
+
+// Matches reports whether e is one of the events m matches.
+func (m EventMatch) Matches(e *Event) bool {
+	return (len(m.Types) == 0 || slices.Contains(m.Types, e.Type)) &&
+		(len(m.Statuses) == 0 || slices.Contains(m.Statuses, e.Status)) &&
+		(len(m.Sources) == 0 || slices.Contains(m.Sources, SourceOf(e)))
+}
+
+// MatchesAny reports whether some entry of ms matches e; with none, every
+// event matches (FeedFilter.Match).
+func MatchesAny(ms []EventMatch, e *Event) bool {
+	if len(ms) == 0 {
+		return true
+	}
+	for i := range ms {
+		if ms[i].Matches(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // FeedPage is a page of the change feed (Store.Feed).

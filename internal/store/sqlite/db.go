@@ -39,6 +39,8 @@ type DB struct {
 	owner *owner // this process's claim on the file
 	walID fileID // the writer's log, when its syncs are deferred (zero: not)
 
+	recent recentFeed // the newest stored events, for Feed (feedmem.go)
+
 	// mayHaveAliases is false while event_aliases has never held a row since
 	// the file was opened empty of them, so a batch need not look its IDs up
 	// there. Only this process writes the file (owner), the writer sets it

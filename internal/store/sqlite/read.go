@@ -289,27 +289,38 @@ func (db *DB) Feed(ctx context.Context, f store.FeedFilter) (store.FeedPage, err
 	if bound <= f.AfterSeq {
 		return page, nil
 	}
-	args := []any{f.AfterSeq, bound}
-	q := `SELECT ` + feedColumns + ` FROM events WHERE seq > ? AND seq <= ?`
-	if m := backend.FeedMatchSQL(f.Match, func(v any) string { args = append(args, v); return "?" }); m != "" {
-		q += " AND " + m
-	}
 	n := limit(f.Limit, 100)
-	rows, err := db.read.QueryContext(ctx, q+` ORDER BY seq LIMIT ?`, append(args, n)...)
+	db.recent.enable()
+	events, ok, err := db.feedFromMemory(ctx, f.AfterSeq, bound, f.Match, n)
+	if err == nil && !ok {
+		events, err = db.feedFromTable(ctx, f.AfterSeq, bound, f.Match, n)
+	}
 	if err != nil {
 		return page, db.wrap("read feed", err)
 	}
+	page.Events, page.Through = events, backend.FeedThrough(events, n, bound)
+	return page, nil
+}
+
+// feedFromTable reads Feed's page from the events table.
+func (db *DB) feedFromTable(ctx context.Context, after, bound int64, ms []store.EventMatch, n int) ([]store.Event, error) {
+	args := []any{after, bound}
+	q := `SELECT ` + feedColumns + ` FROM events WHERE seq > ? AND seq <= ?`
+	if m := backend.FeedMatchSQL(ms, func(v any) string { args = append(args, v); return "?" }); m != "" {
+		q += " AND " + m
+	}
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY seq LIMIT ?`, append(args, n)...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
+	var events []store.Event
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
-			return page, db.wrap("read feed", err)
+			return nil, err
 		}
-		page.Events = append(page.Events, e)
+		events = append(events, e)
 	}
-	if err := rows.Err(); err != nil {
-		return page, db.wrap("read feed", err)
-	}
-	page.Through = backend.FeedThrough(page.Events, n, bound)
-	return page, nil
+	return events, rows.Err()
 }

@@ -195,6 +195,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	db.ckpt.committed()
+	db.recent.add(events, out)
 	return out, nil
 }
 

@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/prolific-receiver/receiver/internal/prolific"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// recentCap is how many of the newest stored events the change feed keeps
+// in memory: at the webhook path's top rate on this kind of machine (about
+// 15,000 events/s) a couple of seconds, more than the rules engine's poll.
+const recentCap = 1 << 15
+
+// recentEvent is a stored event as the change feed lists it (no body,
+// content hash or signature form), times as stored (microseconds).
+type recentEvent struct {
+	seq                                               int64
+	id, typ, resourceID, status, participant, studyID string
+	source                                            string
+	eventTime, receivedAt                             int64
+}
+
+// recentFeed keeps the newest events this process committed, in seq
+// order, so that Feed can read a page of them without scanning the events
+// table: the rules engine reads every new event once, and through SQL that
+// cost about a quarter of its CPU, mostly loading the pages each commit
+// had made stale in the reading connection's cache. This process is the
+// file's only writer (owner.go) and every event goes in through commit,
+// which adds its stored events in order; Feed still serves a page from
+// memory only when it holds every seq the page covers, up to the bound it
+// read from the database, and reads the table otherwise (the backlog
+// before the first Feed call, an engine further behind than recentCap).
+type recentFeed struct {
+	mu     sync.Mutex
+	on     bool // set by the first Feed: nothing is kept until the feed is read
+	events []recentEvent
+}
+
+// enable starts keeping events (from the next commit on).
+func (r *recentFeed) enable() {
+	r.mu.Lock()
+	r.on = true
+	r.mu.Unlock()
+}
+
+// add records a commit's stored events, in the order they were stored. A
+// seq that does not follow the last one kept starts the buffer afresh.
+func (r *recentFeed) add(events []*store.Event, out []store.Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.on {
+		return
+	}
+	for i, e := range events {
+		if out[i] != store.Stored {
+			continue
+		}
+		if n := len(r.events); n > 0 && r.events[n-1].seq+1 != e.Seq {
+			r.events = r.events[:0]
+		}
+		r.events = append(r.events, recentEvent{seq: e.Seq, id: e.ID, typ: e.Type, resourceID: e.ResourceID, status: e.Status,
+			participant: e.ParticipantID, studyID: e.StudyID, source: store.SourceOf(e),
+			eventTime: micros(e.EventTime), receivedAt: micros(e.ReceivedAt)})
+	}
+	if len(r.events) > 2*recentCap { // keep the newest recentCap, copying once per recentCap adds
+		r.events = append(r.events[:0:0], r.events[len(r.events)-recentCap:]...)
+	}
+}
+
+// page returns the events after after and up to bound that ms match, at
+// most n, and whether memory held every seq in that range (false: read
+// the table).
+func (r *recentFeed) page(after, bound int64, ms []store.EventMatch, n int) ([]store.Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.on || len(r.events) == 0 || r.events[0].seq > after+1 || r.events[len(r.events)-1].seq < bound {
+		return nil, false
+	}
+	var out []store.Event
+	for _, re := range r.events[after+1-r.events[0].seq:] {
+		if re.seq > bound || len(out) == n {
+			break
+		}
+		e := store.Event{Seq: re.seq, ID: re.id, Type: re.typ, ResourceID: re.resourceID, Status: re.status,
+			ParticipantID: re.participant, StudyID: re.studyID, Source: re.source,
+			EventTime: fromMicros(re.eventTime), ReceivedAt: fromMicros(re.receivedAt)}
+		if store.MatchesAny(ms, &e) {
+			out = append(out, e)
+		}
+	}
+	return out, true
+}
+
+// feedFromMemory is Feed's page from recentFeed, with each submission
+// event stored before its study was known given the study the store knows
+// for its submission now, as feedColumns does; false when memory does not
+// hold the page's range.
+func (db *DB) feedFromMemory(ctx context.Context, after, bound int64, ms []store.EventMatch, n int) ([]store.Event, bool, error) {
+	events, ok := db.recent.page(after, bound, ms, n)
+	if !ok {
+		return nil, false, nil
+	}
+	var unknown []string
+	seen := map[string]bool{}
+	for i := range events {
+		if e := &events[i]; e.StudyID == "" && e.Type == prolific.EventSubmissionStatusChange && !seen[e.ResourceID] {
+			seen[e.ResourceID] = true
+			unknown = append(unknown, e.ResourceID)
+		}
+	}
+	if len(unknown) == 0 {
+		return events, true, nil
+	}
+	ids, _ := json.Marshal(unknown)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, study_id FROM submissions
+		WHERE id IN (SELECT value FROM json_each(?)) AND study_id <> ''`, string(ids))
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	studies := map[string]string{}
+	for rows.Next() {
+		var id, study string
+		if err := rows.Scan(&id, &study); err != nil {
+			return nil, false, err
+		}
+		studies[id] = study
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	for i := range events {
+		if e := &events[i]; e.StudyID == "" && e.Type == prolific.EventSubmissionStatusChange {
+			e.StudyID = studies[e.ResourceID]
+		}
+	}
+	return events, true, nil
+}

@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/storetest"
+)
+
+// TestFeedFromMemoryEqualsTable: once the feed has been read, pages of
+// newly stored events come from memory, and are what the events table
+// gives for the same range, filter and limit (the study a submission's
+// later event taught included); a range memory does not hold (stored
+// before the first read) comes from the table.
+func TestFeedFromMemoryEqualsTable(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	save := func(e *store.Event) {
+		t.Helper()
+		if out, err := db.Save(ctx, e); err != nil || out != store.Stored {
+			t.Fatalf("Save %s: %v %v", e.ID, out, err)
+		}
+	}
+	const sub, studyStatus = "submission.status.change", "study.status.change"
+	before := storetest.NewEvent(studyStatus, "study-0", "ACTIVE", storetest.T0)
+	save(before)
+	if _, err := db.Feed(ctx, store.FeedFilter{}); err != nil { // the first read: memory keeps what follows
+		t.Fatal(err)
+	}
+	at := func(i int) time.Time { return storetest.T0.Add(time.Duration(i) * time.Second) }
+	var all []*store.Event
+	for i := range 40 {
+		var e *store.Event
+		switch i % 5 {
+		case 0:
+			e = storetest.NewEvent(studyStatus, fmt.Sprint("study-", i), "COMPLETED", at(i))
+		case 1:
+			e = storetest.NewEvent("study.progress.change", fmt.Sprint("study-", i), "", at(i))
+		case 2: // a submission whose study is not known when it is stored
+			e = storetest.NewEvent(sub, fmt.Sprint("sub-", i), "AWAITING REVIEW", at(i))
+		case 3: // its next event names the study (as a backfilled one does)
+			e = storetest.NewEvent(sub, fmt.Sprint("sub-", i-1), "APPROVED", at(i))
+			e.StudyID, e.Source = "study-x", store.SourceAPI
+		default:
+			e = storetest.NewEvent(sub, fmt.Sprint("sub-", i), "RETURNED", at(i))
+			e.Source = store.SourceReconcile
+		}
+		save(e)
+		all = append(all, e)
+	}
+	matches := [][]store.EventMatch{
+		nil,
+		{{Types: []string{sub}, Statuses: []string{"APPROVED", "AWAITING REVIEW"}}, {Types: []string{studyStatus}}},
+		{{Sources: []string{store.SourceReconcile}}, {Types: []string{"study.progress.change"}}},
+	}
+	bound := all[len(all)-1].Seq
+	for mi, ms := range matches {
+		for _, after := range []int64{before.Seq, all[7].Seq, bound - 1} {
+			for _, n := range []int{3, 1000} {
+				mem, ok, err := db.feedFromMemory(ctx, after, bound, ms, n)
+				if err != nil || !ok {
+					t.Fatalf("match %d after %d: from memory: ok %v, %v; want the page", mi, after, ok, err)
+				}
+				table, err := db.feedFromTable(ctx, after, bound, ms, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(mem, table) {
+					t.Errorf("match %d after %d limit %d: memory and table differ:\n mem %+v\ntable %+v", mi, after, n, mem, table)
+				}
+			}
+		}
+	}
+	if mem, _, _ := db.feedFromMemory(ctx, all[1].Seq, bound, matches[1], 1); len(mem) != 1 || mem[0].StudyID != "study-x" {
+		t.Errorf("the submission stored without a study: from memory %+v, want study-x (taught by its later event)", mem)
+	}
+	if _, ok, _ := db.feedFromMemory(ctx, before.Seq-1, bound, nil, 10); ok {
+		t.Error("memory claims a range holding an event stored before the feed was first read")
+	}
+	page, err := db.Feed(ctx, store.FeedFilter{AfterSeq: before.Seq - 1, Limit: 2})
+	if err != nil || len(page.Events) != 2 || page.Events[0].ID != before.ID || page.Through != all[0].Seq {
+		t.Errorf("Feed from before the first read: %+v, %v; want the first two events through %d", page, err, all[0].Seq)
+	}
+}
+
+// TestRecentFeedGapStartsAfresh: a seq that does not follow the last one
+// kept empties memory, so it never claims a range with a hole in it; and
+// it keeps at most 2*recentCap events.
+func TestRecentFeedGapStartsAfresh(t *testing.T) {
+	var r recentFeed
+	stored := func(seqs ...int64) {
+		var es []*store.Event
+		var out []store.Outcome
+		for _, s := range seqs {
+			es = append(es, &store.Event{Seq: s, ID: fmt.Sprint("e", s)}, &store.Event{ID: "dup"})
+			out = append(out, store.Stored, store.Duplicate)
+		}
+		r.add(es, out)
+	}
+	stored(1, 2)
+	if _, ok := r.page(0, 2, nil, 10); ok {
+		t.Fatal("memory kept events before it was enabled")
+	}
+	r.enable()
+	stored(3, 4, 5)
+	if got, ok := r.page(2, 5, nil, 10); !ok || len(got) != 3 || got[0].Seq != 3 {
+		t.Fatalf("page(2, 5) = %+v, %v; want seqs 3-5", got, ok)
+	}
+	stored(7) // 6 was not seen
+	if _, ok := r.page(4, 7, nil, 10); ok {
+		t.Error("memory claims 5-7 across the missing 6")
+	}
+	if got, ok := r.page(6, 7, nil, 10); !ok || len(got) != 1 || got[0].Seq != 7 {
+		t.Errorf("page(6, 7) = %+v, %v; want seq 7", got, ok)
+	}
+	for s := int64(8); s < 8+3*recentCap; s++ {
+		stored(s)
+	}
+	if n := len(r.events); n > 2*recentCap || n < recentCap {
+		t.Errorf("memory holds %d events, want between %d and %d", n, recentCap, 2*recentCap)
+	}
+}
