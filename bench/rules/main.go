@@ -51,6 +51,7 @@ type config struct {
 	connections int
 	rate        int
 	replay      bool
+	profile     bool // profile the ten-rules rounds' receivers (profile.go)
 	// replayBefore is a second binary replaying a copy of the same events
 	replayBefore string
 	settle       time.Duration
@@ -83,6 +84,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&bin, "receiver", "", "receiver binary (default: go build ./cmd/receiver)")
 	fs.StringVar(&before, "before", "", "a second receiver binary measured with the rules too (e.g. an older build)")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's line as it ends")
+	fs.BoolVar(&cfg.profile, "profile", false, "profile each ten-rules round's receiver and report the engine's share of its CPU (builds with -tags cpuprofile; see profile.go)")
 	fs.BoolVar(&cfg.replay, "replay", false, "after each no-rules round, run the ten rules over its stored events with no load (see replay.go)")
 	fs.StringVar(&cfg.replayBefore, "replay-before", "", "with -replay, a second receiver binary replaying a copy of the same events (alternating first)")
 	if err := fs.Parse(args); err != nil {
@@ -97,7 +99,11 @@ func run(ctx context.Context, args []string) error {
 	if bin == "" {
 		bin = filepath.Join(work, "receiver")
 		fmt.Fprintln(os.Stderr, "building ./cmd/receiver")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/receiver").CombinedOutput(); err != nil {
+		build := []string{"build", "-o", bin}
+		if cfg.profile {
+			build = append(build, "-tags", "cpuprofile")
+		}
+		if out, err := exec.CommandContext(ctx, "go", append(build, "./cmd/receiver")...).CombinedOutput(); err != nil {
 			return fmt.Errorf("go build: %v: %s", err, out)
 		}
 	}

@@ -39,6 +39,9 @@ type result struct {
 	replayLag   time.Duration // -replay: how long the engine took to catch up
 	// -replay-before: the older binary's engine CPU over a copy of the same events
 	engineBefore time.Duration
+	// -profile: the engine's and the garbage collector's shares of the
+	// receiver's CPU samples, per cent (profile.go)
+	engineShare, gcShare float64
 }
 
 func (r result) perEvent(d time.Duration) float64 {
@@ -57,6 +60,9 @@ func (r result) line() string {
 	if r.engine != 0 {
 		l += fmt.Sprintf("\n        replay: engine alone %5.1f µs/ev (%+.1f %% of this round's), caught up in %.1fs", r.perStored(r.engine),
 			r.replayShare(), r.replayLag.Seconds())
+	}
+	if r.engineShare != 0 {
+		l += fmt.Sprintf("\n        profile: engine %.1f %% of the receiver's CPU samples (GC workers %.1f %%)", r.engineShare, r.gcShare)
 	}
 	if r.engineBefore != 0 {
 		l += fmt.Sprintf("; before: %5.1f µs/ev", r.perStored(r.engineBefore))
@@ -86,6 +92,9 @@ func round(ctx context.Context, cfg config, v variant, n int) (result, error) {
 		"SLACK_WEBHOOK_URL=https://hooks.slack.test/services/bench")
 	if v.rules {
 		env = append(env, "RECEIVER_RULES_FILE="+filepath.Join(cfg.work, "rules.yaml"))
+		if cfg.profile {
+			env = append(env, profileEnv(dir)...)
+		}
 	}
 	srv, err := startServer(ctx, v.bin, dir, env)
 	if err != nil {
@@ -110,6 +119,11 @@ func round(ctx context.Context, cfg config, v variant, n int) (result, error) {
 	res.cpuAll = cpu(pid) - c0
 	if err := tally(ctx, db, &res); err != nil {
 		return res, err
+	}
+	if cfg.profile && v.rules {
+		if res.engineShare, res.gcShare, err = engineShare(ctx, v.bin, dir, pid); err != nil {
+			return res, err
+		}
 	}
 	if cfg.replay && !v.rules {
 		srv.stop()
