@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/internal/capool"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/postgres"
 )
@@ -283,13 +283,9 @@ func acmeRoots(path string) (*x509.CertPool, error) {
 	if path == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(path)
+	roots, err := capool.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("RECEIVER_ACME_CA_ROOTS_FILE: %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, errors.New("RECEIVER_ACME_CA_ROOTS_FILE: no PEM certificate found in the file")
 	}
 	return roots, nil
 }
