@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -12,11 +15,13 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/internal/notify"
 	"github.com/prolific-receiver/receiver/internal/notifytest"
 	"github.com/prolific-receiver/receiver/internal/rules"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/sqlite"
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
+	"github.com/prolific-receiver/receiver/internal/testkit/testcert"
 )
 
 // TestRulesNotifyEveryChannel: one rule per channel, built from a rules
@@ -99,5 +104,69 @@ rules:
 		if a.Outcome != store.ActionDone || strings.Contains(a.Request, "secret") {
 			t.Errorf("action %s: %s, request %q", a.Rule, a.Outcome, a.Request)
 		}
+	}
+}
+
+// TestRulesSMTPCAFile: a mail server whose certificate a private CA signed
+// is refused by an SMTP notifier that trusts the system's roots, and
+// reached over STARTTLS and TLS once the rules file's ca_file names the CA;
+// `receiver rules check` refuses a ca_file without a certificate at its line.
+func TestRulesSMTPCAFile(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.New(testcert.Options{CommonName: "lab private CA", CA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := testcert.New(testcert.Options{CommonName: "mail.lab.test", Parent: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, keyFile := filepath.Join(dir, "lab-ca.pem"), filepath.Join(dir, "lab-ca.key")
+	if err := ca.WriteFiles(caFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, security := range []string{notifytest.SMTPStartTLS, notifytest.SMTPTLS} {
+		t.Run(security, func(t *testing.T) {
+			mail, err := notifytest.NewSMTPServer(notifytest.SMTPOptions{Security: security, Cert: leaf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mail.Close()
+			send := func(caLine string) error {
+				file := fmt.Sprintf("notifiers:\n  - name: mail\n    type: smtp\n    smtp:\n      host: %s\n      port: %d\n      security: %s\n      from: receiver@lab.test\n      to: [pi@lab.test]\n%s"+
+					"rules:\n  - {name: done, trigger: {study_status: [COMPLETED]}, action: {type: notify, notifier: mail}}\n", mail.Host(), mail.Port(), security, caLine)
+				cfg, err := rules.Parse([]byte(file), os.Getenv, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ss, err := senders(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				return ss["mail"].Send(ctx, notify.Message{Subject: "Study completed", Text: "the study is now COMPLETED"})
+			}
+			var unknown x509.UnknownAuthorityError
+			if err := send(""); !errors.As(err, &unknown) && (err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority")) {
+				t.Fatalf("without ca_file: Send = %v, want the certificate refused (unknown authority)", err)
+			}
+			if err := send("      ca_file: " + caFile + "\n"); err != nil {
+				t.Fatalf("with ca_file: Send = %v", err)
+			}
+			got := mail.Messages()
+			if len(got) != 1 || !got[0].TLS || got[0].Subject != "Study completed" {
+				t.Fatalf("server received %+v, want one message over TLS", got)
+			}
+		})
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	writeFile(t, bad, "notifiers:\n  - name: mail\n    type: smtp\n    smtp:\n      host: mail.lab.test\n      from: receiver@lab.test\n      to: [pi@lab.test]\n      ca_file: "+keyFile+
+		"\nrules:\n  - {name: done, trigger: {study_status: [COMPLETED]}, action: {type: notify, notifier: mail}}\n")
+	t.Setenv("RECEIVER_OUTPUTS_FILE", "")
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), []string{"receiver", "rules", "check", bad}, &out, &errOut)
+	if want := "line 8: smtp.ca_file: " + keyFile + ": no PEM certificate in the file"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("rules check with a key as ca_file = %v, want %q", err, want)
 	}
 }

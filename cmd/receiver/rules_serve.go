@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"time"
@@ -115,8 +116,12 @@ func senders(cfg *rules.Config) (map[string]notify.Sender, error) {
 		case "teams":
 			s, err = notify.NewTeams(n.URL, notify.WithUserAgent("prolific-receiver/"+version))
 		case "smtp":
-			s, err = notify.NewSMTP(notify.SMTPConfig{Host: n.SMTP.Host, Port: n.SMTP.Port, Security: n.SMTP.Security,
-				Username: n.SMTP.Username, Password: n.SMTP.Password, From: n.SMTP.From, To: n.SMTP.To})
+			c := notify.SMTPConfig{Host: n.SMTP.Host, Port: n.SMTP.Port, Security: n.SMTP.Security,
+				Username: n.SMTP.Username, Password: n.SMTP.Password, From: n.SMTP.From, To: n.SMTP.To}
+			if n.RootCAs != nil {
+				c.TLSConfig = &tls.Config{RootCAs: n.RootCAs, MinVersion: tls.VersionTLS12}
+			}
+			s, err = notify.NewSMTP(c)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("RECEIVER_RULES_FILE: notifier %s: %w", n.Name, err)

@@ -36,10 +36,15 @@ type SMTPOptions struct {
 	Username, Password string
 	// Out, when set, receives each accepted message formatted by Format.
 	Out io.Writer
+	// Cert is the certificate the server presents, e.g. one a private CA
+	// signed (testcert.Options.Parent); nil makes a self-signed one for
+	// 127.0.0.1, ::1 and localhost.
+	Cert *testcert.Cert
 }
 
 // SMTPServer is a loopback mail server. Its certificate is self-signed for
-// 127.0.0.1, ::1 and localhost; CertPool returns a pool that trusts it.
+// 127.0.0.1, ::1 and localhost unless SMTPOptions.Cert gives one; CertPool
+// returns a pool that trusts it.
 type SMTPServer struct {
 	opts SMTPOptions
 	srv  *smtp.Server
@@ -68,9 +73,12 @@ func NewSMTPServer(opts SMTPOptions) (*SMTPServer, error) {
 		opts.Security = SMTPStartTLS
 	}
 	s := &SMTPServer{opts: opts, done: make(chan struct{}), notify: make(chan struct{})}
-	cert, err := testcert.New(testcert.Options{CommonName: "notifytest SMTP", CA: true})
-	if err != nil {
-		return nil, err
+	cert := opts.Cert
+	if cert == nil {
+		var err error
+		if cert, err = testcert.New(testcert.Options{CommonName: "notifytest SMTP", CA: true}); err != nil {
+			return nil, err
+		}
 	}
 	s.pool = cert.Pool()
 	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))

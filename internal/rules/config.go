@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/prolific-receiver/receiver/internal/capool"
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/yamlconf"
 )
@@ -69,6 +71,7 @@ type SMTPConfig struct {
 	Password string   `yaml:"password"`
 	From     string   `yaml:"from"`
 	To       []string `yaml:"to"`
+	CAFile   string   `yaml:"ca_file"` // PEM roots for the server's certificate (a private CA)
 }
 
 // RuleConfig is one rule as written.
@@ -161,6 +164,9 @@ type Notifier struct {
 	Type string
 	URL  string
 	SMTP SMTPConfig
+	// RootCAs holds the roots SMTP.CAFile names, which replace the
+	// system's for the mail server's certificate; nil without a ca_file.
+	RootCAs *x509.CertPool
 }
 
 // Config is a validated rules file.
@@ -261,11 +267,32 @@ func (v *validator) notifier(at string, nc NotifierConfig) Notifier {
 		default:
 			v.Fail(at+".smtp.security", "smtp.security: %q must be starttls, tls or none", s.Security)
 		}
+		n.RootCAs = v.caFile(at+".smtp.ca_file", &s)
 		n.SMTP = s
 	default:
 		v.Fail(at+".type", "type: %q must be slack, teams or smtp", nc.Type)
 	}
 	return n
+}
+
+// caFile expands an SMTP notifier's ca_file and reads the roots it names
+// (nil without one), failing at its line when the file cannot be read or
+// holds no certificate, or when security none would never use it.
+func (v *validator) caFile(at string, s *SMTPConfig) *x509.CertPool {
+	before := len(v.Errs)
+	s.CAFile = v.Expand(at, "smtp.ca_file", s.CAFile)
+	if s.CAFile == "" || len(v.Errs) != before {
+		return nil
+	}
+	if s.Security == "none" {
+		v.Fail(at, "smtp.ca_file: security none never uses TLS: remove ca_file or use starttls or tls")
+		return nil
+	}
+	pool, err := capool.Load(s.CAFile)
+	if err != nil {
+		v.Fail(at, "smtp.ca_file: %v", err)
+	}
+	return pool
 }
 
 func (v *validator) rule(at string, rc RuleConfig, notifiers map[string]bool, outputNames []string) Rule {
