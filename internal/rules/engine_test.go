@@ -69,10 +69,7 @@ func TestDryRunSendsNothingRecordsEverything(t *testing.T) {
 	clock := storetest.NewClock(storetest.T0)
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil { // places the cursor
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
 		scenario(t, st, clock.Now())
 		r.settle(t)
 		clock.Advance(time.Minute)
@@ -107,10 +104,7 @@ func TestLiveExactlyOnce(t *testing.T) {
 		st := open(t)
 		pro, sender := &fakeProlific{}, &fakeSender{}
 		cfg := parse(t, exampleRules)
-		r := newRig(t, st, clock, cfg, ModeLive, pro, sender)
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, cfg, ModeLive, pro, sender)
 		events := scenario(t, st, clock.Now())
 		for _, e := range events { // Prolific's retries and backfill: the same X-Event-ID
 			again := *e
@@ -161,11 +155,8 @@ func TestReplicasRunning(t *testing.T) {
 		}
 		pro, sender := &fakeProlific{}, &fakeSender{}
 		cfg := parse(t, exampleRules)
-		a := newRig(t, st, clock, cfg, ModeLive, pro, sender)
+		a := startedRig(t, st, clock, cfg, ModeLive, pro, sender)
 		b := newRig(t, st2, clock, cfg, ModeLive, pro, sender)
-		if err := a.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
 		ctx, cancel := context.WithCancel(testCtx(t))
 		var wg sync.WaitGroup
 		for _, eng := range []*Engine{a.eng, b.eng} {
@@ -212,10 +203,7 @@ func TestDigestHoldsUnderBurst(t *testing.T) {
 	clock := storetest.NewClock(storetest.T0)
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
 		var wg sync.WaitGroup
 		for i := range 300 {
 			wg.Add(1)
@@ -289,10 +277,7 @@ func TestProlificErrorsRetriedThenRecorded(t *testing.T) {
 					title := map[int]string{429: "Too Many Requests", 503: "Service Unavailable", 400: "Bad Request"}[status]
 					return &prolific.APIError{StatusCode: status, Title: title, Detail: "Study is not active", Endpoint: "studies.transition"}
 				}}
-				r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
-				if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-					t.Fatal(err)
-				}
+				r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
 				study := fmt.Sprintf("study-retry-%d", i)
 				save(t, st, storetest.NewEvent("study.has_high_return_rate", study, "", clock.Now()))
 				for range 10 {
@@ -326,15 +311,10 @@ func TestInterruptedAttempt(t *testing.T) {
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
 		pro, sender := &fakeProlific{}, &fakeSender{}
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, sender)
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, sender)
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))
 		save(t, st, submission("sub-1", "study-1", "AWAITING REVIEW", clock.Now()))
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r.evaluate(t)
 		clock.Advance(time.Minute)
 		// The crashed replica claimed both and died.
 		if got, err := st.ClaimActions(testCtx(t), "crashed", 10, time.Minute); err != nil || len(got) != 2 {
@@ -379,11 +359,8 @@ func TestApproveGuards(t *testing.T) {
 		st := open(t)
 		pro := &fakeProlific{}
 		cfg := parse(t, approveRules)
-		r := newRig(t, st, clock, cfg, ModeLive, pro, &fakeSender{})
+		r := startedRig(t, st, clock, cfg, ModeLive, pro, &fakeSender{})
 		off := New(cfg, Options{Mode: ModeLive, Approve: false, Store: st, Prolific: pro, Now: clock.Now, Owner: "off"})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
 		// Decided while approve's switch is off: recorded as dry-run.
 		save(t, st, submission("early", "study-named", "AWAITING REVIEW", clock.Now()))
 		if err := off.EvaluateEvents(testCtx(t)); err != nil {
@@ -451,14 +428,9 @@ func TestInterruptedPauseCheckedAtProlific(t *testing.T) {
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
 		pro := &fakeProlific{}
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-2", "", clock.Now()))
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r.evaluate(t)
 		if got, err := st.ClaimActions(testCtx(t), "crashed", 10, time.Minute); err != nil || len(got) != 1 {
 			t.Fatalf("claim = %d, %v", len(got), err)
 		}
@@ -483,11 +455,8 @@ func TestWaitsForTheSubmissionsStudy(t *testing.T) {
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
 		sender := &fakeSender{}
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, sender)
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, sender)
 		r.eng.opts.StudyWait = time.Minute
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
 		for i := range 3 {
 			save(t, st, storetest.NewEvent("submission.status.change", fmt.Sprintf("sub-%d", i), "AWAITING REVIEW", clock.Now()))
 		}
@@ -520,10 +489,7 @@ func TestOldEventsNotActedOn(t *testing.T) {
 	clock := storetest.NewClock(storetest.T0)
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-old", "", clock.Now()))
 		clock.Advance(2 * time.Hour)
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-new", "", clock.Now()))
@@ -555,15 +521,10 @@ func TestShutdownHandsActionsBack(t *testing.T) {
 		st := open(t)
 		cfg := parse(t, exampleRules)
 		blocked := &blockingProlific{started: make(chan struct{})}
-		r := newRig(t, st, clock, cfg, ModeLive, &fakeProlific{}, &fakeSender{})
+		r := startedRig(t, st, clock, cfg, ModeLive, &fakeProlific{}, &fakeSender{})
 		r.eng.opts.Prolific = blocked
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r.evaluate(t)
 		ctx, cancel := context.WithCancel(testCtx(t))
 		go func() { <-blocked.started; cancel() }()
 		if _, err := r.eng.ExecuteDue(ctx); err != nil {

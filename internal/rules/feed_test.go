@@ -19,10 +19,7 @@ func TestUnknownStudyDigestIsOnePerRule(t *testing.T) {
 	clock := storetest.NewClock(storetest.T0)
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
 		for i := range 300 {
 			save(t, st, storetest.NewEvent("submission.status.change", fmt.Sprintf("sub-%d", i), "AWAITING REVIEW", clock.Now()))
 		}
@@ -47,11 +44,8 @@ func TestEventsNoRuleNamesDoNotWait(t *testing.T) {
 	clock := storetest.NewClock(storetest.T0)
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
 		r.eng.opts.StudyWait = time.Minute
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
 		save(t, st, storetest.NewEvent("submission.status.change", "sub-1", "ACTIVE", clock.Now())) // no rule names ACTIVE
 		save(t, st, storetest.NewEvent("study.progress.change", "study-1", "", clock.Now()))        // nor progress
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))   // pause
@@ -81,10 +75,7 @@ func TestDryRunRecordsTheBatchRequest(t *testing.T) {
 	clock := storetest.NewClock(storetest.T0)
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
 		for i := range 3 {
 			save(t, st, submission(fmt.Sprintf("sub-%d", i), "study-1", "APPROVED", clock.Now()))
 		}
@@ -139,16 +130,11 @@ func TestEvaluatorWaitsForItsPoll(t *testing.T) {
 	clock := storetest.NewClock(storetest.T0)
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := &feedArrivals{Store: open(t), t: t}
-		r := newRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-1", "", clock.Now()))
 		st.feeds, st.decides = 0, 0
 		st.arrive = storetest.NewEvent("study.has_high_return_rate", "study-2", "", clock.Now())
-		if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
+		r.evaluate(t)
 		if st.feeds != 1 || st.decides != 1 {
 			t.Fatalf("one pass read the feed %d times and decided %d times, want once each", st.feeds, st.decides)
 		}

@@ -162,12 +162,27 @@ func newRig(t *testing.T, st store.Store, clock *storetest.Clock, cfg *Config, m
 	return &rig{st: st, eng: eng, pro: pro, sender: sender, clock: clock}
 }
 
-// settle evaluates stored events and carries out every due action.
-func (r *rig) settle(t *testing.T) {
+// startedRig is newRig after the engine's first evaluation pass, which
+// places its cursor at the feed's end: what is saved after it is decided on.
+func startedRig(t *testing.T, st store.Store, clock *storetest.Clock, cfg *Config, mode Mode, pro *fakeProlific, sender *fakeSender) *rig {
+	t.Helper()
+	r := newRig(t, st, clock, cfg, mode, pro, sender)
+	r.evaluate(t)
+	return r
+}
+
+// evaluate runs one evaluation pass over the stored events.
+func (r *rig) evaluate(t *testing.T) {
 	t.Helper()
 	if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
 		t.Fatalf("EvaluateEvents: %v", err)
 	}
+}
+
+// settle evaluates stored events and carries out every due action.
+func (r *rig) settle(t *testing.T) {
+	t.Helper()
+	r.evaluate(t)
 	for {
 		n, err := r.eng.ExecuteDue(testCtx(t))
 		if err != nil {

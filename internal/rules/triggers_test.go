@@ -52,9 +52,7 @@ rules:
 
 func decideAll(t *testing.T, r *rig) {
 	t.Helper()
-	if err := r.eng.EvaluateEvents(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
+	r.evaluate(t)
 	if err := r.eng.EvaluatePeriodic(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
