@@ -257,7 +257,7 @@ func (d *Decider) decision(r *Rule, e *store.Event, study string, det Detail) (d
 	a := &r.Action
 	det.DryRun = d.dryRun(r)
 	dc := decided{Decision: store.Decision{Rule: r.Name, Action: a.Type, StudyID: study, EventIDs: []string{e.ID}, Count: 1,
-		DryRun: det.DryRun != "", DueAt: d.now()}, det: det}
+		DryRun: det.DryRun != "", DueAt: d.now(), Lease: leaseAtOnce(a.Type, det.DryRun != "")}, det: det}
 	key := func(parts ...string) string { return strings.Join(append([]string{r.Name, a.Type}, parts...), "/") }
 	switch a.Type {
 	case ActionNotify:
@@ -364,7 +364,18 @@ func (d *Decider) periodic(r *Rule, study, resource string, det Detail, now time
 	}
 	det.DryRun = d.dryRun(r)
 	return store.Decision{Key: strings.Join([]string{r.Name, a.Type, resource, window(now, a.Window)}, "/"),
-		Rule: r.Name, Action: a.Type, StudyID: study, Target: target, Count: 1, DryRun: det.DryRun != "", DueAt: now, Detail: det.json()}
+		Rule: r.Name, Action: a.Type, StudyID: study, Target: target, Count: 1, DryRun: det.DryRun != "", DueAt: now, Detail: det.json(),
+		Lease: leaseAtOnce(a.Type, det.DryRun != "")}
+}
+
+// leaseAtOnce says whether an action is leased as it is decided and
+// carried out without a claim (store.Decision.Lease). Every action is,
+// but a notification that will be sent: should the receiver stop between
+// the decision and the send, the next claim takes a leased action as
+// interrupted, and an interrupted notification is not sent again (nobody
+// gets it twice); one only decided, not leased, is simply sent later.
+func leaseAtOnce(action string, dryRun bool) bool {
+	return dryRun || action != ActionNotify
 }
 
 // StudyReader reads studies and their submissions (periodic triggers).

@@ -102,6 +102,7 @@ type Engine struct {
 	studies map[string]*store.Study
 	match   []store.EventMatch // the events the rules name (Decider.FeedMatch)
 	decided []decided          // the evaluator's page of decisions (EvaluateEvents)
+	handed  *handoff           // actions the evaluator leased, for the action worker (execute.go)
 }
 
 // New returns an engine for cfg.
@@ -130,7 +131,7 @@ func New(cfg *Config, opts Options) *Engine {
 	}
 	opts.Metrics.init(cfg)
 	d := &Decider{Rules: cfg.Rules, Mode: opts.Mode, Approve: opts.Approve, Facts: opts.Store, Now: opts.Now}
-	return &Engine{cfg: cfg, opts: opts, decider: d, match: d.FeedMatch()}
+	return &Engine{cfg: cfg, opts: opts, decider: d, match: d.FeedMatch(), handed: newHandoff()}
 }
 
 // ProfileLabel is the pprof label (key=value) the engine's goroutines
@@ -253,7 +254,7 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 				Msg("rules: not acting on events stored long ago (rules were off or not running meanwhile)")
 		}
 		e.decided = ds
-		_, err = st.Decide(ctx, &store.RuleCursor{From: cursor, To: to}, mergeDecisions(ds))
+		err = e.decide(ctx, &store.RuleCursor{From: cursor, To: to}, mergeDecisions(ds))
 		if errors.Is(err, store.ErrCursorMoved) { // another replica decided on them
 			if cursor, err = e.cursor(ctx); err != nil {
 				return err
@@ -334,8 +335,15 @@ func (e *Engine) EvaluatePeriodic(ctx context.Context) error {
 	if err != nil || len(ds) == 0 {
 		return err
 	}
-	if _, err := e.opts.Store.Decide(ctx, nil, ds); err != nil {
-		return err
-	}
-	return nil
+	return e.decide(ctx, nil, ds)
+}
+
+// decide records ds (with cursor, see store.Rules.Decide), leasing the
+// new actions that are due at once and handing them to the action worker:
+// they are carried out without a claim of their own.
+func (e *Engine) decide(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision) error {
+	at := e.opts.Now()
+	as, err := e.opts.Store.DecideClaim(ctx, cursor, ds, e.opts.Owner, e.opts.Lease)
+	e.handed.put(leased{as, at})
+	return err
 }

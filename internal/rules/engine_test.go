@@ -428,13 +428,16 @@ func TestInterruptedPauseCheckedAtProlific(t *testing.T) {
 	forEachStore(t, clock, func(t *testing.T, open opener) {
 		st := open(t)
 		pro := &fakeProlific{}
-		r := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
+		// The receiver that stops: it decides on the event, which leases
+		// the pause to it, and stops as it sends it.
+		crashed := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
 		save(t, st, storetest.NewEvent("study.has_high_return_rate", "study-2", "", clock.Now()))
-		r.evaluate(t)
-		if got, err := st.ClaimActions(testCtx(t), "crashed", 10, time.Minute); err != nil || len(got) != 1 {
-			t.Fatalf("claim = %d, %v", len(got), err)
+		crashed.evaluate(t)
+		if got := crashed.eng.handed.take(); len(got) != 1 || len(got[0].actions) != 1 || got[0].actions[0].Action != ActionPause {
+			t.Fatalf("leased as decided = %+v, want the pause", got)
 		}
-		pro.TransitionStudy(testCtx(t), "study-2", "PAUSE") // the crashed replica's call, which went through
+		pro.TransitionStudy(testCtx(t), "study-2", "PAUSE") // its call, which went through
+		r := newRig(t, st, clock, parse(t, exampleRules), ModeLive, pro, &fakeSender{})
 		clock.Advance(2 * time.Minute)
 		r.settle(t)
 		if n := len(pro.Calls()); n != 1 {

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/prolific-receiver/receiver/internal/ctxwait"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
 
@@ -17,38 +17,97 @@ import (
 // limit, used for participant groups too).
 const maxBatch = 1000
 
-// runActions claims due actions and carries them out, one call at a time
+// runActions carries out the actions the evaluator leased as it decided
+// them, as soon as they are handed over, and claims the other due ones
+// (digests, retries, leases run out) every poll, one call at a time
 // (Prolific's advice for bulk approvals: in sequence, never in parallel).
 func (e *Engine) runActions(ctx context.Context) {
+	poll := time.NewTicker(e.opts.PollInterval)
+	defer poll.Stop()
 	for ctx.Err() == nil {
 		n, err := e.ExecuteDue(ctx)
 		if err != nil && ctx.Err() == nil {
 			e.opts.Log.Error().Err(err).Msg("carrying out rule actions; trying again")
 		}
-		// A pass that claimed fewer than it could took every due action:
-		// the next waits a poll, so actions falling due one by one under
-		// load are claimed together rather than in a transaction each.
-		if n < maxBatch && !ctxwait.Sleep(ctx, e.opts.PollInterval) {
-			return
+		if n >= maxBatch { // a full claim: there may be more due at once
+			continue
 		}
+		select {
+		case <-ctx.Done():
+		case <-poll.C:
+		case <-e.handed.ready:
+		}
+	}
+	// Leased actions not started are handed back, not left to run out
+	// their lease (a claim would then take them as interrupted).
+	for _, l := range e.handed.take() {
+		e.release(ctx, l.actions, "not started before the receiver stopped; taken up again")
 	}
 }
 
-// ExecuteDue claims the due actions and carries them out, returning how
-// many it claimed.
-func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
-	claimed, err := e.opts.Store.ClaimActions(ctx, e.opts.Owner, maxBatch, e.opts.Lease)
-	if err != nil || len(claimed) == 0 {
-		return 0, err
+// leased is actions leased at once: by a claim, or by the evaluator as it
+// decided them (store.Rules.DecideClaim), at the time at.
+type leased struct {
+	actions []store.Action
+	at      time.Time
+}
+
+// handoff passes the actions the evaluator leased to the action worker.
+type handoff struct {
+	mu    sync.Mutex
+	queue []leased
+	ready chan struct{} // signalled when queue gains actions
+}
+
+func newHandoff() *handoff { return &handoff{ready: make(chan struct{}, 1)} }
+
+func (h *handoff) put(l leased) {
+	if len(l.actions) == 0 {
+		return
 	}
+	h.mu.Lock()
+	h.queue = append(h.queue, l)
+	h.mu.Unlock()
+	select {
+	case h.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (h *handoff) take() []leased {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	q := h.queue
+	h.queue = nil
+	return q
+}
+
+// ExecuteDue carries out the actions the evaluator has leased and handed
+// over since the last pass, then claims the other due actions and carries
+// them out, returning how many it claimed.
+func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
+	runs := e.handed.take()
+	claimed, err := e.opts.Store.ClaimActions(ctx, e.opts.Owner, maxBatch, e.opts.Lease)
+	runs = append(runs, leased{claimed, e.opts.Now()})
 	e.studies = map[string]*store.Study{}
 	defer func() { e.studies = nil }()
-	// Batchable actions (participant group, approve) go together, up to
-	// maxBatch per call, in claim order, in dry-run as in live; the others
-	// one by one.
+	errs := []error{err}
+	for _, l := range runs {
+		errs = append(errs, e.executeLeased(ctx, l))
+	}
+	if err := e.flush(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return len(claimed), errors.Join(errs...)
+}
+
+// executeLeased carries out the actions of l. Batchable actions
+// (participant group, approve) go together, up to maxBatch per call, in
+// lease order, in dry-run as in live; the others one by one.
+func (e *Engine) executeLeased(ctx context.Context, l leased) error {
 	var order []string
 	batches := map[string][]store.Action{}
-	for _, a := range claimed {
+	for _, a := range l.actions {
 		k := "batch:" + a.Rule + "/" + a.Batch
 		if a.Batch == "" {
 			k = "single:" + strconv.FormatInt(a.ID, 10)
@@ -59,14 +118,13 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 		batches[k] = append(batches[k], a)
 	}
 	var errs []error
-	claimedAt := e.opts.Now()
 	for _, k := range order {
 		as := batches[k]
 		for len(as) > 0 {
 			// A pass slowed down (Prolific's 429 pause, a slow destination)
 			// hands back what it has not started while its lease is still
 			// good, rather than let another replica take rows it still holds.
-			if e.opts.Now().Sub(claimedAt) > e.opts.Lease/2 || ctx.Err() != nil {
+			if e.opts.Now().Sub(l.at) > e.opts.Lease/2 || ctx.Err() != nil {
 				e.release(ctx, as, "not started in its pass; taken up again")
 				as = nil
 				continue
@@ -78,10 +136,7 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 			as = as[n:]
 		}
 	}
-	if err := e.flush(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	return len(claimed), errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // release hands actions back, due now, without counting a failure.

@@ -116,9 +116,10 @@ func (f *feedArrivals) Feed(ctx context.Context, ff store.FeedFilter) (store.Fee
 	return p, err
 }
 
-func (f *feedArrivals) Decide(ctx context.Context, c *store.RuleCursor, ds []store.Decision) (int, error) {
+func (f *feedArrivals) DecideClaim(ctx context.Context, c *store.RuleCursor, ds []store.Decision, owner string,
+	lease time.Duration) ([]store.Action, error) {
 	f.decides++
-	return f.Store.Decide(ctx, c, ds)
+	return f.Store.DecideClaim(ctx, c, ds, owner, lease)
 }
 
 // TestEvaluatorWaitsForItsPoll: an evaluation pass that read the feed to

@@ -51,6 +51,10 @@ type Decision struct {
 	DueAt    time.Time
 	Detail   string // JSON: what the trigger saw, for messages and the audit
 
+	// Lease asks DecideClaim to lease the decision's new action to its
+	// caller at once when it is due, rather than leave it for a claim.
+	Lease bool
+
 	// Digest, when positive, makes the decision a digest of DigestGroup:
 	// while the group's newest action is still waiting (never tried), the
 	// decision is added to it (its events and count); otherwise a new
@@ -125,6 +129,12 @@ type Rules interface {
 	// nothing. A decision whose Key is already recorded is left as it is.
 	// It returns how many new actions were recorded.
 	Decide(ctx context.Context, cursor *RuleCursor, ds []Decision) (int, error)
+	// DecideClaim is Decide that also leases to owner, for lease, each new
+	// action of a decision with Lease set that is due at once (attempts 1,
+	// not Interrupted, as ClaimActions would), in the same transaction,
+	// and returns them in the order of ds: the caller carries them out
+	// without claiming them.
+	DecideClaim(ctx context.Context, cursor *RuleCursor, ds []Decision, owner string, lease time.Duration) ([]Action, error)
 	// ClaimActions leases up to limit due pending actions to owner for
 	// lease, oldest due first, adding one to their attempts.
 	ClaimActions(ctx context.Context, owner string, limit int, lease time.Duration) ([]Action, error)
@@ -138,6 +148,15 @@ type Rules interface {
 	// registered output), as Save queues it for a matching one; an event
 	// no longer stored is ErrNotFound.
 	ForwardEvent(ctx context.Context, output string, seq int64) error
+}
+
+// LeasedAction is the action a decision recorded and leased at once
+// (DecideClaim), as ClaimActions would return it: id is its row, ids its
+// recorded event IDs, due its due time, now the time of the decision.
+func LeasedAction(d Decision, key string, id int64, ids []string, due, now time.Time) Action {
+	return Action{ID: id, Key: key, Rule: d.Rule, Action: d.Action, StudyID: d.StudyID, Target: d.Target, Batch: d.Batch,
+		EventIDs: ids, Count: max(d.Count, 1), DryRun: d.DryRun, Detail: d.Detail, Outcome: ActionPending, Attempts: 1,
+		CreatedAt: now, DueAt: due, UpdatedAt: now}
 }
 
 // MergeEventIDs appends add to ids, keeping at most MaxActionEvents and

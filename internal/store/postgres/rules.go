@@ -33,17 +33,30 @@ func (d *DB) RulesCursor(ctx context.Context, start int64) (int64, error) {
 }
 
 // Decide records decisions, moving the cursor with them (see store.Rules).
-// The cursor's conditional update takes its row lock first, so two
-// replicas deciding on the same events serialise there and the second
-// finds the cursor moved; a decision key is a unique column, so a key
-// recorded by anyone is never recorded twice.
 func (d *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision) (int, error) {
+	added, _, err := d.decideAll(ctx, cursor, ds, "", 0)
+	return added, err
+}
+
+// DecideClaim is Decide leasing the due new actions of decisions with
+// Lease set to owner (see store.Rules).
+func (d *DB) DecideClaim(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision, owner string, lease time.Duration) ([]store.Action, error) {
+	if owner == "" {
+		return nil, errors.New("postgres: decide: empty owner")
+	}
+	_, leased, err := d.decideAll(ctx, cursor, ds, owner, lease)
+	return leased, err
+}
+
+// decideAll records ds in one transaction, leasing to owner (when set).
+func (d *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision, owner string, lease time.Duration) (int, []store.Action, error) {
 	if err := d.check(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	added := 0
+	var leased []store.Action
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		added = 0
+		added, leased = 0, nil
 		if cursor != nil {
 			tag, err := tx.Exec(ctx, `UPDATE rule_cursor SET seq = $3 WHERE name = $1 AND seq = $2`,
 				rulesCursorName, cursor.From, cursor.To)
@@ -54,27 +67,35 @@ func (d *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.De
 				return store.ErrCursorMoved
 			}
 		}
-		now := d.clock()
+		now := d.clock().Truncate(time.Microsecond).UTC()
 		for _, dc := range ds {
-			n, err := decide(ctx, tx, dc, now)
+			a, err := decide(ctx, tx, dc, now, owner, lease)
 			if err != nil {
 				return err
 			}
-			added += n
+			if a != nil {
+				added++
+				if a.Attempts > 0 {
+					leased = append(leased, *a)
+				}
+			}
 		}
 		return nil
 	})
 	if errors.Is(err, store.ErrCursorMoved) {
-		return 0, err
+		return 0, nil, err
 	}
 	if err != nil {
-		return 0, d.wrap("decide", err)
+		return 0, nil, d.wrap("decide", err)
 	}
-	return added, nil
+	return added, leased, nil
 }
 
-func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time) (int, error) {
-	due := pgTime(dc.DueAt)
+// decide records dc, returning the new action (nil when dc was merged into
+// a digest or its key was recorded already), leased to owner (Attempts 1)
+// when owner is set, dc asks for it and it is due.
+func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, owner string, lease time.Duration) (*store.Action, error) {
+	due := pgTime(dc.DueAt).Truncate(time.Microsecond).UTC()
 	if dc.DueAt.IsZero() {
 		due = now
 	}
@@ -93,30 +114,44 @@ func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time) (i
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
-			return 0, err
+			return nil, err
 		case store.DigestMergeable(outcome, attempts, lockedBy):
 			var ids []string
 			_ = json.Unmarshal([]byte(idsJSON), &ids)
 			_, err := tx.Exec(ctx, `UPDATE rule_actions SET count = count + $1, event_ids = $2, detail = $3, updated_at = $4 WHERE id = $5`,
 				max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, id)
-			return 0, err
+			return nil, err
 		default:
 			due = store.DigestDue(due, prevDue.UTC(), dc.Digest)
 		}
 		key = store.DigestKey(dc.DigestGroup, due)
 	}
 	if key == "" {
-		return 0, errors.New("decision without a key")
+		return nil, errors.New("decision without a key")
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
-			event_ids, count, dry_run, detail, created_at, due_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12) ON CONFLICT (key) DO NOTHING`,
+	var lockedBy string
+	var lockedUntil *time.Time
+	attempts := 0
+	if owner != "" && dc.Lease && !due.After(now) {
+		until := now.Add(lease)
+		lockedBy, lockedUntil, attempts = owner, &until, 1
+	}
+	ids := store.MergeEventIDs(nil, dc.EventIDs)
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
+			event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16) ON CONFLICT (key) DO NOTHING RETURNING id`,
 		key, dc.DigestGroup, dc.Rule, dc.Action, dc.StudyID, dc.Target, dc.Batch,
-		mustJSON(store.MergeEventIDs(nil, dc.EventIDs)), max(dc.Count, 1), dc.DryRun, dc.Detail, now, due)
-	if err != nil {
-		return 0, err
+		mustJSON(ids), max(dc.Count, 1), dc.DryRun, dc.Detail, now, due, lockedBy, lockedUntil, attempts).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
 	}
-	return int(tag.RowsAffected()), nil
+	if err != nil {
+		return nil, err
+	}
+	a := store.LeasedAction(dc, key, id, ids, due, now)
+	a.Attempts = attempts
+	return &a, nil
 }
 
 func mustJSON(v any) string {

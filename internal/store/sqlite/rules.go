@@ -33,45 +33,72 @@ func (db *DB) RulesCursor(ctx context.Context, start int64) (int64, error) {
 }
 
 // Decide records decisions, moving the cursor with them (see store.Rules).
-// The single writer connection and an immediate transaction make the
-// cursor check and the inserts one step.
 func (db *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision) (int, error) {
+	added, _, err := db.decideAll(ctx, cursor, ds, nil)
+	return added, err
+}
+
+// DecideClaim is Decide leasing the due new actions of decisions with
+// Lease set to owner (see store.Rules).
+func (db *DB) DecideClaim(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision, owner string, lease time.Duration) ([]store.Action, error) {
+	if owner == "" {
+		return nil, errors.New("decide: empty owner")
+	}
+	_, leased, err := db.decideAll(ctx, cursor, ds, &leaseTo{owner: owner, lease: lease})
+	return leased, err
+}
+
+// leaseTo is who DecideClaim leases new actions to, and for how long.
+type leaseTo struct {
+	owner string
+	lease time.Duration
+}
+
+// decideAll records ds in one transaction on the single writer connection
+// (an immediate transaction: the cursor check and the inserts are one step).
+func (db *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision, lt *leaseTo) (int, []store.Action, error) {
 	if db.closed.Load() {
-		return 0, store.ErrClosed
+		return 0, nil, store.ErrClosed
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, db.wrap("decide", err)
+		return 0, nil, db.wrap("decide", err)
 	}
 	defer tx.Rollback()
 	if cursor != nil {
 		res, err := tx.ExecContext(ctx, `UPDATE rule_cursor SET seq = ?3 WHERE name = ?1 AND seq = ?2`,
 			rulesCursorName, cursor.From, cursor.To)
 		if err != nil {
-			return 0, db.wrap("decide: move cursor", err)
+			return 0, nil, db.wrap("decide: move cursor", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return 0, store.ErrCursorMoved
+			return 0, nil, store.ErrCursorMoved
 		}
 	}
-	now := db.opts.Now()
+	now := fromMicros(micros(db.opts.Now()))
 	added := 0
+	var leased []store.Action
 	ins, err := tx.PrepareContext(ctx, sqlInsertAction)
 	if err != nil {
-		return 0, db.wrap("decide", err)
+		return 0, nil, db.wrap("decide", err)
 	}
 	defer ins.Close()
 	for _, d := range ds {
-		n, err := db.decide(ctx, tx, ins, d, now)
+		a, err := db.decide(ctx, tx, ins, d, now, lt)
 		if err != nil {
-			return 0, db.wrap("decide", err)
+			return 0, nil, db.wrap("decide", err)
 		}
-		added += n
+		if a != nil {
+			added++
+			if a.Attempts > 0 {
+				leased = append(leased, *a)
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, db.wrap("decide: commit", err)
+		return 0, nil, db.wrap("decide: commit", err)
 	}
-	return added, nil
+	return added, leased, nil
 }
 
 // sqlDigestLast reads a digest group's newest row. The "<> ”" repeats the
@@ -81,14 +108,18 @@ func (db *DB) Decide(ctx context.Context, cursor *store.RuleCursor, ds []store.D
 const sqlDigestLast = `SELECT id, due_at, outcome, locked_by, attempts, count, event_ids
 	FROM rule_actions WHERE digest_group = ? AND digest_group <> '' ORDER BY id DESC LIMIT 1`
 
-// sqlInsertAction records a decision unless its key is recorded already.
+// sqlInsertAction records a decision unless its key is recorded already,
+// leased at once when locked_by is set (DecideClaim).
 const sqlInsertAction = `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
-			event_ids, count, dry_run, detail, created_at, due_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
+			event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
 
-func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Decision, now time.Time) (int, error) {
-	due := d.DueAt
-	if due.IsZero() {
+// decide records d, returning the new action (nil when d was merged into
+// a digest or its key was recorded already); it is leased (Attempts 1)
+// when lt is set, d asks for it and it is due.
+func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Decision, now time.Time, lt *leaseTo) (*store.Action, error) {
+	due := fromMicros(micros(d.DueAt))
+	if d.DueAt.IsZero() {
 		due = now
 	}
 	key := d.Key
@@ -104,29 +135,44 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Dec
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return 0, err
+			return nil, err
 		case store.DigestMergeable(outcome, attempts, lockedBy):
 			var ids []string
 			_ = json.Unmarshal([]byte(idsJSON), &ids)
 			_, err := tx.ExecContext(ctx, `UPDATE rule_actions SET count = count + ?, event_ids = ?, detail = ?, updated_at = ? WHERE id = ?`,
 				max(d.Count, 1), mustJSON(store.MergeEventIDs(ids, d.EventIDs)), d.Detail, micros(now), id)
-			return 0, err
+			return nil, err
 		default:
 			due = store.DigestDue(due, fromMicros(prevDue), d.Digest)
 		}
 		key = store.DigestKey(d.DigestGroup, due)
 	}
 	if key == "" {
-		return 0, errors.New("decision without a key")
+		return nil, errors.New("decision without a key")
 	}
+	lockedBy, lockedUntil, attempts := "", int64(0), 0
+	if lt != nil && d.Lease && !due.After(now) {
+		lockedBy, lockedUntil, attempts = lt.owner, micros(now.Add(lt.lease)), 1
+	}
+	ids := store.MergeEventIDs(nil, d.EventIDs)
 	res, err := ins.ExecContext(ctx,
 		key, d.DigestGroup, d.Rule, d.Action, d.StudyID, d.Target, d.Batch,
-		mustJSON(store.MergeEventIDs(nil, d.EventIDs)), max(d.Count, 1), d.DryRun, d.Detail, micros(now), micros(due), micros(now))
+		mustJSON(ids), max(d.Count, 1), d.DryRun, d.Detail, micros(now), micros(due), micros(now), lockedBy, lockedUntil, attempts)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	// The single writer connection: the changes count says whether the row
+	// went in, the last insert rowid is its id.
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, nil
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	a := store.LeasedAction(d, key, id, ids, due, now)
+	a.Attempts = attempts
+	return &a, nil
 }
 
 func mustJSON(v any) string {

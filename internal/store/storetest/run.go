@@ -74,6 +74,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RulesCursorRace", testRulesCursorRace},
 		{"RulesDigest", testRulesDigest},
 		{"RulesLease", testRulesLease},
+		{"RulesDecideClaim", testRulesDecideClaim},
 		{"RulesList", testRulesList},
 		{"RulesForward", testRulesForward},
 		{"Feed", testFeed},
