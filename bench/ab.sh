@@ -73,11 +73,7 @@ one() {
 
 ab_rounds
 if [ -s "$WORK/ceiling.results" ]; then
-  awk '
-    function median(a, n,   i, j, t) {
-      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+  awk "$AWK_MEDIAN"'
     FNR == NR { c[$1] = $3; cc[$1] = $4; next }
     { r[$2, $1] = $3 / c[$1]; n = $1 }
     END {
@@ -91,11 +87,7 @@ if [ -s "$WORK/ceiling.results" ]; then
       }
     }' "$WORK/ceiling.results" "$WORK/results"
 fi
-awk '
-  function median(a, n,   i, j, t) {
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk "$AWK_MEDIAN"'
   { rps[$2, $1] = $3; cpu[$2, $1] = $4; al[$2, $1] = $5; n = $1 }
   END {
     for (v = 0; v < 2; v++) {

@@ -49,10 +49,8 @@ for r in $(seq 1 "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then run old "$r"; run new "$r"; else run new "$r"; run old "$r"; fi
 done
 for name in old new; do
-  awk -v n="$name" '$1 == n { p50[++k] = $2; p99[k] = $3; p999[k] = $4 }
-    function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
-    END { printf "%s: median p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms over %d runs\n", n, med(p50, k), med(p99, k), med(p999, k), k }' "$WORK/results"
+  awk -v n="$name" "$AWK_MEDIAN"'$1 == n { p50[++k] = $2; p99[k] = $3; p999[k] = $4 }
+    END { printf "%s: median p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms over %d runs\n", n, median(p50, k), median(p99, k), median(p999, k), k }' "$WORK/results"
 done
 echo "all runs (name p50 p99 p99.9 late):"
 cat "$WORK/results"

@@ -129,11 +129,7 @@ one() {
 log "columns: variant answers/s receiver-µs pg-backend-µs pg-aux-µs (CPU per request) commits-per-1000 inserted updated wal-bytes wrk-µs (per request)"
 ab_rounds
 if [ -s "$WORK/ceiling.results" ]; then
-  awk '
-    function median(a, n,   i, j, t) {
-      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+  awk "$AWK_MEDIAN"'
     FNR == NR { c[$1] = $3; cc[$1] = $4; cw[$1] = $5; next }
     { r[$2, $1] = $3 / c[$1]; n = $1 }
     END {
@@ -148,11 +144,7 @@ if [ -s "$WORK/ceiling.results" ]; then
     }' "$WORK/ceiling.results" "$WORK/results"
 fi
 cp "$WORK/results" "${AB_RESULTS:-/dev/null}" 2>/dev/null || true
-awk '
-  function median(a, n,   i, j, t) {
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk "$AWK_MEDIAN"'
   function summary(col, label,   v, i, x, m) {
     for (v = 0; v < 2; v++) {
       name = v ? "B" : "A"

@@ -158,7 +158,18 @@ _cleanup() {
   rm -rf "$WORK"
 }
 
-# What bench/ab.sh and bench/abpg.sh share.
+# What bench/ab.sh and bench/abpg.sh share (and abp99.sh, AWK_MEDIAN).
+
+# AWK_MEDIAN defines median(a, n) for the A/B scripts' summaries: put it
+# before an awk program (awk "$AWK_MEDIAN"'...'). It sorts a[1..n] in place,
+# so a[1] and a[n] are then the range, and returns the middle value (the
+# mean of the two middle ones when n is even).
+AWK_MEDIAN='
+function median(a, n,   i, j, t) {
+  for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+  return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+'
 
 # cpu_ticks PID: utime + stime of PID in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
