@@ -34,7 +34,8 @@ type DB struct {
 	read  *sql.DB // query_only pool
 	batch *backend.Batcher
 	stmts *statements
-	ins   *rawWriter // the hot statements without database/sql (rawwrite.go)
+	rules *ruleStatements // the rules engine's and the change feed's (rules_stmts.go)
+	ins   *rawWriter      // the hot statements without database/sql (rawwrite.go)
 	ckpt  *checkpointer
 	owner *owner // this process's claim on the file
 	walID fileID // the writer's log, when its syncs are deferred (zero: not)
@@ -181,8 +182,10 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	if err := read.PingContext(ctx); err != nil {
 		return fmt.Errorf("connect read pool: %w", err)
 	}
-	db.stmts, err = prepare(ctx, db.write)
-	if err != nil {
+	if db.stmts, err = prepare(ctx, db.write); err != nil {
+		return err
+	}
+	if db.rules, err = prepareRules(ctx, db.write, db.read); err != nil {
 		return err
 	}
 	db.ins = newRawWriter()
@@ -343,6 +346,7 @@ func (db *DB) Close() error {
 		}
 		cerr := db.ckpt.close()
 		db.stmts.close()
+		db.rules.close()
 		db.ins.close()
 		rerr := db.read.Close()
 		werr := db.write.Close()

@@ -115,8 +115,7 @@ func (db *DB) feedFromMemory(ctx context.Context, after, bound int64, ms []store
 		return events, true, nil
 	}
 	ids, _ := json.Marshal(unknown)
-	rows, err := db.read.QueryContext(ctx, `SELECT id, study_id FROM submissions
-		WHERE id IN (SELECT value FROM json_each(?)) AND study_id <> ''`, string(ids))
+	rows, err := db.rules.feedStudies.QueryContext(ctx, string(ids))
 	if err != nil {
 		return nil, false, err
 	}

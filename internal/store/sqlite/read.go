@@ -283,7 +283,7 @@ func (db *DB) Feed(ctx context.Context, f store.FeedFilter) (store.FeedPage, err
 	}
 	page := store.FeedPage{Through: f.AfterSeq}
 	var bound int64
-	if err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&bound); err != nil {
+	if err := db.rules.feedBound.QueryRowContext(ctx).Scan(&bound); err != nil {
 		return page, db.wrap("read feed", err)
 	}
 	if bound <= f.AfterSeq {

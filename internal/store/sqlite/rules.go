@@ -66,8 +66,7 @@ func (db *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []stor
 	}
 	defer tx.Rollback()
 	if cursor != nil {
-		res, err := tx.ExecContext(ctx, `UPDATE rule_cursor SET seq = ?3 WHERE name = ?1 AND seq = ?2`,
-			rulesCursorName, cursor.From, cursor.To)
+		res, err := tx.StmtContext(ctx, db.rules.moveCursor).ExecContext(ctx, rulesCursorName, cursor.From, cursor.To)
 		if err != nil {
 			return 0, nil, db.wrap("decide: move cursor", err)
 		}
@@ -78,11 +77,7 @@ func (db *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []stor
 	now := fromMicros(micros(db.opts.Now()))
 	added := 0
 	var leased []store.Action
-	ins, err := tx.PrepareContext(ctx, sqlInsertAction)
-	if err != nil {
-		return 0, nil, db.wrap("decide", err)
-	}
-	defer ins.Close()
+	ins := tx.StmtContext(ctx, db.rules.insertAction)
 	for _, d := range ds {
 		a, err := db.decide(ctx, tx, ins, d, now, lt)
 		if err != nil {
@@ -130,7 +125,7 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Dec
 			attempts, count   int
 			idsJSON           string
 		)
-		err := tx.QueryRowContext(ctx, sqlDigestLast, d.DigestGroup).
+		err := tx.StmtContext(ctx, db.rules.digestLast).QueryRowContext(ctx, d.DigestGroup).
 			Scan(&id, &prevDue, &outcome, &lockedBy, &attempts, &count, &idsJSON)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -139,8 +134,7 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Dec
 		case store.DigestMergeable(outcome, attempts, lockedBy):
 			var ids []string
 			_ = json.Unmarshal([]byte(idsJSON), &ids)
-			_, err := tx.ExecContext(ctx, `UPDATE rule_actions SET count = count + ?, event_ids = ?, detail = ?, updated_at = ? WHERE id = ?`,
-				max(d.Count, 1), mustJSON(store.MergeEventIDs(ids, d.EventIDs)), d.Detail, micros(now), id)
+			_, err := tx.StmtContext(ctx, db.rules.digestMerge).ExecContext(ctx, max(d.Count, 1), mustJSON(store.MergeEventIDs(ids, d.EventIDs)), d.Detail, micros(now), id)
 			return nil, err
 		default:
 			due = store.DigestDue(due, fromMicros(prevDue), d.Digest)
@@ -213,12 +207,7 @@ func (db *DB) ClaimActions(ctx context.Context, owner string, n int, lease time.
 		return nil, nil
 	}
 	now := micros(db.opts.Now())
-	rows, err := db.write.QueryContext(ctx, `UPDATE rule_actions
-		SET interrupted = (locked_by <> ''), locked_by = ?1, locked_until = ?2, attempts = attempts + 1, updated_at = ?3
-		WHERE id IN (SELECT id FROM rule_actions
-			WHERE outcome = 'pending' AND due_at <= ?3 AND (locked_by = '' OR locked_until <= ?3)
-			ORDER BY due_at, id LIMIT ?4)
-		RETURNING `+actionColumns, owner, now+lease.Microseconds(), now, min(n, store.MaxLimit))
+	rows, err := db.rules.claim.QueryContext(ctx, owner, now+lease.Microseconds(), now, min(n, store.MaxLimit))
 	if err != nil {
 		return nil, db.wrap("claim actions", err)
 	}
@@ -253,11 +242,9 @@ func (db *DB) FinishActions(ctx context.Context, owner string, results []store.A
 	if err != nil {
 		return err
 	}
+	finish := tx.StmtContext(ctx, db.rules.finish)
 	for _, g := range groups {
-		if _, err := tx.ExecContext(ctx, `UPDATE rule_actions
-			SET outcome = ?1, reason = ?2, request = ?3, response = ?4, finished_at = ?5, updated_at = ?5, locked_by = '', locked_until = 0
-			WHERE id IN (SELECT value FROM json_each(?6)) AND locked_by = ?7 AND outcome = 'pending'`,
-			g.Outcome, backend.TruncateError(g.Reason), backend.TruncateError(g.Request), backend.TruncateError(g.Response),
+		if _, err := finish.ExecContext(ctx, g.Outcome, backend.TruncateError(g.Reason), backend.TruncateError(g.Request), backend.TruncateError(g.Response),
 			now, mustJSON(g.IDs), owner); err != nil {
 			return db.wrap("finish actions", err)
 		}
@@ -277,10 +264,7 @@ func (db *DB) RetryActions(ctx context.Context, owner string, ids []int64, at ti
 		return nil
 	}
 	b, _ := json.Marshal(ids)
-	_, err := db.write.ExecContext(ctx, `UPDATE rule_actions
-		SET due_at = ?1, reason = ?2, updated_at = ?3, locked_by = '', locked_until = 0
-		WHERE id IN (SELECT value FROM json_each(?4)) AND locked_by = ?5 AND outcome = 'pending'`,
-		micros(at), backend.TruncateError(reason), micros(db.opts.Now()), string(b), owner)
+	_, err := db.rules.retry.ExecContext(ctx, micros(at), backend.TruncateError(reason), micros(db.opts.Now()), string(b), owner)
 	return db.wrapNil("retry actions", err)
 }
 
