@@ -102,7 +102,12 @@ type Engine struct {
 	studies map[string]*store.Study
 	match   []store.EventMatch // the events the rules name (Decider.FeedMatch)
 	decided []decided          // the evaluator's page of decisions (EvaluateEvents)
-	handed  *handoff           // actions the evaluator leased, for the action worker (execute.go)
+	// at is the evaluator's place in the change feed as its last Decide
+	// left it (when placed): read from the store once, not every poll;
+	// should another replica move it, Decide says so and it is read again.
+	at     int64
+	placed bool
+	handed *handoff // actions the evaluator leased, for the action worker (execute.go)
 }
 
 // New returns an engine for cfg.
@@ -192,6 +197,18 @@ func (e *Engine) Start(ctx context.Context) error {
 	return err
 }
 
+// place returns the evaluator's place: as it left it, else the store's.
+func (e *Engine) place(ctx context.Context) (int64, error) {
+	if e.placed {
+		return e.at, nil
+	}
+	at, err := e.cursor(ctx)
+	if err == nil {
+		e.at, e.placed = at, true
+	}
+	return at, err
+}
+
 // cursor returns the evaluator's place, recording the newest stored event
 // as that place the first time.
 func (e *Engine) cursor(ctx context.Context) (int64, error) {
@@ -213,7 +230,7 @@ func (e *Engine) cursor(ctx context.Context) (int64, error) {
 // arrives from then on.
 func (e *Engine) EvaluateEvents(ctx context.Context) error {
 	st := e.opts.Store
-	cursor, err := e.cursor(ctx)
+	cursor, err := e.place(ctx)
 	if err != nil {
 		return err
 	}
@@ -256,7 +273,8 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		e.decided = ds
 		err = e.decide(ctx, &store.RuleCursor{From: cursor, To: to}, mergeDecisions(ds))
 		if errors.Is(err, store.ErrCursorMoved) { // another replica decided on them
-			if cursor, err = e.cursor(ctx); err != nil {
+			e.placed = false
+			if cursor, err = e.place(ctx); err != nil {
 				return err
 			}
 			continue
@@ -264,7 +282,7 @@ func (e *Engine) EvaluateEvents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		cursor = to
+		cursor, e.at = to, to
 		if len(page.Events) < feedPage {
 			// The feed was read to its end: what arrives meanwhile waits
 			// for the next poll, so a busy receiver gets one decision
