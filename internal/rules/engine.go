@@ -361,7 +361,16 @@ func (e *Engine) EvaluatePeriodic(ctx context.Context) error {
 // they are carried out without a claim of their own.
 func (e *Engine) decide(ctx context.Context, cursor *store.RuleCursor, ds []store.Decision) error {
 	at := e.opts.Now()
+	e.settle(ds, at)
 	as, err := e.opts.Store.DecideClaim(ctx, cursor, ds, e.opts.Owner, e.opts.Lease)
-	e.handed.put(leased{as, at})
+	pending := as[:0:0]
+	for _, a := range as {
+		if a.Outcome == store.ActionPending {
+			pending = append(pending, a)
+		} else {
+			e.opts.Metrics.count(a.Rule, a.Action, a.Outcome, 1)
+		}
+	}
+	e.handed.put(leased{pending, at})
 	return err
 }

@@ -2,9 +2,13 @@ package rules
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
@@ -86,6 +90,44 @@ func TestStoppedWorkerHandsLeasedActionsBack(t *testing.T) {
 		}
 		if c := r.pro.Calls(); len(c) != 0 {
 			t.Errorf("the stopped worker called Prolific: %+v", c)
+		}
+	})
+}
+
+// TestDryRunSettledAtDecision: an action that sends nothing and is due at
+// once is recorded finished (dry-run, its batch's request, why) by the
+// decision itself, counted in the metrics, and never leased or claimed; a
+// live one is leased for the worker instead.
+func TestDryRunSettledAtDecision(t *testing.T) {
+	clock := storetest.NewClock(storetest.T0)
+	forEachStore(t, clock, func(t *testing.T, open opener) {
+		st := open(t)
+		r := startedRig(t, st, clock, parse(t, exampleRules), ModeDryRun, &fakeProlific{}, &fakeSender{})
+		for i := range 3 {
+			save(t, st, submission(fmt.Sprint("sub-", i), "study-1", "APPROVED", clock.Now()))
+		}
+		r.evaluate(t)
+		if h := r.eng.handed.take(); len(h) != 0 {
+			t.Errorf("handed to the worker: %+v, want nothing (settled)", h)
+		}
+		as := actions(t, st, store.ActionFilter{})
+		if len(as) != 3 {
+			t.Fatalf("%d actions, want 3", len(as))
+		}
+		for _, a := range as {
+			if a.Outcome != store.ActionDryRun || a.Attempts != 0 || !strings.Contains(a.Request, "[3: ") || a.Reason == "" {
+				t.Errorf("action %s: %s, %d attempts, request %q, reason %q; want dry-run, none, the batch of 3, why",
+					a.Key, a.Outcome, a.Attempts, a.Request, a.Reason)
+			}
+		}
+		if n := testutil.ToFloat64(r.eng.opts.Metrics.actions.WithLabelValues("follow-up-group", ActionGroupAdd, store.ActionDryRun)); n != 3 {
+			t.Errorf("receiver_rule_actions_total{outcome=dry-run} = %v, want 3", n)
+		}
+		live := startedRig(t, st, clock, parse(t, exampleRules), ModeLive, &fakeProlific{}, &fakeSender{})
+		save(t, st, submission("sub-9", "study-1", "APPROVED", clock.Now()))
+		live.evaluate(t)
+		if h := live.eng.handed.take(); len(h) != 1 || len(h[0].actions) != 1 || h[0].actions[0].Outcome != store.ActionPending {
+			t.Errorf("live: handed %+v, want the group addition, pending", h)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
@@ -44,6 +45,46 @@ func (e *Engine) triage(ctx context.Context, r *Rule, as []store.Action, results
 		live = append(live, a)
 	}
 	return live, results
+}
+
+// settle fills in Settled for the decisions due at once whose actions
+// send nothing (dry-run), as triage would record them, batch by batch:
+// they are recorded finished, with no lease, claim or second write.
+// Messages are left to the action worker (their request is the message,
+// which reads the study).
+func (e *Engine) settle(ds []store.Decision, now time.Time) {
+	var order []string
+	batches := map[string][]int{}
+	for i := range ds {
+		d := &ds[i]
+		a := store.Action{Rule: d.Rule, Action: d.Action, Target: d.Target, DryRun: d.DryRun, Detail: d.Detail}
+		if d.Digest > 0 || d.DueAt.After(now) || d.Action == ActionNotify || !e.sendsNothing(a) || e.rule(d.Rule) == nil {
+			continue
+		}
+		k := "single:" + strconv.Itoa(i)
+		if d.Batch != "" {
+			k = "batch:" + d.Rule + "/" + d.Batch
+		}
+		if _, ok := batches[k]; !ok {
+			order = append(order, k)
+		}
+		batches[k] = append(batches[k], i)
+	}
+	for _, k := range order {
+		for idx := batches[k]; len(idx) > 0; {
+			n := min(len(idx), maxBatch)
+			as := make([]store.Action, n)
+			for j, i := range idx[:n] {
+				d := &ds[i]
+				as[j] = store.Action{Rule: d.Rule, Action: d.Action, Target: d.Target, DryRun: d.DryRun, Detail: d.Detail}
+			}
+			req := e.request(e.rule(as[0].Rule), as...)
+			for j, i := range idx[:n] {
+				ds[i].Settled = &store.ActionResult{Outcome: store.ActionDryRun, Request: req, Reason: e.dryRunReason(as[j])}
+			}
+			idx = idx[n:]
+		}
+	}
 }
 
 func (e *Engine) dryRunReason(a store.Action) string {

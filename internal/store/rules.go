@@ -54,6 +54,10 @@ type Decision struct {
 	// Lease asks DecideClaim to lease the decision's new action to its
 	// caller at once when it is due, rather than leave it for a claim.
 	Lease bool
+	// Settled, when set, records the decision's new action already
+	// finished with this outcome, reason and request (an action that
+	// sends nothing: nothing to lease, claim or wait for), attempts 0.
+	Settled *ActionResult
 
 	// Digest, when positive, makes the decision a digest of DigestGroup:
 	// while the group's newest action is still waiting (never tried), the
@@ -132,8 +136,9 @@ type Rules interface {
 	// DecideClaim is Decide that also leases to owner, for lease, each new
 	// action of a decision with Lease set that is due at once (attempts 1,
 	// not Interrupted, as ClaimActions would), in the same transaction,
-	// and returns them in the order of ds: the caller carries them out
-	// without claiming them.
+	// and returns them, with the new actions recorded Settled, in the
+	// order of ds: the caller carries the pending ones out without
+	// claiming them.
 	DecideClaim(ctx context.Context, cursor *RuleCursor, ds []Decision, owner string, lease time.Duration) ([]Action, error)
 	// ClaimActions leases up to limit due pending actions to owner for
 	// lease, oldest due first, adding one to their attempts.
@@ -154,9 +159,13 @@ type Rules interface {
 // (DecideClaim), as ClaimActions would return it: id is its row, ids its
 // recorded event IDs, due its due time, now the time of the decision.
 func LeasedAction(d Decision, key string, id int64, ids []string, due, now time.Time) Action {
-	return Action{ID: id, Key: key, Rule: d.Rule, Action: d.Action, StudyID: d.StudyID, Target: d.Target, Batch: d.Batch,
+	a := Action{ID: id, Key: key, Rule: d.Rule, Action: d.Action, StudyID: d.StudyID, Target: d.Target, Batch: d.Batch,
 		EventIDs: ids, Count: max(d.Count, 1), DryRun: d.DryRun, Detail: d.Detail, Outcome: ActionPending, Attempts: 1,
 		CreatedAt: now, DueAt: due, UpdatedAt: now}
+	if r := d.Settled; r != nil {
+		a.Outcome, a.Reason, a.Request, a.Response, a.Attempts, a.FinishedAt = r.Outcome, r.Reason, r.Request, r.Response, 0, now
+	}
+	return a
 }
 
 // MergeEventIDs appends add to ids, keeping at most MaxActionEvents and

@@ -38,6 +38,17 @@ func TruncateError(reason string) string {
 	return reason
 }
 
+// Settled is what a decision's new action is recorded with (see
+// store.Decision.Settled): its outcome (pending unless settled), reason,
+// request and response (bounded as errors are), and whether it is
+// finished at the decision.
+func Settled(d store.Decision) (outcome, reason, request, response string, finished bool) {
+	if r := d.Settled; r != nil {
+		return r.Outcome, TruncateError(r.Reason), TruncateError(r.Request), TruncateError(r.Response), true
+	}
+	return store.ActionPending, "", "", "", false
+}
+
 // SortOutbox sorts items by ID (queue order).
 func SortOutbox(items []store.OutboxItem) {
 	slices.SortFunc(items, func(a, b store.OutboxItem) int { return cmp.Compare(a.ID, b.ID) })

@@ -75,7 +75,7 @@ func (d *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []store
 			}
 			if a != nil {
 				added++
-				if a.Attempts > 0 {
+				if a.Attempts > 0 || a.Outcome != store.ActionPending {
 					leased = append(leased, *a)
 				}
 			}
@@ -129,20 +129,27 @@ func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, ow
 	if key == "" {
 		return nil, errors.New("decision without a key")
 	}
+	outcome, reason, request, response, settled := backend.Settled(dc)
 	var lockedBy string
-	var lockedUntil *time.Time
+	var lockedUntil, finished *time.Time
 	attempts := 0
-	if owner != "" && dc.Lease && !due.After(now) {
+	switch {
+	case settled:
+		finished = &now
+	case owner != "" && dc.Lease && !due.After(now):
 		until := now.Add(lease)
 		lockedBy, lockedUntil, attempts = owner, &until, 1
 	}
 	ids := store.MergeEventIDs(nil, dc.EventIDs)
 	var id int64
 	err := tx.QueryRow(ctx, `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
-			event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16) ON CONFLICT (key) DO NOTHING RETURNING id`,
+			event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts,
+			outcome, reason, request, response, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16, $17, $18, $19, $20, $21)
+		ON CONFLICT (key) DO NOTHING RETURNING id`,
 		key, dc.DigestGroup, dc.Rule, dc.Action, dc.StudyID, dc.Target, dc.Batch,
-		mustJSON(ids), max(dc.Count, 1), dc.DryRun, dc.Detail, now, due, lockedBy, lockedUntil, attempts).Scan(&id)
+		mustJSON(ids), max(dc.Count, 1), dc.DryRun, dc.Detail, now, due, lockedBy, lockedUntil, attempts,
+		outcome, reason, request, response, finished).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -151,6 +158,7 @@ func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, ow
 	}
 	a := store.LeasedAction(dc, key, id, ids, due, now)
 	a.Attempts = attempts
+	a.Reason, a.Request, a.Response = reason, request, response
 	return &a, nil
 }
 

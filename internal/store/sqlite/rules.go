@@ -85,7 +85,7 @@ func (db *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []stor
 		}
 		if a != nil {
 			added++
-			if a.Attempts > 0 {
+			if a.Attempts > 0 || a.Outcome != store.ActionPending {
 				leased = append(leased, *a)
 			}
 		}
@@ -106,8 +106,9 @@ const sqlDigestLast = `SELECT id, due_at, outcome, locked_by, attempts, count, e
 // sqlInsertAction records a decision unless its key is recorded already,
 // leased at once when locked_by is set (DecideClaim).
 const sqlInsertAction = `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
-			event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
+			event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts,
+			outcome, reason, request, response, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
 
 // decide records d, returning the new action (nil when d was merged into
 // a digest or its key was recorded already); it is leased (Attempts 1)
@@ -144,14 +145,19 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Dec
 	if key == "" {
 		return nil, errors.New("decision without a key")
 	}
-	lockedBy, lockedUntil, attempts := "", int64(0), 0
-	if lt != nil && d.Lease && !due.After(now) {
+	outcome, reason, request, response, settled := backend.Settled(d)
+	lockedBy, lockedUntil, attempts, finished := "", int64(0), 0, int64(0)
+	switch {
+	case settled:
+		finished = micros(now)
+	case lt != nil && d.Lease && !due.After(now):
 		lockedBy, lockedUntil, attempts = lt.owner, micros(now.Add(lt.lease)), 1
 	}
 	ids := store.MergeEventIDs(nil, d.EventIDs)
 	res, err := ins.ExecContext(ctx,
 		key, d.DigestGroup, d.Rule, d.Action, d.StudyID, d.Target, d.Batch,
-		mustJSON(ids), max(d.Count, 1), d.DryRun, d.Detail, micros(now), micros(due), micros(now), lockedBy, lockedUntil, attempts)
+		mustJSON(ids), max(d.Count, 1), d.DryRun, d.Detail, micros(now), micros(due), micros(now), lockedBy, lockedUntil, attempts,
+		outcome, reason, request, response, finished)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +172,7 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Dec
 	}
 	a := store.LeasedAction(d, key, id, ids, due, now)
 	a.Attempts = attempts
+	a.Reason, a.Request, a.Response = reason, request, response
 	return &a, nil
 }
 

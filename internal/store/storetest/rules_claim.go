@@ -76,3 +76,32 @@ func testRulesDecideClaim(t *testing.T, open OpenFunc) {
 		t.Errorf("claim after the lease ran out = %+v, want crashed, interrupted, attempt 2", c)
 	}
 }
+
+// testRulesDecideSettled: a decision recorded Settled is finished at once
+// with its outcome, request and reason, attempts 0, is returned by
+// DecideClaim and never claimed; recorded again, it is not returned.
+func testRulesDecideSettled(t *testing.T, open OpenFunc) {
+	s, clock := rulesStore(t, open)
+	d := store.Decision{Key: "dry", Rule: "r", Action: "group_add", Target: "p1", Batch: "group:g", Lease: true,
+		Settled: &store.ActionResult{Outcome: store.ActionDryRun, Request: "add [1: p1]", Reason: "RECEIVER_ACTIONS is dry-run"}}
+	got, err := s.DecideClaim(ctx(t), nil, []store.Decision{d}, "a", lease)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("DecideClaim = %v, %v; want the settled action", actionKeys(got), err)
+	}
+	rows := listActions(t, s, store.ActionFilter{})
+	if len(rows) != 1 || !reflect.DeepEqual(got[0], rows[0]) {
+		t.Fatalf("returned %+v\nstored %+v; want the same", got, rows)
+	}
+	a := rows[0]
+	if a.Outcome != store.ActionDryRun || a.Request != "add [1: p1]" || a.Reason != "RECEIVER_ACTIONS is dry-run" ||
+		a.Attempts != 0 || !a.FinishedAt.Equal(clock.Now()) {
+		t.Errorf("settled action %+v, want dry-run with its request and reason, no attempt, finished now", a)
+	}
+	clock.Advance(lease + time.Second)
+	if c := claimActions(t, s, "b"); len(c) != 0 {
+		t.Errorf("claimed a settled action: %v", actionKeys(c))
+	}
+	if again, err := s.DecideClaim(ctx(t), nil, []store.Decision{d}, "a", lease); err != nil || len(again) != 0 {
+		t.Errorf("DecideClaim(again) = %v, %v; want nothing new", actionKeys(again), err)
+	}
+}

@@ -75,6 +75,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RulesDigest", testRulesDigest},
 		{"RulesLease", testRulesLease},
 		{"RulesDecideClaim", testRulesDecideClaim},
+		{"RulesDecideSettled", testRulesDecideSettled},
 		{"RulesList", testRulesList},
 		{"RulesForward", testRulesForward},
 		{"Feed", testFeed},
