@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -17,6 +18,9 @@ const recentCap = 1 << 15
 // recentEvent is a stored event as the change feed lists it (no body,
 // content hash or signature form), times as stored (microseconds).
 type recentEvent struct {
+	// learnt is recentFeed.learnt when the event's batch began: while it
+	// is unchanged, no submission has learnt its study since
+	learnt                                            uint64
 	seq                                               int64
 	id, typ, resourceID, status, participant, studyID string
 	source                                            string
@@ -37,7 +41,15 @@ type recentFeed struct {
 	mu     sync.Mutex
 	on     bool // set by the first Feed: nothing is kept until the feed is read
 	events []recentEvent
+	// learnt counts the writes that may have taught the store a
+	// submission's study (learn): a submission event stored without one
+	// is looked up only if it moved since the event's batch began.
+	learnt atomic.Uint64
 }
+
+// learn notes that a write holding the writer may teach the store a
+// submission's study; called before that write commits.
+func (r *recentFeed) learn() { r.learnt.Add(1) }
 
 // enable starts keeping events (from the next commit on).
 func (r *recentFeed) enable() {
@@ -48,7 +60,7 @@ func (r *recentFeed) enable() {
 
 // add records a commit's stored events, in the order they were stored. A
 // seq that does not follow the last one kept starts the buffer afresh.
-func (r *recentFeed) add(events []*store.Event, out []store.Outcome) {
+func (r *recentFeed) add(events []*store.Event, out []store.Outcome, learnt uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.on {
@@ -61,7 +73,7 @@ func (r *recentFeed) add(events []*store.Event, out []store.Outcome) {
 		if n := len(r.events); n > 0 && r.events[n-1].seq+1 != e.Seq {
 			r.events = r.events[:0]
 		}
-		r.events = append(r.events, recentEvent{seq: e.Seq, id: e.ID, typ: e.Type, resourceID: e.ResourceID, status: e.Status,
+		r.events = append(r.events, recentEvent{learnt: learnt, seq: e.Seq, id: e.ID, typ: e.Type, resourceID: e.ResourceID, status: e.Status,
 			participant: e.ParticipantID, studyID: e.StudyID, source: store.SourceOf(e),
 			eventTime: micros(e.EventTime), receivedAt: micros(e.ReceivedAt)})
 	}
@@ -80,6 +92,7 @@ func (r *recentFeed) page(after, bound int64, ms []store.EventMatch, n int) ([]s
 		return nil, false
 	}
 	var out []store.Event
+	learnt := r.learnt.Load()
 	for _, re := range r.events[after+1-r.events[0].seq:] {
 		if re.seq > bound || len(out) == n {
 			break
@@ -88,11 +101,19 @@ func (r *recentFeed) page(after, bound int64, ms []store.EventMatch, n int) ([]s
 			ParticipantID: re.participant, StudyID: re.studyID, Source: re.source,
 			EventTime: fromMicros(re.eventTime), ReceivedAt: fromMicros(re.receivedAt)}
 		if store.MatchesAny(ms, &e) {
+			if e.StudyID == "" && re.learnt == learnt {
+				e.StudyID = studyUnknown // nothing learnt since: no look-up
+			}
 			out = append(out, e)
 		}
 	}
 	return out, true
 }
+
+// studyUnknown marks, between recentFeed.page and feedFromMemory, an
+// event whose study no write can have taught the store since it was
+// stored (it cannot be a study ID: those are Prolific's hex IDs).
+const studyUnknown = "\x00unknown"
 
 // feedFromMemory is Feed's page from recentFeed, with each submission
 // event stored before its study was known given the study the store knows
@@ -106,7 +127,9 @@ func (db *DB) feedFromMemory(ctx context.Context, after, bound int64, ms []store
 	var unknown []string
 	seen := map[string]bool{}
 	for i := range events {
-		if e := &events[i]; e.StudyID == "" && e.Type == prolific.EventSubmissionStatusChange && !seen[e.ResourceID] {
+		if e := &events[i]; e.StudyID == studyUnknown {
+			e.StudyID = ""
+		} else if e.StudyID == "" && e.Type == prolific.EventSubmissionStatusChange && !seen[e.ResourceID] {
 			seen[e.ResourceID] = true
 			unknown = append(unknown, e.ResourceID)
 		}

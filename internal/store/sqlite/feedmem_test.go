@@ -104,7 +104,7 @@ func TestRecentFeedGapStartsAfresh(t *testing.T) {
 			es = append(es, &store.Event{Seq: s, ID: fmt.Sprint("e", s)}, &store.Event{ID: "dup"})
 			out = append(out, store.Stored, store.Duplicate)
 		}
-		r.add(es, out)
+		r.add(es, out, 0)
 	}
 	stored(1, 2)
 	if _, ok := r.page(0, 2, nil, 10); ok {
@@ -128,4 +128,62 @@ func TestRecentFeedGapStartsAfresh(t *testing.T) {
 	if n := len(r.events); n > 2*recentCap || n < recentCap {
 		t.Errorf("memory holds %d events, want between %d and %d", n, recentCap, 2*recentCap)
 	}
+}
+
+// TestFeedFromMemoryLearntStudy: a submission event stored without its
+// study gets the study the store learns later, from memory as from the
+// table: by enrichment (SetSubmissionStudy), and by a later event of the
+// same batch naming it.
+func TestFeedFromMemoryLearntStudy(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.Feed(ctx, store.FeedFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	const sub = "submission.status.change"
+	a := storetest.NewEvent(sub, "sub-a", "AWAITING REVIEW", storetest.T0)
+	b := storetest.NewEvent(sub, "sub-b", "AWAITING REVIEW", storetest.T0)
+	for _, e := range []*store.Event{a, b} {
+		if _, err := db.Save(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(want map[string]string) {
+		t.Helper()
+		bound := int64(0)
+		_ = db.read.QueryRow(`SELECT max(seq) FROM events`).Scan(&bound)
+		mem, ok, err := db.feedFromMemory(ctx, a.Seq-1, bound, nil, 100)
+		if err != nil || !ok {
+			t.Fatalf("from memory: %v, %v", ok, err)
+		}
+		table, err := db.feedFromTable(ctx, a.Seq-1, bound, nil, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(mem, table) {
+			t.Fatalf("memory and table differ:\n mem %+v\ntable %+v", mem, table)
+		}
+		for _, e := range mem {
+			if e.StudyID != want[e.ResourceID] {
+				t.Errorf("%s: study %q, want %q", e.ResourceID, e.StudyID, want[e.ResourceID])
+			}
+		}
+	}
+	same(map[string]string{})
+	if err := db.SetSubmissionStudy(ctx, "sub-a", "study-a"); err != nil {
+		t.Fatal(err)
+	}
+	same(map[string]string{"sub-a": "study-a"})
+	// One batch: sub-c's first event without its study, its next naming it.
+	c1 := storetest.NewEvent(sub, "sub-c", "ACTIVE", storetest.T0)
+	c2 := storetest.NewEvent(sub, "sub-c", "AWAITING REVIEW", storetest.T0.Add(time.Second))
+	c2.StudyID, c2.Source = "study-c", store.SourceAPI
+	if _, err := db.commit(ctx, []*store.Event{c1, c2}); err != nil {
+		t.Fatal(err)
+	}
+	same(map[string]string{"sub-a": "study-a", "sub-c": "study-c"})
 }

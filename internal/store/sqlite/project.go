@@ -76,6 +76,7 @@ func (db *DB) SetSubmissionStudy(ctx context.Context, submissionID, studyID stri
 		return db.wrap("set submission study", err)
 	}
 	defer tx.Rollback()
+	db.recent.learn() // holding the writer: after every batch stored before it (feedmem.go)
 	steps := []struct {
 		sql  string
 		args []any

@@ -281,6 +281,7 @@ func (db *DB) Feed(ctx context.Context, f store.FeedFilter) (store.FeedPage, err
 	if db.closed.Load() {
 		return store.FeedPage{}, store.ErrClosed
 	}
+	db.recent.enable()
 	page := store.FeedPage{Through: f.AfterSeq}
 	var bound int64
 	if err := db.rules.feedBound.QueryRowContext(ctx).Scan(&bound); err != nil {
@@ -290,7 +291,6 @@ func (db *DB) Feed(ctx context.Context, f store.FeedFilter) (store.FeedPage, err
 		return page, nil
 	}
 	n := limit(f.Limit, 100)
-	db.recent.enable()
 	events, ok, err := db.feedFromMemory(ctx, f.AfterSeq, bound, f.Match, n)
 	if err == nil && !ok {
 		events, err = db.feedFromTable(ctx, f.AfterSeq, bound, f.Match, n)

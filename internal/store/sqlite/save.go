@@ -175,6 +175,9 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	}
 	defer conn.Close()
 	defer tx.Rollback()
+	// Before any insert: a submission's study this batch teaches moves
+	// the counter past what its events record (feedmem.go).
+	learnt := db.recent.learnt.Load()
 	w := db.newTxWriter(ctx, tx)
 	if handle != 0 {
 		w.raw, w.handle = db.ins, handle
@@ -195,7 +198,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	db.ckpt.committed()
-	db.recent.add(events, out)
+	db.recent.add(events, out, learnt)
 	return out, nil
 }
 
@@ -235,6 +238,7 @@ func (db *DB) newTxWriter(ctx context.Context, tx *sql.Tx) *txWriter {
 		eventByHash:      tx.StmtContext(ctx, db.stmts.eventByHash),
 		insertAlias:      tx.StmtContext(ctx, db.stmts.insertAlias),
 		mayHaveAliases:   &db.mayHaveAliases,
+		recent:           &db.recent,
 		proj:             backend.NewProjection(db.opts.Enrich),
 	}
 	if len(db.opts.Outputs) > 0 {
@@ -252,6 +256,7 @@ type txWriter struct {
 	insertEvent, upsertStudy, upsertSubmission, enqueue *sql.Stmt
 	eventByID, eventByHash, insertAlias                 *sql.Stmt
 	mayHaveAliases                                      *atomic.Bool
+	recent                                              *recentFeed
 	insertOutbox                                        *sql.Stmt // nil without outputs
 
 	// raw runs the events INSERT and the projection upserts on the
@@ -304,6 +309,7 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 			studyID = known
 		} else if studyID != "" {
 			w.subStudies[e.ResourceID] = studyID
+			w.recent.learn()
 		}
 	}
 	w.proj.Add(e, studyID)
