@@ -38,9 +38,15 @@ type recentEvent struct {
 // read from the database, and reads the table otherwise (the backlog
 // before the first Feed call, an engine further behind than recentCap).
 type recentFeed struct {
-	mu     sync.Mutex
-	on     bool // set by the first Feed: nothing is kept until the feed is read
-	events []recentEvent
+	mu sync.Mutex
+	on bool // set by the first Feed: nothing is kept until the feed is read
+	// ring holds seqs first..last (at most recentCap of them), seq s at
+	// ring[s % recentCap]; allocated by enable, so a receiver without
+	// rules keeps nothing. A fixed ring, not a growing slice: copying and
+	// regrowing a slice on the write path cost about 2 % of the receiver's
+	// CPU under load.
+	ring        []recentEvent
+	first, last int64 // empty when last < first
 	// learnt counts the writes that may have taught the store a
 	// submission's study (learn): a submission event stored without one
 	// is looked up only if it moved since the event's batch began.
@@ -54,7 +60,11 @@ func (r *recentFeed) learn() { r.learnt.Add(1) }
 // enable starts keeping events (from the next commit on).
 func (r *recentFeed) enable() {
 	r.mu.Lock()
-	r.on = true
+	if !r.on {
+		r.on = true
+		r.ring = make([]recentEvent, recentCap)
+		r.first, r.last = 1, 0
+	}
 	r.mu.Unlock()
 }
 
@@ -70,15 +80,17 @@ func (r *recentFeed) add(events []*store.Event, out []store.Outcome, learnt uint
 		if out[i] != store.Stored {
 			continue
 		}
-		if n := len(r.events); n > 0 && r.events[n-1].seq+1 != e.Seq {
-			r.events = r.events[:0]
+		if r.last >= r.first && r.last+1 != e.Seq {
+			r.first = e.Seq // a gap: start afresh
+		} else if r.last < r.first {
+			r.first = e.Seq
+		} else if e.Seq-r.first >= recentCap {
+			r.first = e.Seq - recentCap + 1 // overwrite the oldest
 		}
-		r.events = append(r.events, recentEvent{learnt: learnt, seq: e.Seq, id: e.ID, typ: e.Type, resourceID: e.ResourceID, status: e.Status,
+		r.last = e.Seq
+		r.ring[e.Seq%recentCap] = recentEvent{learnt: learnt, seq: e.Seq, id: e.ID, typ: e.Type, resourceID: e.ResourceID, status: e.Status,
 			participant: e.ParticipantID, studyID: e.StudyID, source: store.SourceOf(e),
-			eventTime: micros(e.EventTime), receivedAt: micros(e.ReceivedAt)})
-	}
-	if len(r.events) > 2*recentCap { // keep the newest recentCap, copying once per recentCap adds
-		r.events = append(r.events[:0:0], r.events[len(r.events)-recentCap:]...)
+			eventTime: micros(e.EventTime), receivedAt: micros(e.ReceivedAt)}
 	}
 }
 
@@ -88,15 +100,13 @@ func (r *recentFeed) add(events []*store.Event, out []store.Outcome, learnt uint
 func (r *recentFeed) page(after, bound int64, ms []store.EventMatch, n int) ([]store.Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.on || len(r.events) == 0 || r.events[0].seq > after+1 || r.events[len(r.events)-1].seq < bound {
+	if !r.on || r.last < r.first || r.first > after+1 || r.last < bound {
 		return nil, false
 	}
 	var out []store.Event
 	learnt := r.learnt.Load()
-	for _, re := range r.events[after+1-r.events[0].seq:] {
-		if re.seq > bound || len(out) == n {
-			break
-		}
+	for seq := after + 1; seq <= bound && len(out) < n; seq++ {
+		re := &r.ring[seq%recentCap]
 		e := store.Event{Seq: re.seq, ID: re.id, Type: re.typ, ResourceID: re.resourceID, Status: re.status,
 			ParticipantID: re.participant, StudyID: re.studyID, Source: re.source,
 			EventTime: fromMicros(re.eventTime), ReceivedAt: fromMicros(re.receivedAt)}

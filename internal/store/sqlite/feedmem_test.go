@@ -94,7 +94,7 @@ func TestFeedFromMemoryEqualsTable(t *testing.T) {
 
 // TestRecentFeedGapStartsAfresh: a seq that does not follow the last one
 // kept empties memory, so it never claims a range with a hole in it; and
-// it keeps at most 2*recentCap events.
+// it keeps the newest recentCap events, the oldest overwritten.
 func TestRecentFeedGapStartsAfresh(t *testing.T) {
 	var r recentFeed
 	stored := func(seqs ...int64) {
@@ -125,8 +125,14 @@ func TestRecentFeedGapStartsAfresh(t *testing.T) {
 	for s := int64(8); s < 8+3*recentCap; s++ {
 		stored(s)
 	}
-	if n := len(r.events); n > 2*recentCap || n < recentCap {
-		t.Errorf("memory holds %d events, want between %d and %d", n, recentCap, 2*recentCap)
+	last := int64(8 + 3*recentCap - 1)
+	oldest := last - recentCap + 1
+	if _, ok := r.page(oldest-2, last, nil, 10); ok {
+		t.Errorf("memory claims seq %d, overwritten since", oldest-1)
+	}
+	got, ok := r.page(oldest-1, last, nil, 3)
+	if !ok || len(got) != 3 || got[0].Seq != oldest || got[0].ID != fmt.Sprint("e", oldest) {
+		t.Errorf("page from the oldest kept = %+v, %v; want seqs from %d", got, ok, oldest)
 	}
 }
 
