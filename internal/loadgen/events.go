@@ -24,9 +24,9 @@ type Event struct {
 // Study and submission statuses as Prolific spells them (webhooks.md §4).
 var (
 	studyCycle = []string{"ACTIVE", "PAUSED", "ACTIVE", "AWAITING REVIEW", "COMPLETED", "ACTIVE"}
-	// submissionPaths are the lifecycles a submission walks through, most
+	// SubmissionPaths are the lifecycles a submission walks through, most
 	// often the first: created once (RESERVED), then one to three changes.
-	submissionPaths = [][]string{
+	SubmissionPaths = [][]string{
 		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
 		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
 		{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
@@ -198,7 +198,7 @@ func (g *generator) submissionBody(t time.Time) string {
 		sub = &genSubmission{
 			id:          g.objectID(t),
 			participant: g.objectID(t),
-			path:        submissionPaths[g.rng.IntN(len(submissionPaths))],
+			path:        SubmissionPaths[g.rng.IntN(len(SubmissionPaths))],
 		}
 		g.open = append(g.open, sub)
 	} else {

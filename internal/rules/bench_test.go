@@ -20,6 +20,25 @@ import (
 // BenchmarkSaveWithRules and the whole-receiver measurement (bench/rules).
 const tenRulesFile = "../../bench/rules/ten-rules.yaml"
 
+// tenRules parses tenRulesFile with SLACK_WEBHOOK_URL set.
+func tenRules(tb testing.TB) *Config {
+	tb.Helper()
+	ten, err := os.ReadFile(tenRulesFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := Parse(ten, func(k string) string {
+		if k == "SLACK_WEBHOOK_URL" {
+			return "https://hooks.slack.test/services/x"
+		}
+		return ""
+	}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
 // BenchmarkSaveWithRules measures durable Saves from many goroutines on
 // SQLite (the webhook path's store work) with no rules engine and with ten
 // rules evaluated and carried out (live, to in-process fakes) in the
@@ -38,20 +57,7 @@ func BenchmarkSaveWithRules(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			if n > 0 {
-				ten, err := os.ReadFile(tenRulesFile)
-				if err != nil {
-					b.Fatal(err)
-				}
-				cfg, err := Parse(ten, func(k string) string {
-					if k == "SLACK_WEBHOOK_URL" {
-						return "https://hooks.slack.test/services/x"
-					}
-					return ""
-				}, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				eng := New(cfg, Options{Mode: ModeLive, Approve: true, Store: db, Prolific: &fakeProlific{},
+				eng := New(tenRules(b), Options{Mode: ModeLive, Approve: true, Store: db, Prolific: &fakeProlific{},
 					Senders: map[string]notify.Sender{"slack": &fakeSender{}}, Log: zerolog.Nop()})
 				go func() { defer close(done); eng.Run(ctx) }()
 			} else {

@@ -3,7 +3,6 @@ package rules
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/prolific-receiver/receiver/internal/loadgen"
 	"github.com/prolific-receiver/receiver/internal/notify"
 	"github.com/prolific-receiver/receiver/internal/store"
 	"github.com/prolific-receiver/receiver/internal/store/sqlite"
@@ -48,20 +48,7 @@ func benchmarkEngineCPU(b *testing.B, mode Mode) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	ten, err := os.ReadFile(tenRulesFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg, err := Parse(ten, func(k string) string {
-		if k == "SLACK_WEBHOOK_URL" {
-			return "https://hooks.slack.test/services/x"
-		}
-		return ""
-	}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	eng := New(cfg, Options{Mode: mode, Store: db, Prolific: &fakeProlific{}, Senders: map[string]notify.Sender{"slack": &fakeSender{}},
+	eng := New(tenRules(b), Options{Mode: mode, Store: db, Prolific: &fakeProlific{}, Senders: map[string]notify.Sender{"slack": &fakeSender{}},
 		Log: zerolog.Nop()})
 	ctx := context.Background()
 	if err := eng.EvaluateEvents(ctx); err != nil { // places the cursor, and the feed is read from here on
@@ -132,17 +119,6 @@ type walk struct {
 	next int
 }
 
-var trafficPaths = [][]string{
-	{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
-	{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
-	{"RESERVED", "ACTIVE", "AWAITING REVIEW", "APPROVED"},
-	{"RESERVED", "ACTIVE", "AWAITING REVIEW", "REJECTED"},
-	{"RESERVED", "ACTIVE", "RETURNED"},
-	{"RESERVED", "TIMED-OUT"},
-	{"RESERVED", "ACTIVE", "SCREENED OUT"},
-	{"RESERVED", "ACTIVE", "AWAITING REVIEW", "PARTIALLY APPROVED"},
-}
-
 func newTraffic() *traffic { return &traffic{} }
 
 func (g *traffic) page(n int) []*store.Event {
@@ -155,7 +131,7 @@ func (g *traffic) page(n int) []*store.Event {
 			continue
 		}
 		if len(g.open) < 2000 {
-			g.open = append(g.open, &walk{id: fmt.Sprintf("sub-%d", g.n), path: trafficPaths[g.n%len(trafficPaths)]})
+			g.open = append(g.open, &walk{id: fmt.Sprintf("sub-%d", g.n), path: loadgen.SubmissionPaths[g.n%len(loadgen.SubmissionPaths)]})
 		}
 		i := (g.n * 7919) % len(g.open)
 		w := g.open[i]

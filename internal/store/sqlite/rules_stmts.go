@@ -39,11 +39,7 @@ type ruleStatements struct {
 
 func prepareRules(ctx context.Context, write, read *sql.DB) (*ruleStatements, error) {
 	s := &ruleStatements{}
-	for _, p := range []struct {
-		db  *sql.DB
-		dst **sql.Stmt
-		sql string
-	}{
+	err := prepareAll(ctx, []stmtSpec{
 		{write, &s.moveCursor, sqlMoveRulesCursor},
 		{write, &s.insertAction, sqlInsertAction},
 		{write, &s.digestLast, sqlDigestLast},
@@ -53,23 +49,46 @@ func prepareRules(ctx context.Context, write, read *sql.DB) (*ruleStatements, er
 		{write, &s.retry, sqlRetryActions},
 		{read, &s.feedBound, sqlFeedBound},
 		{read, &s.feedStudies, sqlFeedStudies},
-	} {
-		stmt, err := p.db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			s.close()
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-		*p.dst = stmt
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 func (s *ruleStatements) close() {
-	if s == nil {
-		return
+	if s != nil {
+		closeAll(s.moveCursor, s.insertAction, s.digestLast, s.digestMerge, s.claim, s.finish, s.retry,
+			s.feedBound, s.feedStudies)
 	}
-	for _, st := range []*sql.Stmt{s.moveCursor, s.insertAction, s.digestLast, s.digestMerge, s.claim, s.finish, s.retry,
-		s.feedBound, s.feedStudies} {
+}
+
+// stmtSpec is a statement to prepare: on db, into dst.
+type stmtSpec struct {
+	db  *sql.DB
+	dst **sql.Stmt
+	sql string
+}
+
+// prepareAll prepares every spec, or none: on an error it closes those it
+// prepared.
+func prepareAll(ctx context.Context, specs []stmtSpec) error {
+	for i, p := range specs {
+		stmt, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			for _, q := range specs[:i] {
+				closeAll(*q.dst)
+			}
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.dst = stmt
+	}
+	return nil
+}
+
+// closeAll closes the statements that were prepared.
+func closeAll(stmts ...*sql.Stmt) {
+	for _, st := range stmts {
 		if st != nil {
 			st.Close()
 		}

@@ -84,40 +84,28 @@ type statements struct {
 
 func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 	s := &statements{}
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&s.submissionStudies, sqlSubmissionStudies},
-		{&s.insertEvent, sqlInsertEvent},
-		{&s.upsertStudy, sqlUpsertStudy},
-		{&s.upsertSubmission, sqlUpsertSubmission},
-		{&s.enqueue, sqlEnqueue},
-		{&s.aliasesKnown, sqlAliasesKnown},
-		{&s.eventByID, sqlEventByID},
-		{&s.eventByHash, sqlEventByHash},
-		{&s.insertAlias, sqlInsertAlias},
-		{&s.insertOutbox, sqlInsertOutbox},
-	} {
-		stmt, err := db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			s.close()
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-		*p.dst = stmt
+	err := prepareAll(ctx, []stmtSpec{
+		{db, &s.submissionStudies, sqlSubmissionStudies},
+		{db, &s.insertEvent, sqlInsertEvent},
+		{db, &s.upsertStudy, sqlUpsertStudy},
+		{db, &s.upsertSubmission, sqlUpsertSubmission},
+		{db, &s.enqueue, sqlEnqueue},
+		{db, &s.aliasesKnown, sqlAliasesKnown},
+		{db, &s.eventByID, sqlEventByID},
+		{db, &s.eventByHash, sqlEventByHash},
+		{db, &s.insertAlias, sqlInsertAlias},
+		{db, &s.insertOutbox, sqlInsertOutbox},
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 func (s *statements) close() {
-	if s == nil {
-		return
-	}
-	for _, st := range []*sql.Stmt{s.submissionStudies, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue,
-		s.aliasesKnown, s.eventByID, s.eventByHash, s.insertAlias, s.insertOutbox} {
-		if st != nil {
-			st.Close()
-		}
+	if s != nil {
+		closeAll(s.submissionStudies, s.insertEvent, s.upsertStudy, s.upsertSubmission, s.enqueue,
+			s.aliasesKnown, s.eventByID, s.eventByHash, s.insertAlias, s.insertOutbox)
 	}
 }
 
