@@ -13,7 +13,8 @@
 // long enough for the digests' first messages, due 20 s after their first
 // event, to be carried out). Variants alternate round by round, so a busy
 // shared host hits them alike. CPU per acknowledged event is the figure to
-// trust on a shared machine; events/s is printed too. With -rate the load
+// trust on a shared machine; events/s is printed too. Even rounds run the
+// variants in reverse order. With -rate the load
 // is an open loop at a fixed rate every variant sustains: the webhook path
 // then does the same work in each (the same batches), and the difference
 // in CPU per event is the engine's.
@@ -31,6 +32,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -116,7 +118,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	results := map[string][]result{}
 	for r := 1; r <= cfg.rounds; r++ {
-		for _, v := range cfg.variants {
+		order := cfg.variants
+		if r%2 == 0 { // even rounds in reverse, so neither variant always runs first (a host warming up or cooling down)
+			order = slices.Clone(order)
+			slices.Reverse(order)
+		}
+		for _, v := range order {
 			res, err := round(ctx, cfg, v, r)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r, v.name, err)
