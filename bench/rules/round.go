@@ -48,6 +48,14 @@ func (r result) perEvent(d time.Duration) float64 {
 	return float64(d.Microseconds()) / float64(max(r.acked, 1))
 }
 
+// perLoadgen is the receiver's CPU per event during the load over
+// loadgen's CPU per request in the same seconds: the receiver's cost in
+// units of a fixed amount of work on the same host at the same time.
+func (r result) perLoadgen() float64 {
+	gen := float64(r.genCPU.Microseconds()) / float64(max(r.requests, 1))
+	return r.perEvent(r.cpuLoad) / max(gen, 1e-9)
+}
+
 // perStored is d per stored event (the replay runs over every stored event).
 func (r result) perStored(d time.Duration) float64 {
 	return float64(d.Microseconds()) / float64(max(r.stored, 1))
