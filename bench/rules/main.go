@@ -19,6 +19,9 @@
 // then does the same work in each (the same batches), and the difference
 // in CPU per event is the engine's.
 //
+// With -live the ten-rules receivers act (RECEIVER_ACTIONS=live) with a
+// message sink in this process and no Prolific token (live.go).
+//
 //	go run ./bench/rules -rounds 3                 # builds ./cmd/receiver
 //	go run ./bench/rules -receiver bin/receiver -before /tmp/old-receiver
 package main
@@ -53,7 +56,8 @@ type config struct {
 	connections int
 	rate        int
 	replay      bool
-	profile     bool // profile the ten-rules rounds' receivers (profile.go)
+	profile     bool         // profile the ten-rules rounds' receivers (profile.go)
+	live        *liveTargets // -live: the ten-rules rounds act live against these (live.go)
 	// replayBefore is a second binary replaying a copy of the same events
 	replayBefore string
 	settle       time.Duration
@@ -87,6 +91,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&before, "before", "", "a second receiver binary measured with the rules too (e.g. an older build)")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's line as it ends")
 	fs.BoolVar(&cfg.profile, "profile", false, "profile each ten-rules round's receiver and report the engine's share of its CPU (builds with -tags cpuprofile; see profile.go)")
+	live := fs.Bool("live", false, "ten-rules rounds act live (RECEIVER_ACTIONS=live, with a token) with a message sink in this process and no Prolific token (see live.go)")
 	fs.BoolVar(&cfg.replay, "replay", false, "after each no-rules round, run the ten rules over its stored events with no load (see replay.go)")
 	fs.StringVar(&cfg.replayBefore, "replay-before", "", "with -replay, a second receiver binary replaying a copy of the same events (alternating first)")
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +103,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(work)
 	cfg.work = work
+	if *live {
+		if cfg.live, err = startLive(); err != nil {
+			return err
+		}
+		defer cfg.live.close()
+	}
 	if bin == "" {
 		bin = filepath.Join(work, "receiver")
 		fmt.Fprintln(os.Stderr, "building ./cmd/receiver")
@@ -135,5 +146,8 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	report(os.Stdout, cfg, results)
+	if cfg.live != nil {
+		fmt.Printf("live: %d messages to the sink\n", cfg.live.messages.Load())
+	}
 	return nil
 }

@@ -103,6 +103,9 @@ func round(ctx context.Context, cfg config, v variant, n int) (result, error) {
 		if cfg.profile {
 			env = append(env, profileEnv(dir)...)
 		}
+		if cfg.live != nil {
+			env = append(env, cfg.live.env()...) // the last value of a key is the one used
+		}
 	}
 	srv, err := startServer(ctx, v.bin, dir, env)
 	if err != nil {
