@@ -51,13 +51,14 @@ type variant struct {
 }
 
 type config struct {
-	rounds      int
-	duration    time.Duration
-	connections int
-	rate        int
-	replay      bool
-	profile     bool         // profile the ten-rules rounds' receivers (profile.go)
-	live        *liveTargets // -live: the ten-rules rounds act live against these (live.go)
+	rounds       int
+	duration     time.Duration
+	connections  int
+	rate         int
+	replay       bool
+	profile      bool         // profile the ten-rules rounds' receivers (profile.go)
+	keepProfiles string       // -keep-profiles: where the profiles are copied
+	live         *liveTargets // -live: the ten-rules rounds act live against these (live.go)
 	// replayBefore is a second binary replaying a copy of the same events
 	replayBefore string
 	settle       time.Duration
@@ -91,6 +92,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&before, "before", "", "a second receiver binary measured with the rules too (e.g. an older build)")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's line as it ends")
 	fs.BoolVar(&cfg.profile, "profile", false, "profile each ten-rules round's receiver and report the engine's share of its CPU (builds with -tags cpuprofile; see profile.go)")
+	fs.StringVar(&cfg.keepProfiles, "keep-profiles", "", "with -profile, copy each profile to this directory (roundN-VARIANT.pprof), to read with go tool pprof")
 	live := fs.Bool("live", false, "ten-rules rounds act live (RECEIVER_ACTIONS=live, with a token) with a message sink in this process and no Prolific token (see live.go)")
 	fs.BoolVar(&cfg.replay, "replay", false, "after each no-rules round, run the ten rules over its stored events with no load (see replay.go)")
 	fs.StringVar(&cfg.replayBefore, "replay-before", "", "with -replay, a second receiver binary replaying a copy of the same events (alternating first)")

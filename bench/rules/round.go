@@ -135,6 +135,15 @@ func round(ctx context.Context, cfg config, v variant, n int) (result, error) {
 		if res.engineShare, res.gcShare, err = engineShare(ctx, v.bin, dir, pid); err != nil {
 			return res, err
 		}
+		if cfg.keepProfiles != "" {
+			b, err := os.ReadFile(filepath.Join(dir, "cpu.pprof"))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(cfg.keepProfiles, fmt.Sprintf("round%d-%s.pprof", n, strings.ReplaceAll(v.name, " ", "-"))), b, 0o600)
+			}
+			if err != nil {
+				return res, err
+			}
+		}
 	}
 	if cfg.replay && !v.rules {
 		srv.stop()

@@ -32,13 +32,14 @@ func (e *Engine) triage(ctx context.Context, r *Rule, as []store.Action, results
 		if e.sendsNothing(a) {
 			continue
 		}
-		req := e.request(r, a)
+		// The request is summarised only for an action recorded here: a
+		// message's summary is the message, rendered with its study.
 		if skip, why := e.moot(ctx, r, a); skip {
-			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionSkipped, Request: req, Reason: why})
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionSkipped, Request: e.request(r, a), Reason: why})
 			continue
 		}
 		if a.Interrupted && a.Action == ActionNotify {
-			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionFailed, Request: req,
+			results = append(results, store.ActionResult{ID: a.ID, Outcome: store.ActionFailed, Request: e.request(r, a),
 				Reason: "interrupted while sending (the receiver stopped); not sent again, so nobody gets it twice"})
 			continue
 		}
