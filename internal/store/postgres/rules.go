@@ -68,11 +68,51 @@ func (d *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []store
 			}
 		}
 		now := d.clock().Truncate(time.Microsecond).UTC()
-		for _, dc := range ds {
-			a, err := decide(ctx, tx, dc, now, owner, lease)
+		// Digests first, one by one (each reads its group's newest row);
+		// then every other decision's insert in one pipelined batch: a
+		// busy page holds a hundred of them, and a round trip each was
+		// most of deciding's cost. They touch different rows (a digest's
+		// have a digest group, the others none), so the order between the
+		// two kinds changes nothing; the results keep the decisions' order.
+		as := make([]*store.Action, len(ds))
+		var batch pgx.Batch
+		var inserts []*pendingInsert
+		for i, dc := range ds {
+			if dc.Digest > 0 {
+				a, err := decideDigest(ctx, tx, dc, now, owner, lease)
+				if err != nil {
+					return err
+				}
+				as[i] = a
+				continue
+			}
+			due := pgTime(dc.DueAt).Truncate(time.Microsecond).UTC()
+			if dc.DueAt.IsZero() {
+				due = now
+			}
+			in, err := newInsert(dc, dc.Key, due, now, owner, lease)
 			if err != nil {
 				return err
 			}
+			in.at = i
+			in.queue(&batch)
+			inserts = append(inserts, in)
+		}
+		if len(inserts) > 0 {
+			br := tx.SendBatch(ctx, &batch)
+			for _, in := range inserts {
+				a, err := in.result(br.QueryRow())
+				if err != nil {
+					br.Close()
+					return err
+				}
+				as[in.at] = a
+			}
+			if err := br.Close(); err != nil {
+				return err
+			}
+		}
+		for _, a := range as {
 			if a != nil {
 				added++
 				if a.Attempts > 0 || a.Outcome != store.ActionPending {
@@ -91,41 +131,69 @@ func (d *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []store
 	return added, leased, nil
 }
 
-// decide records dc, returning the new action (nil when dc was merged into
-// a digest or its key was recorded already), leased to owner (Attempts 1)
-// when owner is set, dc asks for it and it is due.
-func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, owner string, lease time.Duration) (*store.Action, error) {
+// decideDigest records the digest decision dc: added to its group's
+// newest action while that is still waiting (nil returned), else a new
+// action, due no sooner than dc.Digest after the group's previous one.
+func decideDigest(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, owner string, lease time.Duration) (*store.Action, error) {
 	due := pgTime(dc.DueAt).Truncate(time.Microsecond).UTC()
 	if dc.DueAt.IsZero() {
 		due = now
 	}
-	key := dc.Key
-	if dc.Digest > 0 {
-		var (
-			id                int64
-			prevDue           time.Time
-			outcome, lockedBy string
-			attempts          int
-			idsJSON           string
-		)
-		err := tx.QueryRow(ctx, `SELECT id, due_at, outcome, locked_by, attempts, event_ids
-			FROM rule_actions WHERE digest_group = $1 AND digest_group <> '' ORDER BY id DESC LIMIT 1 FOR UPDATE`, dc.DigestGroup).
-			Scan(&id, &prevDue, &outcome, &lockedBy, &attempts, &idsJSON)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return nil, err
-		case store.DigestMergeable(outcome, attempts, lockedBy):
-			var ids []string
-			_ = json.Unmarshal([]byte(idsJSON), &ids)
-			_, err := tx.Exec(ctx, `UPDATE rule_actions SET count = count + $1, event_ids = $2, detail = $3, updated_at = $4 WHERE id = $5`,
-				max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, id)
-			return nil, err
-		default:
-			due = store.DigestDue(due, prevDue.UTC(), dc.Digest)
-		}
-		key = store.DigestKey(dc.DigestGroup, due)
+	var (
+		id                int64
+		prevDue           time.Time
+		outcome, lockedBy string
+		attempts          int
+		idsJSON           string
+	)
+	err := tx.QueryRow(ctx, `SELECT id, due_at, outcome, locked_by, attempts, event_ids
+		FROM rule_actions WHERE digest_group = $1 AND digest_group <> '' ORDER BY id DESC LIMIT 1 FOR UPDATE`, dc.DigestGroup).
+		Scan(&id, &prevDue, &outcome, &lockedBy, &attempts, &idsJSON)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return nil, err
+	case store.DigestMergeable(outcome, attempts, lockedBy):
+		var ids []string
+		_ = json.Unmarshal([]byte(idsJSON), &ids)
+		_, err := tx.Exec(ctx, `UPDATE rule_actions SET count = count + $1, event_ids = $2, detail = $3, updated_at = $4 WHERE id = $5`,
+			max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, id)
+		return nil, err
+	default:
+		due = store.DigestDue(due, prevDue.UTC(), dc.Digest)
 	}
+	in, err := newInsert(dc, store.DigestKey(dc.DigestGroup, due), due, now, owner, lease)
+	if err != nil {
+		return nil, err
+	}
+	return in.result(tx.QueryRow(ctx, insertActionSQL, in.args...))
+}
+
+const insertActionSQL = `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
+		event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts,
+		outcome, reason, request, response, finished_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16, $17, $18, $19, $20, $21)
+	ON CONFLICT (key) DO NOTHING RETURNING id`
+
+// pendingInsert is a decision's new action, to insert with args; at is
+// the decision's place in its page.
+type pendingInsert struct {
+	dc       store.Decision
+	key      string
+	ids      []string
+	due, now time.Time
+	attempts int
+	reason   string
+	request  string
+	response string
+	args     []any
+	at       int
+}
+
+// newInsert prepares the insert of dc's action under key, due at due,
+// leased to owner (Attempts 1) when owner is set, dc asks for
+// it and it is due, or recorded finished when dc is settled.
+func newInsert(dc store.Decision, key string, due, now time.Time, owner string, lease time.Duration) (*pendingInsert, error) {
 	if key == "" {
 		return nil, errors.New("decision without a key")
 	}
@@ -141,24 +209,29 @@ func decide(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, ow
 		lockedBy, lockedUntil, attempts = owner, &until, 1
 	}
 	ids := store.MergeEventIDs(nil, dc.EventIDs)
+	return &pendingInsert{dc: dc, key: key, ids: ids, due: due, now: now, attempts: attempts,
+		reason: reason, request: request, response: response,
+		args: []any{key, dc.DigestGroup, dc.Rule, dc.Action, dc.StudyID, dc.Target, dc.Batch,
+			mustJSON(ids), max(dc.Count, 1), dc.DryRun, dc.Detail, now, due, lockedBy, lockedUntil, attempts,
+			outcome, reason, request, response, finished}}, nil
+}
+
+func (in *pendingInsert) queue(b *pgx.Batch) { b.Queue(insertActionSQL, in.args...) }
+
+// result reads the insert's answer: the new action, or nil when its key
+// was recorded already.
+func (in *pendingInsert) result(row pgx.Row) (*store.Action, error) {
 	var id int64
-	err := tx.QueryRow(ctx, `INSERT INTO rule_actions (key, digest_group, rule, action, study_id, target, batch,
-			event_ids, count, dry_run, detail, created_at, due_at, updated_at, locked_by, locked_until, attempts,
-			outcome, reason, request, response, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16, $17, $18, $19, $20, $21)
-		ON CONFLICT (key) DO NOTHING RETURNING id`,
-		key, dc.DigestGroup, dc.Rule, dc.Action, dc.StudyID, dc.Target, dc.Batch,
-		mustJSON(ids), max(dc.Count, 1), dc.DryRun, dc.Detail, now, due, lockedBy, lockedUntil, attempts,
-		outcome, reason, request, response, finished).Scan(&id)
+	err := row.Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	a := store.LeasedAction(dc, key, id, ids, due, now)
-	a.Attempts = attempts
-	a.Reason, a.Request, a.Response = reason, request, response
+	a := store.LeasedAction(in.dc, in.key, id, in.ids, in.due, in.now)
+	a.Attempts = in.attempts
+	a.Reason, a.Request, a.Response = in.reason, in.request, in.response
 	return &a, nil
 }
 
