@@ -68,45 +68,68 @@ func (d *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []store
 			}
 		}
 		now := d.clock().Truncate(time.Microsecond).UTC()
-		// Digests first, one by one (each reads its group's newest row);
-		// then every other decision's insert in one pipelined batch: a
-		// busy page holds a hundred of them, and a round trip each was
-		// most of deciding's cost. They touch different rows (a digest's
-		// have a digest group, the others none), so the order between the
-		// two kinds changes nothing; the results keep the decisions' order.
+		// One pipelined batch for the page's writes: a busy page holds a
+		// hundred decisions, and a round trip each was most of deciding's
+		// cost. A digest first reads its group's newest row, all groups in
+		// one more batch before it (one by one when a group repeats in the
+		// page, since then one decision's row is the next one's newest).
+		// Digests' rows have a digest group and the others none, so the
+		// writes of the two kinds do not meet; the results keep the
+		// decisions' order.
 		as := make([]*store.Action, len(ds))
 		var batch pgx.Batch
-		var inserts []*pendingInsert
+		var reads []func(pgx.BatchResults) error
+		insert := func(i int, in *pendingInsert) {
+			in.queue(&batch)
+			reads = append(reads, func(br pgx.BatchResults) (err error) {
+				as[i], err = in.result(br.QueryRow())
+				return err
+			})
+		}
+		digests, err := newestOfGroups(ctx, tx, ds)
+		if err != nil {
+			return err
+		}
 		for i, dc := range ds {
-			if dc.Digest > 0 {
-				a, err := decideDigest(ctx, tx, dc, now, owner, lease)
-				if err != nil {
-					return err
-				}
-				as[i] = a
-				continue
-			}
 			due := pgTime(dc.DueAt).Truncate(time.Microsecond).UTC()
 			if dc.DueAt.IsZero() {
 				due = now
 			}
-			in, err := newInsert(dc, dc.Key, due, now, owner, lease)
+			key := dc.Key
+			if dc.Digest > 0 {
+				last, ok := digests[i]
+				if !ok { // a group that repeats in the page
+					if as[i], err = decideDigest(ctx, tx, dc, now, owner, lease); err != nil {
+						return err
+					}
+					continue
+				}
+				switch {
+				case !last.found:
+				case store.DigestMergeable(last.outcome, last.attempts, last.lockedBy):
+					var ids []string
+					_ = json.Unmarshal([]byte(last.idsJSON), &ids)
+					batch.Queue(digestMergeSQL, max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, last.id)
+					reads = append(reads, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
+					continue
+				default:
+					due = store.DigestDue(due, last.due.UTC(), dc.Digest)
+				}
+				key = store.DigestKey(dc.DigestGroup, due)
+			}
+			in, err := newInsert(dc, key, due, now, owner, lease)
 			if err != nil {
 				return err
 			}
-			in.at = i
-			in.queue(&batch)
-			inserts = append(inserts, in)
+			insert(i, in)
 		}
-		if len(inserts) > 0 {
+		if len(reads) > 0 {
 			br := tx.SendBatch(ctx, &batch)
-			for _, in := range inserts {
-				a, err := in.result(br.QueryRow())
-				if err != nil {
+			for _, read := range reads {
+				if err := read(br); err != nil {
 					br.Close()
 					return err
 				}
-				as[in.at] = a
 			}
 			if err := br.Close(); err != nil {
 				return err
@@ -131,36 +154,86 @@ func (d *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []store
 	return added, leased, nil
 }
 
-// decideDigest records the digest decision dc: added to its group's
-// newest action while that is still waiting (nil returned), else a new
-// action, due no sooner than dc.Digest after the group's previous one.
+const (
+	digestLastSQL = `SELECT id, due_at, outcome, locked_by, attempts, event_ids
+		FROM rule_actions WHERE digest_group = $1 AND digest_group <> '' ORDER BY id DESC LIMIT 1 FOR UPDATE`
+	digestMergeSQL = `UPDATE rule_actions SET count = count + $1, event_ids = $2, detail = $3, updated_at = $4 WHERE id = $5`
+)
+
+// digestLast is a digest group's newest action, as a decision reads it.
+type digestLast struct {
+	found             bool
+	id                int64
+	due               time.Time
+	outcome, lockedBy string
+	attempts          int
+	idsJSON           string
+}
+
+func scanDigestLast(row pgx.Row) (digestLast, error) {
+	var l digestLast
+	err := row.Scan(&l.id, &l.due, &l.outcome, &l.lockedBy, &l.attempts, &l.idsJSON)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, nil
+	}
+	l.found = err == nil
+	return l, err
+}
+
+// newestOfGroups reads, locked, the newest action of each digest decision's
+// group in ds, in one batch, by the decision's index; a group that more than
+// one decision names is left out (decideDigest reads it in turn).
+func newestOfGroups(ctx context.Context, tx pgx.Tx, ds []store.Decision) (map[int]digestLast, error) {
+	seen := map[string]int{}
+	for _, dc := range ds {
+		if dc.Digest > 0 {
+			seen[dc.DigestGroup]++
+		}
+	}
+	var b pgx.Batch
+	var at []int
+	for i, dc := range ds {
+		if dc.Digest > 0 && seen[dc.DigestGroup] == 1 {
+			b.Queue(digestLastSQL, dc.DigestGroup)
+			at = append(at, i)
+		}
+	}
+	out := make(map[int]digestLast, len(at))
+	if len(at) == 0 {
+		return out, nil
+	}
+	br := tx.SendBatch(ctx, &b)
+	for _, i := range at {
+		l, err := scanDigestLast(br.QueryRow())
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		out[i] = l
+	}
+	return out, br.Close()
+}
+
+// decideDigest records the digest decision dc on its own: added to its
+// group's newest action while that is still waiting (nil returned), else
+// a new action, due no sooner than dc.Digest after the group's previous one.
 func decideDigest(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, owner string, lease time.Duration) (*store.Action, error) {
 	due := pgTime(dc.DueAt).Truncate(time.Microsecond).UTC()
 	if dc.DueAt.IsZero() {
 		due = now
 	}
-	var (
-		id                int64
-		prevDue           time.Time
-		outcome, lockedBy string
-		attempts          int
-		idsJSON           string
-	)
-	err := tx.QueryRow(ctx, `SELECT id, due_at, outcome, locked_by, attempts, event_ids
-		FROM rule_actions WHERE digest_group = $1 AND digest_group <> '' ORDER BY id DESC LIMIT 1 FOR UPDATE`, dc.DigestGroup).
-		Scan(&id, &prevDue, &outcome, &lockedBy, &attempts, &idsJSON)
+	last, err := scanDigestLast(tx.QueryRow(ctx, digestLastSQL, dc.DigestGroup))
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		return nil, err
-	case store.DigestMergeable(outcome, attempts, lockedBy):
+	case !last.found:
+	case store.DigestMergeable(last.outcome, last.attempts, last.lockedBy):
 		var ids []string
-		_ = json.Unmarshal([]byte(idsJSON), &ids)
-		_, err := tx.Exec(ctx, `UPDATE rule_actions SET count = count + $1, event_ids = $2, detail = $3, updated_at = $4 WHERE id = $5`,
-			max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, id)
+		_ = json.Unmarshal([]byte(last.idsJSON), &ids)
+		_, err := tx.Exec(ctx, digestMergeSQL, max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, last.id)
 		return nil, err
 	default:
-		due = store.DigestDue(due, prevDue.UTC(), dc.Digest)
+		due = store.DigestDue(due, last.due.UTC(), dc.Digest)
 	}
 	in, err := newInsert(dc, store.DigestKey(dc.DigestGroup, due), due, now, owner, lease)
 	if err != nil {
@@ -187,7 +260,6 @@ type pendingInsert struct {
 	request  string
 	response string
 	args     []any
-	at       int
 }
 
 // newInsert prepares the insert of dc's action under key, due at due,
