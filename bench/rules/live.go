@@ -21,13 +21,13 @@ type liveTargets struct {
 	messages atomic.Int64
 }
 
-func startLive() (*liveTargets, error) {
+func startLive() *liveTargets {
 	l := &liveTargets{}
 	l.sink = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		l.messages.Add(1)
 	}))
-	return l, nil
+	return l
 }
 
 // env is what a ten-rules receiver needs to act live.

@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's line as it ends")
 	fs.BoolVar(&cfg.profile, "profile", false, "profile each ten-rules round's receiver and report the engine's share of its CPU (builds with -tags cpuprofile; see profile.go)")
 	fs.StringVar(&cfg.keepProfiles, "keep-profiles", "", "with -profile, copy each profile to this directory (roundN-VARIANT.pprof), to read with go tool pprof")
-	live := fs.Bool("live", false, "ten-rules rounds act live (RECEIVER_ACTIONS=live, with a token) with a message sink in this process and no Prolific token (see live.go)")
+	live := fs.Bool("live", false, "ten-rules rounds act live (RECEIVER_ACTIONS=live), with a message sink in this process and no Prolific token (see live.go)")
 	fs.BoolVar(&cfg.replay, "replay", false, "after each no-rules round, run the ten rules over its stored events with no load (see replay.go)")
 	fs.StringVar(&cfg.replayBefore, "replay-before", "", "with -replay, a second receiver binary replaying a copy of the same events (alternating first)")
 	if err := fs.Parse(args); err != nil {
@@ -106,9 +106,7 @@ func run(ctx context.Context, args []string) error {
 	defer os.RemoveAll(work)
 	cfg.work = work
 	if *live {
-		if cfg.live, err = startLive(); err != nil {
-			return err
-		}
+		cfg.live = startLive()
 		defer cfg.live.close()
 	}
 	if bin == "" {

@@ -100,8 +100,12 @@ type Engine struct {
 	// studies are the studies messages read in the current ExecuteDue
 	// pass (nil outside one).
 	studies map[string]*store.Study
-	match   []store.EventMatch // the events the rules name (Decider.FeedMatch)
-	decided []decided          // the evaluator's page of decisions (EvaluateEvents)
+	// messages are the messages rendered in the current ExecuteDue pass,
+	// by action ID: an action's request summary and its sending render
+	// it once (nil outside a pass).
+	messages map[int64]notify.Message
+	match    []store.EventMatch // the events the rules name (Decider.FeedMatch)
+	decided  []decided          // the evaluator's page of decisions (EvaluateEvents)
 	// at is the evaluator's place in the change feed as its last Decide
 	// left it (when placed): read from the store once, not every poll;
 	// should another replica move it, Decide says so and it is read again.

@@ -90,8 +90,8 @@ func (e *Engine) ExecuteDue(ctx context.Context) (int, error) {
 	runs := e.handed.take()
 	claimed, err := e.opts.Store.ClaimActions(ctx, e.opts.Owner, maxBatch, e.opts.Lease)
 	runs = append(runs, leased{claimed, e.opts.Now()})
-	e.studies = map[string]*store.Study{}
-	defer func() { e.studies = nil }()
+	e.studies, e.messages = map[string]*store.Study{}, map[int64]notify.Message{}
+	defer func() { e.studies, e.messages = nil, nil }()
 	errs := []error{err}
 	for _, l := range runs {
 		errs = append(errs, e.executeLeased(ctx, l))
@@ -226,14 +226,7 @@ func (e *Engine) execute(ctx context.Context, as []store.Action) error {
 // carryOut sends live (unless an interrupted pause or stop already went
 // through) and records the outcome: done, failed, or retried later.
 func (e *Engine) carryOut(ctx context.Context, r *Rule, live []store.Action, results []store.ActionResult) error {
-	var msg *notify.Message
-	request := ""
-	if r.Action.Type == ActionNotify { // rendered once, for the summary and the sending
-		m := e.message(ctx, r, live[0])
-		msg, request = &m, notifyRequest(r, m)
-	} else {
-		request = e.request(r, live...)
-	}
+	request := e.request(r, live...)
 	var response string
 	var err error
 	if done, answer, cerr := e.wentThrough(ctx, r, live); cerr != nil {
@@ -241,7 +234,7 @@ func (e *Engine) carryOut(ctx context.Context, r *Rule, live []store.Action, res
 	} else if done {
 		response = answer
 	} else {
-		response, err = e.call(ctx, r, live, msg)
+		response, err = e.call(ctx, r, live)
 	}
 	if err == nil {
 		for _, a := range live {
@@ -312,19 +305,14 @@ func (e *Engine) request(r *Rule, as ...store.Action) string {
 	case ActionForward:
 		return "queue for output " + r.Action.Output
 	case ActionNotify:
-		return notifyRequest(r, e.message(context.Background(), r, as[0]))
+		m := e.message(context.Background(), r, as[0])
+		return "notify " + r.Action.Notifier + ": " + m.Subject
 	}
 	return ""
 }
 
-// notifyRequest summarises sending m by r's notifier.
-func notifyRequest(r *Rule, m notify.Message) string {
-	return "notify " + r.Action.Notifier + ": " + m.Subject
-}
-
-// call carries out live actions of r (one, or a batch); msg is the
-// message a notify action sends.
-func (e *Engine) call(ctx context.Context, r *Rule, as []store.Action, msg *notify.Message) (string, error) {
+// call carries out live actions of r (one, or a batch).
+func (e *Engine) call(ctx context.Context, r *Rule, as []store.Action) (string, error) {
 	p := e.opts.Prolific
 	needProlific := r.Action.Type != ActionNotify && r.Action.Type != ActionForward
 	if needProlific && p == nil {
@@ -361,11 +349,7 @@ func (e *Engine) call(ctx context.Context, r *Rule, as []store.Action, msg *noti
 		if s == nil {
 			return "", permanentError{fmt.Errorf("notifier %q is not set up", r.Action.Notifier)}
 		}
-		if msg == nil {
-			m := e.message(ctx, r, as[0])
-			msg = &m
-		}
-		if err := s.Send(ctx, *msg); err != nil {
+		if err := s.Send(ctx, e.message(ctx, r, as[0])); err != nil {
 			return "", err
 		}
 		return "sent", nil

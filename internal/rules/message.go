@@ -54,8 +54,20 @@ func (d MessageData) First() bool {
 	return d.first()
 }
 
-// message renders r's message about a.
+// message is r's message about a, rendered once in an ExecuteDue pass.
 func (e *Engine) message(ctx context.Context, r *Rule, a store.Action) notify.Message {
+	if m, ok := e.messages[a.ID]; ok {
+		return m
+	}
+	m := e.compose(ctx, r, a)
+	if e.messages != nil {
+		e.messages[a.ID] = m
+	}
+	return m
+}
+
+// compose renders r's message about a.
+func (e *Engine) compose(ctx context.Context, r *Rule, a store.Action) notify.Message {
 	d := MessageData{Rule: r.Name, StudyID: a.StudyID, Study: a.StudyID, Count: a.Count, EventIDs: a.EventIDs}
 	_ = json.Unmarshal([]byte(a.Detail), &d.Detail)
 	if a.StudyID != "" && e.opts.Store != nil {

@@ -39,37 +39,31 @@ func writeDecisions(ctx context.Context, tx pgx.Tx, ds []store.Decision, now tim
 		return nil, err
 	}
 	for i, dc := range ds {
-		due := pgTime(dc.DueAt).Truncate(time.Microsecond).UTC()
-		if dc.DueAt.IsZero() {
-			due = now
-		}
-		key := dc.Key
-		if dc.Digest > 0 {
-			last, ok := digests[i]
-			if !ok { // a group that repeats in the page
-				if as[i], err = decideDigest(ctx, tx, dc, now, owner, lease); err != nil {
-					return nil, err
-				}
-				continue
+		if dc.Digest <= 0 {
+			in, err := newInsert(dc, dc.Key, dueAt(dc, now), now, owner, lease)
+			if err != nil {
+				return nil, err
 			}
-			switch {
-			case !last.found:
-			case store.DigestMergeable(last.outcome, last.attempts, last.lockedBy):
-				var ids []string
-				_ = json.Unmarshal([]byte(last.idsJSON), &ids)
-				batch.Queue(digestMergeSQL, max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, last.id)
-				reads = append(reads, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
-				continue
-			default:
-				due = store.DigestDue(due, last.due.UTC(), dc.Digest)
-			}
-			key = store.DigestKey(dc.DigestGroup, due)
+			insert(i, in)
+			continue
 		}
-		in, err := newInsert(dc, key, due, now, owner, lease)
-		if err != nil {
+		last, ok := digests[i]
+		if !ok { // a group that repeats in the page
+			if as[i], err = decideDigest(ctx, tx, dc, now, owner, lease); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		merge, in, err := digestStep(dc, last, now, owner, lease)
+		switch {
+		case err != nil:
 			return nil, err
+		case merge != nil:
+			batch.Queue(digestMergeSQL, merge...)
+			reads = append(reads, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
+		default:
+			insert(i, in)
 		}
-		insert(i, in)
 	}
 	if len(reads) > 0 {
 		br := tx.SendBatch(ctx, &batch)
@@ -146,29 +140,45 @@ func newestOfGroups(ctx context.Context, tx pgx.Tx, ds []store.Decision) (map[in
 	return out, br.Close()
 }
 
-// decideDigest records the digest decision dc on its own: added to its
-// group's newest action while that is still waiting (nil returned), else
-// a new action, due no sooner than dc.Digest after the group's previous one.
-func decideDigest(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, owner string, lease time.Duration) (*store.Action, error) {
-	due := pgTime(dc.DueAt).Truncate(time.Microsecond).UTC()
+// dueAt is when dc's action falls due: its DueAt, else now.
+func dueAt(dc store.Decision, now time.Time) time.Time {
 	if dc.DueAt.IsZero() {
-		due = now
+		return now
 	}
-	last, err := scanDigestLast(tx.QueryRow(ctx, digestLastSQL, dc.DigestGroup))
+	return pgTime(dc.DueAt)
+}
+
+// digestStep is what the digest decision dc writes, given its group's
+// newest action: the arguments of digestMergeSQL while that action is
+// still waiting, else a new action, due no sooner than dc.Digest after it.
+func digestStep(dc store.Decision, last digestLast, now time.Time, owner string, lease time.Duration) ([]any, *pendingInsert, error) {
+	due := dueAt(dc, now)
 	switch {
-	case err != nil:
-		return nil, err
 	case !last.found:
 	case store.DigestMergeable(last.outcome, last.attempts, last.lockedBy):
 		var ids []string
 		_ = json.Unmarshal([]byte(last.idsJSON), &ids)
-		_, err := tx.Exec(ctx, digestMergeSQL, max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, last.id)
-		return nil, err
+		return []any{max(dc.Count, 1), mustJSON(store.MergeEventIDs(ids, dc.EventIDs)), dc.Detail, now, last.id}, nil, nil
 	default:
 		due = store.DigestDue(due, last.due.UTC(), dc.Digest)
 	}
 	in, err := newInsert(dc, store.DigestKey(dc.DigestGroup, due), due, now, owner, lease)
+	return nil, in, err
+}
+
+// decideDigest records the digest decision dc on its own, reading its
+// group's newest action first (see digestStep).
+func decideDigest(ctx context.Context, tx pgx.Tx, dc store.Decision, now time.Time, owner string, lease time.Duration) (*store.Action, error) {
+	last, err := scanDigestLast(tx.QueryRow(ctx, digestLastSQL, dc.DigestGroup))
 	if err != nil {
+		return nil, err
+	}
+	merge, in, err := digestStep(dc, last, now, owner, lease)
+	switch {
+	case err != nil:
+		return nil, err
+	case merge != nil:
+		_, err := tx.Exec(ctx, digestMergeSQL, merge...)
 		return nil, err
 	}
 	return in.result(tx.QueryRow(ctx, insertActionSQL, in.args...))
@@ -180,8 +190,7 @@ const insertActionSQL = `INSERT INTO rule_actions (key, digest_group, rule, acti
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16, $17, $18, $19, $20, $21)
 	ON CONFLICT (key) DO NOTHING RETURNING id`
 
-// pendingInsert is a decision's new action, to insert with args; at is
-// the decision's place in its page.
+// pendingInsert is a decision's new action, to insert with args.
 type pendingInsert struct {
 	dc       store.Decision
 	key      string

@@ -39,10 +39,9 @@ type recentEvent struct {
 // before the first Feed call, an engine further behind than recentCap).
 type recentFeed struct {
 	mu sync.Mutex
-	on bool // set by the first Feed: nothing is kept until the feed is read
 	// ring holds seqs first..last (at most recentCap of them), seq s at
-	// ring[s % recentCap]; allocated by enable, so a receiver without
-	// rules keeps nothing. A fixed ring, not a growing slice: copying and
+	// ring[s % recentCap]; allocated by enable, the first Feed: until the
+	// feed is read (a receiver without rules) nothing is kept. A fixed ring, not a growing slice: copying and
 	// regrowing a slice on the write path cost about 2 % of the receiver's
 	// CPU under load.
 	ring        []recentEvent
@@ -60,8 +59,7 @@ func (r *recentFeed) learn() { r.learnt.Add(1) }
 // enable starts keeping events (from the next commit on).
 func (r *recentFeed) enable() {
 	r.mu.Lock()
-	if !r.on {
-		r.on = true
+	if r.ring == nil {
 		r.ring = make([]recentEvent, recentCap)
 		r.first, r.last = 1, 0
 	}
@@ -73,19 +71,18 @@ func (r *recentFeed) enable() {
 func (r *recentFeed) add(events []*store.Event, out []store.Outcome, learnt uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.on {
+	if r.ring == nil {
 		return
 	}
 	for i, e := range events {
 		if out[i] != store.Stored {
 			continue
 		}
-		if r.last >= r.first && r.last+1 != e.Seq {
-			r.first = e.Seq // a gap: start afresh
-		} else if r.last < r.first {
-			r.first = e.Seq
-		} else if e.Seq-r.first >= recentCap {
-			r.first = e.Seq - recentCap + 1 // overwrite the oldest
+		switch {
+		case r.last < r.first || r.last+1 != e.Seq:
+			r.first = e.Seq // empty, or a gap: start afresh
+		case e.Seq-r.first >= recentCap:
+			r.first++ // the oldest is overwritten
 		}
 		r.last = e.Seq
 		r.ring[e.Seq%recentCap] = recentEvent{learnt: learnt, seq: e.Seq, id: e.ID, typ: e.Type, resourceID: e.ResourceID, status: e.Status,
@@ -100,7 +97,7 @@ func (r *recentFeed) add(events []*store.Event, out []store.Outcome, learnt uint
 func (r *recentFeed) page(after, bound int64, ms []store.EventMatch, n int) ([]store.Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.on || r.last < r.first || r.first > after+1 || r.last < bound {
+	if r.ring == nil || r.last < r.first || r.first > after+1 || r.last < bound {
 		return nil, false
 	}
 	var out []store.Event

@@ -60,8 +60,9 @@ func TestWALRestartedUnderSustainedWrites(t *testing.T) {
 	// The log restarted while the writers ran; on a starved host its
 	// checkpoints may all have come late in the burst, leaving the file at
 	// its high-water size until the next restart cuts it back to
-	// walSizeLimit (set low here). A few more writes give it that restart; a log that is
-	// never reused stays as large however long they go on.
+	// walSizeLimit (set low here). A few more writes give it that
+	// restart; a log that is never reused stays as large however long
+	// they go on.
 	written := int64(writers * perWriter * bodySize)
 	var size int64
 	for i := 0; ; i++ {
