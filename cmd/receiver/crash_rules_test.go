@@ -141,7 +141,12 @@ func crashWithRules(t *testing.T, storeDSN string) {
 	adminURL := "http://" + adm
 	type action struct{ Rule, Outcome, Target, Reason string }
 	var all []action
-	deadline := time.Now().Add(60 * time.Second)
+	// The drain can take a while on a slow host: the newest approvals wait
+	// up to rulesStudyWait (30s) for enrichment, which looks up every
+	// submission at the fake's 20 calls a second, and a 429 the client's
+	// own retries do not overcome pauses every call for 30s
+	// (prolific.DefaultRateLimitPause). The loop ends as soon as all is done.
+	deadline := time.Now().Add(rulesStudyWait + 2*prolific.DefaultRateLimitPause + 30*time.Second)
 	for {
 		all = all[:0]
 		before := ""

@@ -112,18 +112,21 @@ func (w *Worker) refreshStudy(ctx context.Context, id string) error {
 }
 
 // limitedCall makes one API call about id within the shared budget: it
-// waits for lim, and tells it of a success; an error from the call is
-// wrapped with what.
+// waits for lim, and tells it of an answer (a 404 too: like a success, it
+// resets the 429 pause's doubling); an error from the call is wrapped with
+// what.
 func limitedCall[T any](ctx context.Context, lim *prolific.Limiter, what string, call func(context.Context, string) (T, error), id string) (T, error) {
 	var zero T
 	if err := lim.Wait(ctx); err != nil {
 		return zero, err
 	}
 	v, err := call(ctx, id)
+	if !errors.Is(err, prolific.ErrRateLimited) { // a 429 is reported with the job's retry
+		lim.Observe(err)
+	}
 	if err != nil {
 		return zero, fmt.Errorf("%s: %w", what, err)
 	}
-	lim.Succeeded()
 	return v, nil
 }
 

@@ -126,13 +126,16 @@ func (l *Limiter) Succeeded() {
 	l.mu.Unlock()
 }
 
-// Observe records a call's outcome: Succeeded when err is nil,
-// RateLimited when it is ErrRateLimited, nothing otherwise.
+// Observe records a call's outcome: RateLimited when it is
+// ErrRateLimited; Succeeded when err is nil or another answer from
+// Prolific (a 404 shows it is not throttling us as much as a 200 does);
+// nothing when the call got no answer (a network error).
 func (l *Limiter) Observe(err error) {
+	var answer *APIError
 	switch {
-	case err == nil:
-		l.Succeeded()
 	case errors.Is(err, ErrRateLimited):
 		l.RateLimited()
+	case err == nil, errors.As(err, &answer):
+		l.Succeeded()
 	}
 }

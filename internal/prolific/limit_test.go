@@ -48,6 +48,21 @@ func TestLimiterPauseDoublesUntilASuccess(t *testing.T) {
 	if got := later.PausedUntil(); !got.Equal(t1.Add(time.Second)) {
 		t.Errorf("Observe(other error) moved the pause to %v", got.Sub(t1))
 	}
+	// An answer that is not a 429 (a 404 here) resets the doubling as a
+	// success does; an error without an answer does not.
+	later.Observe(fmt.Errorf("call: %w", errors.New("connection reset")))
+	if got := later.RateLimited(); !got.Equal(t1.Add(2 * time.Second)) {
+		t.Errorf("429 after a network error: pause ends %v, want doubled (2s)", got.Sub(t1))
+	}
+	later.Observe(fmt.Errorf("look up: %w", &prolific.APIError{StatusCode: 404, Endpoint: "submissions.get"}))
+	if got := later.RateLimited(); !got.Equal(t1.Add(2 * time.Second)) {
+		t.Errorf("429 after a 404 during a pause: pause ends %v, want the pause in force (2s)", got.Sub(t1))
+	}
+	t1 = t1.Add(time.Minute)
+	later.Observe(fmt.Errorf("look up: %w", &prolific.APIError{StatusCode: 404, Endpoint: "submissions.get"}))
+	if got := later.RateLimited(); !got.Equal(t1.Add(time.Second)) {
+		t.Errorf("429 after a 404: pause %v, want 1s (the doubling starts over)", got.Sub(t1))
+	}
 }
 
 // TestLimiterPausesEveryCaller: a 429 one caller reports holds back
