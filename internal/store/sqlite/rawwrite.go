@@ -69,11 +69,13 @@ func (e *rawError) Error() string { return fmt.Sprintf("%s (%d)", e.msg, e.code)
 func (e *rawError) Code() int { return e.code }
 
 // rawWriter holds the hot statements prepared on one handle. Only the
-// writer's commit uses it, inside its transaction, so never concurrently.
+// write connection's transactions use it (a batch's commit, the rules
+// engine's decisions), and that connection is the only one of its pool, so
+// never concurrently.
 type rawWriter struct {
 	tls    *libc.TLS
 	db     uintptr                // the handle the statements belong to (0: none yet)
-	stmts  [rawStatements]uintptr // by rawInsertEvent, rawUpsertSubmission, rawUpsertStudy
+	stmts  [rawStatements]uintptr // by rawInsertEvent, rawUpsertSubmission, ...
 	buf    uintptr                // the bound strings and blobs of one statement (libc's heap)
 	bufCap int
 }
@@ -82,10 +84,11 @@ const (
 	rawInsertEvent = iota
 	rawUpsertSubmission
 	rawUpsertStudy
+	rawInsertAction // the rules engine's decisions (rules.go)
 	rawStatements
 )
 
-var rawSQL = [rawStatements]string{sqlInsertEvent, sqlUpsertSubmission, sqlUpsertStudy}
+var rawSQL = [rawStatements]string{sqlInsertEvent, sqlUpsertSubmission, sqlUpsertStudy, sqlInsertAction}
 
 func newRawWriter() *rawWriter { return &rawWriter{tls: libc.NewTLS()} }
 
@@ -219,8 +222,11 @@ func (rw *rawWriter) insert(db uintptr, e *store.Event, body []byte) (bool, int6
 	if err != nil || n == 0 {
 		return false, 0, err // n == 0: a key conflicted (ON CONFLICT DO NOTHING)
 	}
-	return true, sqlite3.Xsqlite3_last_insert_rowid(rw.tls, db), nil
+	return true, rw.lastID(db), nil
 }
+
+// lastID is the rowid of the newest row inserted on handle db.
+func (rw *rawWriter) lastID(db uintptr) int64 { return sqlite3.Xsqlite3_last_insert_rowid(rw.tls, db) }
 
 // grow makes buf hold at least n bytes (and never 0 bytes, so an empty
 // value still has a non-NULL address).

@@ -60,10 +60,11 @@ func (db *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []stor
 	if db.closed.Load() {
 		return 0, nil, store.ErrClosed
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	conn, tx, handle, err := db.begin(ctx)
 	if err != nil {
 		return 0, nil, db.wrap("decide", err)
 	}
+	defer conn.Close()
 	defer tx.Rollback()
 	if cursor != nil {
 		res, err := tx.StmtContext(ctx, db.rules.moveCursor).ExecContext(ctx, rulesCursorName, cursor.From, cursor.To)
@@ -77,7 +78,10 @@ func (db *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []stor
 	now := fromMicros(micros(db.opts.Now()))
 	added := 0
 	var leased []store.Action
-	ins := tx.StmtContext(ctx, db.rules.insertAction)
+	ins := actionInserter{stmt: tx.StmtContext(ctx, db.rules.insertAction)}
+	if handle != 0 {
+		ins.raw, ins.handle = db.ins, handle
+	}
 	for _, d := range ds {
 		a, err := db.decide(ctx, tx, ins, d, now, lt)
 		if err != nil {
@@ -113,7 +117,7 @@ const sqlInsertAction = `INSERT INTO rule_actions (key, digest_group, rule, acti
 // decide records d, returning the new action (nil when d was merged into
 // a digest or its key was recorded already); it is leased (Attempts 1)
 // when lt is set, d asks for it and it is due.
-func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Decision, now time.Time, lt *leaseTo) (*store.Action, error) {
+func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins actionInserter, d store.Decision, now time.Time, lt *leaseTo) (*store.Action, error) {
 	due := fromMicros(micros(d.DueAt))
 	if d.DueAt.IsZero() {
 		due = now
@@ -154,26 +158,61 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, d store.Dec
 		lockedBy, lockedUntil, attempts = lt.owner, micros(now.Add(lt.lease)), 1
 	}
 	ids := store.MergeEventIDs(nil, d.EventIDs)
-	res, err := ins.ExecContext(ctx,
-		key, d.DigestGroup, d.Rule, d.Action, d.StudyID, d.Target, d.Batch,
-		mustJSON(ids), max(d.Count, 1), d.DryRun, d.Detail, micros(now), micros(due), micros(now), lockedBy, lockedUntil, attempts,
-		outcome, reason, request, response, finished)
-	if err != nil {
-		return nil, err
+	dryRun := int64(0)
+	if d.DryRun {
+		dryRun = 1
 	}
-	// The single writer connection: the changes count says whether the row
-	// went in, the last insert rowid is its id.
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, nil
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return nil, err
+	id, err := ins.insert(ctx, text(key), text(d.DigestGroup), text(d.Rule), text(d.Action), text(d.StudyID), text(d.Target), text(d.Batch),
+		text(mustJSON(ids)), integer(int64(max(d.Count, 1))), integer(dryRun), text(d.Detail), integer(micros(now)), integer(micros(due)),
+		integer(micros(now)), text(lockedBy), integer(lockedUntil), integer(int64(attempts)),
+		text(outcome), text(reason), text(request), text(response), integer(finished))
+	if err != nil || id == 0 {
+		return nil, err // id 0: the key is recorded already
 	}
 	a := store.LeasedAction(d, key, id, ids, due, now)
 	a.Attempts = attempts
 	a.Reason, a.Request, a.Response = reason, request, response
 	return &a, nil
+}
+
+// actionInserter runs sqlInsertAction in the decision's transaction:
+// through rawWriter on the write connection's handle when it has one (one
+// decision a new action: as the events INSERT, the driver's converting and
+// copying of its 22 arguments was a good part of its cost), else through
+// database/sql.
+type actionInserter struct {
+	stmt   *sql.Stmt
+	raw    *rawWriter
+	handle uintptr
+}
+
+// insert returns the new row's id, or 0 when its key was recorded already
+// (ON CONFLICT DO NOTHING). On the single writer connection the changes
+// count says whether the row went in, the last insert rowid is its id.
+func (ins actionInserter) insert(ctx context.Context, args ...rawArg) (int64, error) {
+	if ins.raw != nil {
+		n, err := ins.raw.exec(ins.handle, rawInsertAction, args...)
+		if err != nil || n == 0 {
+			return 0, err
+		}
+		return ins.raw.lastID(ins.handle), nil
+	}
+	vals := make([]any, len(args))
+	for i, a := range args {
+		if a.kind == argInt {
+			vals[i] = a.i
+		} else {
+			vals[i] = a.s
+		}
+	}
+	res, err := ins.stmt.ExecContext(ctx, vals...)
+	if err != nil {
+		return 0, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, nil
+	}
+	return res.LastInsertId()
 }
 
 func mustJSON(v any) string {
