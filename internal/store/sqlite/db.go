@@ -103,6 +103,11 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 	w.Set("_txlock", "immediate")
 	w.Add("_pragma", "wal_autocheckpoint=0") // the checkpointer does it off the hot path
 	w.Add("_pragma", fmt.Sprintf("journal_size_limit=%d", walSizeLimit))
+	// A statement that changes many rows (the rules' finishes, a claim)
+	// keeps a statement journal to undo itself; past 64 KiB SQLite spills it
+	// to a temporary file it opens and writes. It only ever undoes one
+	// statement inside its transaction, never a crash: memory will do.
+	w.Add("_pragma", "temp_store=MEMORY")
 	if gatherWAL {
 		// Only the writer writes the log; it commits with synchronous=FULL,
 		// so every commit syncs the WAL, which is when the VFS writes.

@@ -298,3 +298,17 @@ func TestFailedFsyncStopsTheStore(t *testing.T) {
 		t.Errorf("Save after reopening: %v", err)
 	}
 }
+
+// TestWriterStatementJournalInMemory: the writer keeps statement journals
+// in memory (temp_store=MEMORY), so a statement changing many rows never
+// opens and writes a temporary file on the write path.
+func TestWriterStatementJournalInMemory(t *testing.T) {
+	db := openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
+	var store int
+	if err := db.write.QueryRow(`PRAGMA temp_store`).Scan(&store); err != nil {
+		t.Fatal(err)
+	}
+	if store != 2 {
+		t.Errorf("writer temp_store = %d, want MEMORY (2)", store)
+	}
+}
