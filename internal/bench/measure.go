@@ -131,7 +131,13 @@ func (h *harness) measure(ctx context.Context, name, url string, pid int, admin 
 			return nil, err
 		}
 	}
-	time.Sleep(time.Second)
+	// The closed loops leave hundreds of MB dirty in the page cache; the
+	// kernel writes them back tens of seconds later, during the open loop,
+	// where they stall the commits' fsyncs (PostgreSQL's p99 went from about
+	// 6 to 22-31 ms; bench/profiling.md, sixteenth look). The open loop
+	// measures the steady rate, so it starts from a clean cache, as each run
+	// does (settle).
+	settle()
 	h.logf("%s: open loop (loadgen) at %d/s, %s", name, h.cfg.Rate, h.cfg.Duration)
 	if r.Open, err = h.openLoop(ctx, url); err != nil {
 		return nil, err

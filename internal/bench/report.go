@@ -51,7 +51,8 @@ func header(b *strings.Builder, res *Results, ceiling int64) {
 	if c.Also > 0 {
 		p("  then with %d connections from a second set;", c.Also)
 	}
-	p("  the open loop from `receiver loadgen` at %d events/s for", c.Rate)
+	p("  the open loop, after the closed loops' writes are flushed from the page cache (sync, as between runs;")
+	p("  without it the kernel's write-back of them lands in the open loop's fsyncs), from `receiver loadgen` at %d events/s for", c.Rate)
 	p("  %s, at most %d in flight (latency measured from the scheduled send time, so queueing is not", c.Duration, c.OpenConnections)
 	p("  hidden, which wrk's closed loop would). Equal signed content is one event, so the generator sends at most")
 	p("  one progress ping per study and second: above about 260 events/s (the open loop's rate) the pings it")
