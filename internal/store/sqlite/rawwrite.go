@@ -1,13 +1,13 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"reflect"
 	"sync"
 	"unsafe"
 
-	"github.com/prolific-receiver/receiver/internal/store"
 	"modernc.org/libc"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -213,20 +213,66 @@ func (rw *rawWriter) exec(db uintptr, which int, args ...rawArg) (int32, error) 
 	return sqlite3.Xsqlite3_changes(rw.tls, db), nil
 }
 
-// insert runs sqlInsertEvent for e (body: e.Body, never nil) on handle db
-// and returns whether the row went in and its seq.
-func (rw *rawWriter) insert(db uintptr, e *store.Event, body []byte) (bool, int64, error) {
-	n, err := rw.exec(db, rawInsertEvent, text(e.ID), text(e.Type), text(e.ResourceID), text(e.Status),
-		text(e.ParticipantID), text(e.StudyID), integer(micros(e.EventTime)), integer(micros(e.ReceivedAt)),
-		text(e.SignatureForm), text(e.ContentHash), blob(body), text(store.SourceOf(e)))
-	if err != nil || n == 0 {
-		return false, 0, err // n == 0: a key conflicted (ON CONFLICT DO NOTHING)
-	}
-	return true, rw.lastID(db), nil
+// hotExec runs the hot statements of one write transaction (the events
+// INSERT, the projection upserts, the rules' decisions): through raw on
+// the transaction's connection, handle, when it has one, else through the
+// transaction's prepared statement (database/sql). Each statement's
+// arguments are written once, as rawArgs, for both.
+type hotExec struct {
+	ctx    context.Context
+	raw    *rawWriter // nil: database/sql
+	handle uintptr
 }
 
-// lastID is the rowid of the newest row inserted on handle db.
-func (rw *rawWriter) lastID(db uintptr) int64 { return sqlite3.Xsqlite3_last_insert_rowid(rw.tls, db) }
+// exec runs statement which, or stmt without a raw handle, with args.
+func (h hotExec) exec(which int, stmt *sql.Stmt, args ...rawArg) error {
+	if h.raw != nil {
+		_, err := h.raw.exec(h.handle, which, args...)
+		return err
+	}
+	_, err := stmt.ExecContext(h.ctx, values(args)...)
+	return err
+}
+
+// insert runs the INSERT ... ON CONFLICT DO NOTHING which (or stmt) with
+// args and returns the new row's rowid, 0 when a key conflicted. On the
+// single writer connection the changes count says whether the row went
+// in, and the last insert rowid is its id.
+func (h hotExec) insert(which int, stmt *sql.Stmt, args ...rawArg) (int64, error) {
+	if h.raw != nil {
+		n, err := h.raw.exec(h.handle, which, args...)
+		if err != nil || n == 0 {
+			return 0, err
+		}
+		return sqlite3.Xsqlite3_last_insert_rowid(h.raw.tls, h.handle), nil
+	}
+	res, err := stmt.ExecContext(h.ctx, values(args)...)
+	if err != nil {
+		return 0, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// values is args as database/sql takes them.
+func values(args []rawArg) []any {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		switch a.kind {
+		case argInt:
+			vals[i] = a.i
+		case argNull:
+			vals[i] = nil
+		case argBlob:
+			vals[i] = a.b
+		default:
+			vals[i] = a.s
+		}
+	}
+	return vals
+}
 
 // grow makes buf hold at least n bytes (and never 0 bytes, so an empty
 // value still has a non-NULL address).

@@ -78,12 +78,9 @@ func (db *DB) decideAll(ctx context.Context, cursor *store.RuleCursor, ds []stor
 	now := fromMicros(micros(db.opts.Now()))
 	added := 0
 	var leased []store.Action
-	ins := actionInserter{stmt: tx.StmtContext(ctx, db.rules.insertAction)}
-	if handle != 0 {
-		ins.raw, ins.handle = db.ins, handle
-	}
+	hot, ins := db.hotExec(ctx, handle), tx.StmtContext(ctx, db.rules.insertAction)
 	for _, d := range ds {
-		a, err := db.decide(ctx, tx, ins, d, now, lt)
+		a, err := db.decide(ctx, tx, hot, ins, d, now, lt)
 		if err != nil {
 			return 0, nil, db.wrap("decide", err)
 		}
@@ -116,8 +113,9 @@ const sqlInsertAction = `INSERT INTO rule_actions (key, digest_group, rule, acti
 
 // decide records d, returning the new action (nil when d was merged into
 // a digest or its key was recorded already); it is leased (Attempts 1)
-// when lt is set, d asks for it and it is due.
-func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins actionInserter, d store.Decision, now time.Time, lt *leaseTo) (*store.Action, error) {
+// when lt is set, d asks for it and it is due. Its INSERT runs through hot
+// (ins, the transaction's statement, without a raw handle).
+func (db *DB) decide(ctx context.Context, tx *sql.Tx, hot hotExec, ins *sql.Stmt, d store.Decision, now time.Time, lt *leaseTo) (*store.Action, error) {
 	due := fromMicros(micros(d.DueAt))
 	if d.DueAt.IsZero() {
 		due = now
@@ -162,7 +160,7 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins actionInserter, d stor
 	if d.DryRun {
 		dryRun = 1
 	}
-	id, err := ins.insert(ctx, text(key), text(d.DigestGroup), text(d.Rule), text(d.Action), text(d.StudyID), text(d.Target), text(d.Batch),
+	id, err := hot.insert(rawInsertAction, ins, text(key), text(d.DigestGroup), text(d.Rule), text(d.Action), text(d.StudyID), text(d.Target), text(d.Batch),
 		text(mustJSON(ids)), integer(int64(max(d.Count, 1))), integer(dryRun), text(d.Detail), integer(micros(now)), integer(micros(due)),
 		integer(micros(now)), text(lockedBy), integer(lockedUntil), integer(int64(attempts)),
 		text(outcome), text(reason), text(request), text(response), integer(finished))
@@ -173,46 +171,6 @@ func (db *DB) decide(ctx context.Context, tx *sql.Tx, ins actionInserter, d stor
 	a.Attempts = attempts
 	a.Reason, a.Request, a.Response = reason, request, response
 	return &a, nil
-}
-
-// actionInserter runs sqlInsertAction in the decision's transaction:
-// through rawWriter on the write connection's handle when it has one (one
-// decision a new action: as the events INSERT, the driver's converting and
-// copying of its 22 arguments was a good part of its cost), else through
-// database/sql.
-type actionInserter struct {
-	stmt   *sql.Stmt
-	raw    *rawWriter
-	handle uintptr
-}
-
-// insert returns the new row's id, or 0 when its key was recorded already
-// (ON CONFLICT DO NOTHING). On the single writer connection the changes
-// count says whether the row went in, the last insert rowid is its id.
-func (ins actionInserter) insert(ctx context.Context, args ...rawArg) (int64, error) {
-	if ins.raw != nil {
-		n, err := ins.raw.exec(ins.handle, rawInsertAction, args...)
-		if err != nil || n == 0 {
-			return 0, err
-		}
-		return ins.raw.lastID(ins.handle), nil
-	}
-	vals := make([]any, len(args))
-	for i, a := range args {
-		if a.kind == argInt {
-			vals[i] = a.i
-		} else {
-			vals[i] = a.s
-		}
-	}
-	res, err := ins.stmt.ExecContext(ctx, vals...)
-	if err != nil {
-		return 0, err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return 0, nil
-	}
-	return res.LastInsertId()
 }
 
 func mustJSON(v any) string {

@@ -167,9 +167,7 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 	// the counter past what its events record (feedmem.go).
 	learnt := db.recent.learnt.Load()
 	w := db.newTxWriter(ctx, tx)
-	if handle != 0 {
-		w.raw, w.handle = db.ins, handle
-	}
+	w.hot = db.hotExec(ctx, handle)
 	if err := w.prefetch(tx.StmtContext(ctx, db.stmts.aliasesKnown), tx.StmtContext(ctx, db.stmts.submissionStudies), events); err != nil {
 		return nil, err
 	}
@@ -212,6 +210,15 @@ func (db *DB) begin(ctx context.Context) (*sql.Conn, *sql.Tx, uintptr, error) {
 	return conn, tx, handle, nil
 }
 
+// hotExec runs a write transaction's hot statements through rawWriter on
+// handle, or through database/sql when handle is 0 (see begin).
+func (db *DB) hotExec(ctx context.Context, handle uintptr) hotExec {
+	if handle == 0 {
+		return hotExec{ctx: ctx}
+	}
+	return hotExec{ctx: ctx, raw: db.ins, handle: handle}
+}
+
 // newTxWriter prepares the statements of one write transaction.
 func (db *DB) newTxWriter(ctx context.Context, tx *sql.Tx) *txWriter {
 	w := &txWriter{
@@ -247,11 +254,10 @@ type txWriter struct {
 	recent                                              *recentFeed
 	insertOutbox                                        *sql.Stmt // nil without outputs
 
-	// raw runs the events INSERT and the projection upserts on the
-	// transaction's connection, handle, instead of insertEvent,
-	// upsertSubmission and upsertStudy (rawwrite.go); nil when it cannot.
-	raw    *rawWriter
-	handle uintptr
+	// hot runs the events INSERT and the projection upserts: through
+	// rawWriter on the transaction's connection when it can, else through
+	// insertEvent, upsertSubmission and upsertStudy (rawwrite.go).
+	hot hotExec
 
 	// What the database holds for the batch's IDs, read once before the
 	// first event and kept current as the batch writes: the event IDs that
@@ -308,23 +314,10 @@ func (w *txWriter) save(e *store.Event) (store.Outcome, error) {
 // insert runs the events INSERT for e and says whether the row went in
 // (false: a key conflicted) and its seq.
 func (w *txWriter) insert(e *store.Event, body []byte) (bool, int64, error) {
-	if w.raw != nil {
-		return w.raw.insert(w.handle, e, body)
-	}
-	// Exec rather than RETURNING: no rows to read back. On the single write
-	// connection the changes count says whether the row went in (0: a key
-	// conflicted) and the last insert rowid is its seq.
-	res, err := w.insertEvent.ExecContext(w.ctx, e.ID, e.Type, e.ResourceID, e.Status, e.ParticipantID, e.StudyID,
-		micros(e.EventTime), micros(e.ReceivedAt), e.SignatureForm, e.ContentHash, body, store.SourceOf(e))
-	if err != nil {
-		return false, 0, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil || n == 0 {
-		return false, 0, err
-	}
-	seq, err := res.LastInsertId()
-	return err == nil, seq, err
+	seq, err := w.hot.insert(rawInsertEvent, w.insertEvent, text(e.ID), text(e.Type), text(e.ResourceID), text(e.Status),
+		text(e.ParticipantID), text(e.StudyID), integer(micros(e.EventTime)), integer(micros(e.ReceivedAt)),
+		text(e.SignatureForm), text(e.ContentHash), blob(body), text(store.SourceOf(e)))
+	return seq != 0, seq, err // 0: a key conflicted (ON CONFLICT DO NOTHING)
 }
 
 // finish writes the batch's projection: each submission and study row
@@ -333,28 +326,16 @@ func (w *txWriter) finish() error {
 	for _, id := range backend.SortedKeys(w.proj.Submissions) {
 		s := w.proj.Submissions[id]
 		name, at, rank := statusArgs(s.Status)
-		var err error
-		if w.raw != nil {
-			_, err = w.raw.exec(w.handle, rawUpsertSubmission, text(id), text(s.StudyID), text(s.ParticipantID),
-				text(name), integer(int64(rank)), nullable(at), integer(micros(w.now)))
-		} else {
-			_, err = w.upsertSubmission.ExecContext(w.ctx, id, s.StudyID, s.ParticipantID, name, rank, at, micros(w.now))
-		}
-		if err != nil {
+		if err := w.hot.exec(rawUpsertSubmission, w.upsertSubmission, text(id), text(s.StudyID), text(s.ParticipantID),
+			text(name), integer(int64(rank)), nullable(at), integer(micros(w.now))); err != nil {
 			return fmt.Errorf("apply to submission %q: %w", id, err)
 		}
 	}
 	for _, id := range backend.SortedKeys(w.proj.Studies) {
 		s := w.proj.Studies[id]
 		name, at, rank := statusArgs(s.Status)
-		var err error
-		if w.raw != nil {
-			_, err = w.raw.exec(w.handle, rawUpsertStudy, text(id), text(name), integer(int64(rank)), nullable(at),
-				integer(int64(s.HighRate)), integer(micros(s.LastAt)), integer(micros(w.now)))
-		} else {
-			_, err = w.upsertStudy.ExecContext(w.ctx, id, name, rank, at, s.HighRate, micros(s.LastAt), micros(w.now))
-		}
-		if err != nil {
+		if err := w.hot.exec(rawUpsertStudy, w.upsertStudy, text(id), text(name), integer(int64(rank)), nullable(at),
+			integer(int64(s.HighRate)), integer(micros(s.LastAt)), integer(micros(w.now))); err != nil {
 			return fmt.Errorf("apply to study %q: %w", id, err)
 		}
 	}
