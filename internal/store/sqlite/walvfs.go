@@ -87,13 +87,19 @@ type walFile struct {
 	// a duplicate of the file's descriptor (-1: syncs are never deferred),
 	// written counts the flushes that wrote bytes, synced how many of them
 	// an fsync covered; a failed fsync (syncErr) fails every later syncTo.
-	id        fileID
-	fd        int
-	deferSync atomic.Bool
-	written   atomic.Uint64
-	syncMu    sync.Mutex
-	synced    uint64
-	syncErr   error
+	// syncErr is also published in failedSync, which syncFailed reads
+	// without syncMu: syncTo holds syncMu through the fsync, and the writer
+	// checks for a failed one before each batch, which must not wait for
+	// the sync of the batch before it (that wait is the overlap the
+	// deferred sync exists for).
+	id         fileID
+	fd         int
+	deferSync  atomic.Bool
+	written    atomic.Uint64
+	syncMu     sync.Mutex
+	synced     uint64
+	syncErr    error
+	failedSync atomic.Pointer[error]
 	// gate keeps the writer's own checkpoints (DB.whileHealthy) and the
 	// deferred fsyncs apart, so a checkpoint never runs between an fsync
 	// that failed and the store learning of it.
@@ -221,17 +227,21 @@ func (w *walFile) syncTo(ticket uint64) error {
 		// What the kernel failed to write may be gone from its cache too:
 		// nothing written since can be called durable any more.
 		w.syncErr = fmt.Errorf("sync WAL: %w", err)
+		w.failedSync.Store(&w.syncErr)
 		return w.syncErr
 	}
 	w.synced = max(w.synced, target)
 	return nil
 }
 
-// syncFailed returns the error of a failed fsync, if any.
+// syncFailed returns the error of a failed fsync, if any. It does not wait
+// for an fsync in progress: one that fails later fails every syncTo after
+// it, so nothing committed meanwhile is acknowledged.
 func (w *walFile) syncFailed() error {
-	w.syncMu.Lock()
-	defer w.syncMu.Unlock()
-	return w.syncErr
+	if p := w.failedSync.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func lookup(pFile uintptr) *walFile {

@@ -212,6 +212,84 @@ func TestCommitWaitsForDeferredSync(t *testing.T) {
 	}
 }
 
+// TestNextCommitOverlapsTheSync: while one batch's fsync runs, the writer
+// commits the next batch (the overlap the deferred sync exists for); it
+// must not wait for that fsync before starting, as it did when its check
+// for a failed fsync took the lock the fsync holds. If the running fsync
+// then fails, the batch committed meanwhile is not acknowledged either.
+func TestNextCommitOverlapsTheSync(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first fsync fails=%v", fail), func(t *testing.T) {
+			type call struct{ done chan error }
+			calls := make(chan call)
+			stop := make(chan struct{}) // at the end: later fsyncs pass
+			old := walFsync
+			walFsync = func(int) error {
+				c := call{done: make(chan error, 1)}
+				select {
+				case calls <- c:
+					return <-c.done
+				case <-stop:
+					return nil
+				}
+			}
+			t.Cleanup(func() { walFsync = old })
+
+			ctx := context.Background()
+			db := openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
+			t.Cleanup(func() { close(stop) }) // runs before openFile's Close
+			save := func(e *store.Event) chan error {
+				ch := make(chan error, 1)
+				go func() {
+					_, err := db.Save(ctx, e)
+					ch <- err
+				}()
+				return ch
+			}
+			a := storetest.NewEvent("study.status.change", "study-1", "ACTIVE", storetest.T0)
+			savedA := save(a)
+			fsyncA := <-calls
+			b := storetest.NewEvent("study.status.change", "study-2", "ACTIVE", storetest.T0)
+			savedB := save(b)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, err := db.Event(ctx, b.ID); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					fsyncA.done <- nil
+					t.Fatal("the next batch was not committed while the first one's fsync ran")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !fail {
+				fsyncA.done <- nil
+				if err := <-savedA; err != nil {
+					t.Fatalf("Save A: %v", err)
+				}
+				(<-calls).done <- nil // B's own fsync: it was written after A's began
+				if err := <-savedB; err != nil {
+					t.Fatalf("Save B: %v", err)
+				}
+				return
+			}
+			fsyncA.done <- errors.New("input/output error")
+			if err := <-savedA; err == nil {
+				t.Error("Save A succeeded after its fsync failed")
+			}
+			select {
+			case c := <-calls:
+				c.done <- nil // a later fsync that succeeds must not make B durable
+			case err := <-savedB:
+				savedB <- err
+			}
+			if err := <-savedB; err == nil {
+				t.Error("Save B, committed while a failing fsync ran, was acknowledged")
+			}
+		})
+	}
+}
+
 // reopen closes db and opens the file at path again, closed at the test's end.
 func reopen(t *testing.T, db *DB, path string) *DB {
 	t.Helper()
