@@ -130,8 +130,16 @@ func limitedCall[T any](ctx context.Context, lim *prolific.Limiter, what string,
 	return v, nil
 }
 
-// lookupSubmission learns a submission's study, which queues that study's refresh.
+// lookupSubmission learns a submission's study, which queues that study's
+// refresh. A submission whose study is already stored (learned from its
+// study's listing, roster.go) needs no call; a lookup made while other jobs
+// wait may list the study to learn the rest of a burst at once.
 func (w *Worker) lookupSubmission(ctx context.Context, id string) error {
+	if known, _, err := w.storedStudy(ctx, id); err != nil {
+		return fmt.Errorf("look up submission: %w", err)
+	} else if known != "" {
+		return nil
+	}
 	sub, err := limitedCall(ctx, w.lim, "look up submission", w.api.Submission, id)
 	if err != nil {
 		return err
@@ -142,6 +150,7 @@ func (w *Worker) lookupSubmission(ctx context.Context, id string) error {
 	if err := w.store.SetSubmissionStudy(ctx, id, sub.StudyID); err != nil {
 		return fmt.Errorf("look up submission: %w", err)
 	}
+	w.learnRoster(ctx, sub.StudyID)
 	return nil
 }
 

@@ -23,6 +23,8 @@ type EnrichStore interface {
 	RetryJob(ctx context.Context, owner string, j store.Job, retryAt time.Time, reason string) error
 	ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) error
 	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
+	Submission(ctx context.Context, id string) (*store.Submission, error)
+	QueueStats(ctx context.Context) (store.QueueStats, error)
 }
 
 // API is the part of the Prolific client the worker calls; *prolific.Client
@@ -31,6 +33,7 @@ type API interface {
 	Study(ctx context.Context, id string) (prolific.Study, error)
 	SubmissionCounts(ctx context.Context, studyID string) (map[string]int, error)
 	Submission(ctx context.Context, id string) (prolific.Submission, error)
+	StudySubmissions(ctx context.Context, studyID string, page, pageSize int) ([]prolific.Submission, error)
 }
 
 // Defaults applied by New to zero Options fields.
@@ -88,6 +91,13 @@ type Options struct {
 	// retries and rate-limit pauses; each may run for up to nine tenths
 	// of Lease.
 	Handlers map[string]func(ctx context.Context, key string) error
+	// RosterEvery and RosterPages shape the listing of a study's
+	// submissions that a submission lookup makes while other jobs wait
+	// (roster.go): a study is listed at most once per RosterEvery, and at
+	// most RosterPages pages of it. Zero means the defaults; RosterPages < 0
+	// never lists.
+	RosterEvery time.Duration
+	RosterPages int
 }
 
 // Worker processes the enrichment queue. Build it with New and call Run.
@@ -98,6 +108,8 @@ type Worker struct {
 	lim   *prolific.Limiter
 	wake  chan struct{}
 	long  sync.WaitGroup // jobs of Handlers' kinds, which run beside the batches
+
+	rosters rosters // when each study's submissions were last listed
 }
 
 // New returns a worker that takes jobs from st and asks api.
@@ -123,6 +135,12 @@ func New(st EnrichStore, api API, opts Options) *Worker {
 	}
 	if opts.Owner == "" {
 		opts.Owner = store.LeaseOwner()
+	}
+	if opts.RosterEvery <= 0 {
+		opts.RosterEvery = DefaultRosterEvery
+	}
+	if opts.RosterPages == 0 {
+		opts.RosterPages = DefaultRosterPages
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -79,8 +79,8 @@ func TestSimulatedStudyMatchesFake(t *testing.T) {
 			t.Errorf("Submission(%s).StudyID = %q, want %q", sub, s.StudyID, res.StudyID)
 		}
 	}
-	if got, max := fake.Requests(prolifictest.RouteGetSubmission), len(want.Submissions); got != max {
-		t.Errorf("submission lookups = %d, want %d (one per submission)", got, max)
+	if got, max := fake.Requests(prolifictest.RouteGetSubmission), len(want.Submissions); got >= max {
+		t.Errorf("submission lookups = %d, want fewer than one per submission (%d): the study's listing covers the rest", got, max)
 	}
 	if got := counterValue(t, reg, "receiver_enrichment_jobs_total", map[string]string{"kind": "submission", "result": "ok"}); got != float64(len(want.Submissions)) {
 		t.Errorf("jobs_total{kind=submission,result=ok} = %v, want %d", got, len(want.Submissions))

@@ -1,0 +1,135 @@
+package enrich_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prolific-receiver/receiver/internal/enrich"
+	"github.com/prolific-receiver/receiver/internal/prolifictest"
+	"github.com/prolific-receiver/receiver/internal/store"
+)
+
+// simulated runs a study of places participants on fake and returns its ID
+// and its submissions' final statuses.
+func simulated(t *testing.T, fake *prolifictest.Fake, places int) (string, map[string]string) {
+	t.Helper()
+	res, err := fake.SimulateStudy(context.Background(), prolifictest.SimConfig{
+		WorkspaceID: workspace, Name: "Roster", Places: places, ReturnRate: 0.1, Seed: 11,
+	})
+	if err != nil {
+		t.Fatalf("SimulateStudy: %v", err)
+	}
+	st, ok := fake.StudyState(res.StudyID)
+	if !ok {
+		t.Fatalf("StudyState(%s): not found", res.StudyID)
+	}
+	return res.StudyID, st.Submissions
+}
+
+// saveSubmissions stores one submission.status.change for each submission
+// of subs, none naming its study (as Prolific sends them).
+func saveSubmissions(t *testing.T, db interface {
+	Save(context.Context, *store.Event) (store.Outcome, error)
+}, subs map[string]string) {
+	t.Helper()
+	at := time.Now().Add(-time.Minute)
+	i := 0
+	for sub, status := range subs {
+		i++
+		if _, err := db.Save(context.Background(), submissionEvent(sub, "participant-"+sub, status, at.Add(time.Duration(i)*time.Millisecond))); err != nil {
+			t.Fatalf("Save: %v", err)
+		}
+	}
+}
+
+// checkStudies fails unless every submission of subs is stored with study.
+func checkStudies(t *testing.T, db interface {
+	Submission(context.Context, string) (*store.Submission, error)
+}, study string, subs map[string]string) {
+	t.Helper()
+	for sub := range subs {
+		s, err := db.Submission(context.Background(), sub)
+		if err != nil {
+			t.Fatalf("Submission(%s): %v", sub, err)
+		}
+		if s.StudyID != study {
+			t.Errorf("Submission(%s).StudyID = %q, want %q", sub, s.StudyID, study)
+		}
+	}
+}
+
+// A burst of submissions of one study costs a few lookups and one listing
+// of the study, not one lookup per submission; every submission still ends
+// with its study.
+func TestRosterLearnsABurst(t *testing.T) {
+	fake := newFake(t, prolifictest.Options{})
+	study, subs := simulated(t, fake, 60)
+	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
+	saveSubmissions(t, db, subs)
+	start(t, enrich.New(db, newClient(fake), fastOptions()))
+	waitEmpty(t, db, 20*time.Second)
+
+	checkStudies(t, db, study, subs)
+	lookups, listings := fake.Requests(prolifictest.RouteGetSubmission), fake.Requests(prolifictest.RouteGetSubmissions)
+	if lookups > 2*enrich.DefaultConcurrency || listings != 1 {
+		t.Errorf("%d submissions: %d lookups and %d listings; want at most %d lookups and one listing",
+			len(subs), lookups, listings, 2*enrich.DefaultConcurrency)
+	}
+}
+
+// A lone submission is looked up by itself: nothing else waits, so its
+// study is not listed.
+func TestRosterNotForALoneSubmission(t *testing.T) {
+	fake := newFake(t, prolifictest.Options{})
+	study, subs := simulated(t, fake, 3)
+	var one string
+	for sub := range subs {
+		one = sub
+		break
+	}
+	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
+	saveSubmissions(t, db, map[string]string{one: subs[one]})
+	start(t, enrich.New(db, newClient(fake), fastOptions()))
+	waitEmpty(t, db, 10*time.Second)
+
+	checkStudies(t, db, study, map[string]string{one: subs[one]})
+	if lookups, listings := fake.Requests(prolifictest.RouteGetSubmission), fake.Requests(prolifictest.RouteGetSubmissions); lookups != 1 || listings != 0 {
+		t.Errorf("one submission: %d lookups and %d listings; want 1 and 0", lookups, listings)
+	}
+}
+
+// When the listing fails, the burst's submissions are looked up one by one
+// as before: every one ends with its study, and the study is not listed
+// again within RosterEvery.
+func TestRosterFailureFallsBackToLookups(t *testing.T) {
+	fake := newFake(t, prolifictest.Options{})
+	study, subs := simulated(t, fake, 20)
+	fake.FailNext(prolifictest.RouteGetSubmissions, 500, 1)
+	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
+	saveSubmissions(t, db, subs)
+	start(t, enrich.New(db, newClient(fake), fastOptions()))
+	waitEmpty(t, db, 20*time.Second)
+
+	checkStudies(t, db, study, subs)
+	if lookups, listings := fake.Requests(prolifictest.RouteGetSubmission), fake.Requests(prolifictest.RouteGetSubmissions); lookups != len(subs) || listings != 1 {
+		t.Errorf("%d submissions, listing failed: %d lookups and %d listings; want %d and 1", len(subs), lookups, listings, len(subs))
+	}
+}
+
+// With RosterPages < 0 a burst is looked up one submission at a time.
+func TestRosterOff(t *testing.T) {
+	fake := newFake(t, prolifictest.Options{})
+	study, subs := simulated(t, fake, 10)
+	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
+	saveSubmissions(t, db, subs)
+	opts := fastOptions()
+	opts.RosterPages = -1
+	start(t, enrich.New(db, newClient(fake), opts))
+	waitEmpty(t, db, 20*time.Second)
+
+	checkStudies(t, db, study, subs)
+	if lookups, listings := fake.Requests(prolifictest.RouteGetSubmission), fake.Requests(prolifictest.RouteGetSubmissions); lookups != len(subs) || listings != 0 {
+		t.Errorf("rosters off: %d lookups and %d listings; want %d and 0", lookups, listings, len(subs))
+	}
+}
