@@ -157,29 +157,8 @@ func checkIntegrity(t *testing.T, db *DB) {
 // (the receiver turns unready), since the kernel may have dropped what it
 // could not write.
 func TestCommitWaitsForDeferredSync(t *testing.T) {
-	type call struct{ done chan error }
-	calls := make(chan call)
-	old := walFsync
-	walFsync = func(int) error {
-		c := call{done: make(chan error)}
-		calls <- c
-		return <-c.done
-	}
-	t.Cleanup(func() { walFsync = old })
-
 	ctx := context.Background()
-	db := openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
-	if db.wal() == nil {
-		t.Fatal("the writer's log syncs are not deferred")
-	}
-	save := func(e *store.Event) chan error {
-		ch := make(chan error, 1)
-		go func() {
-			_, err := db.Save(ctx, e)
-			ch <- err
-		}()
-		return ch
-	}
+	db, calls, save := openHeld(t)
 
 	a := storetest.NewEvent("study.status.change", "study-1", "ACTIVE", storetest.T0)
 	savedA := save(a)
@@ -212,6 +191,45 @@ func TestCommitWaitsForDeferredSync(t *testing.T) {
 	}
 }
 
+// fsyncCall is one fsync of the log held by openHeld: it returns what the
+// test sends on done.
+type fsyncCall struct{ done chan error }
+
+// openHeld opens a store whose log fsyncs the test answers: each one
+// arrives on calls and waits for its done (at the test's end, later ones
+// pass at once, so the store closes). save runs a Save in a goroutine and
+// returns the channel its error arrives on.
+func openHeld(t *testing.T) (db *DB, calls <-chan fsyncCall, save func(*store.Event) chan error) {
+	t.Helper()
+	ch := make(chan fsyncCall)
+	stop := make(chan struct{})
+	old := walFsync
+	walFsync = func(int) error {
+		c := fsyncCall{done: make(chan error, 1)}
+		select {
+		case ch <- c:
+			return <-c.done
+		case <-stop:
+			return nil
+		}
+	}
+	t.Cleanup(func() { walFsync = old })
+	db = openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
+	t.Cleanup(func() { close(stop) }) // before openFile's Close
+	if db.wal() == nil {
+		t.Fatal("the writer's log syncs are not deferred")
+	}
+	save = func(e *store.Event) chan error {
+		res := make(chan error, 1)
+		go func() {
+			_, err := db.Save(context.Background(), e)
+			res <- err
+		}()
+		return res
+	}
+	return db, ch, save
+}
+
 // TestNextCommitOverlapsTheSync: while one batch's fsync runs, the writer
 // commits the next batch (the overlap the deferred sync exists for); it
 // must not wait for that fsync before starting, as it did when its check
@@ -220,32 +238,8 @@ func TestCommitWaitsForDeferredSync(t *testing.T) {
 func TestNextCommitOverlapsTheSync(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		t.Run(fmt.Sprintf("first fsync fails=%v", fail), func(t *testing.T) {
-			type call struct{ done chan error }
-			calls := make(chan call)
-			stop := make(chan struct{}) // at the end: later fsyncs pass
-			old := walFsync
-			walFsync = func(int) error {
-				c := call{done: make(chan error, 1)}
-				select {
-				case calls <- c:
-					return <-c.done
-				case <-stop:
-					return nil
-				}
-			}
-			t.Cleanup(func() { walFsync = old })
-
 			ctx := context.Background()
-			db := openFile(t, filepath.Join(t.TempDir(), "receiver.db"))
-			t.Cleanup(func() { close(stop) }) // runs before openFile's Close
-			save := func(e *store.Event) chan error {
-				ch := make(chan error, 1)
-				go func() {
-					_, err := db.Save(ctx, e)
-					ch <- err
-				}()
-				return ch
-			}
+			db, calls, save := openHeld(t)
 			a := storetest.NewEvent("study.status.change", "study-1", "ACTIVE", storetest.T0)
 			savedA := save(a)
 			fsyncA := <-calls
