@@ -11,6 +11,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/prolific-receiver/receiver/internal/outputs"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/rules"
 )
 
@@ -60,6 +61,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration `envconfig:"RECEIVER_SHUTDOWN_TIMEOUT" default:"25s"`
 	EnrichDebounce   time.Duration `envconfig:"RECEIVER_ENRICH_DEBOUNCE" default:"2s"`
 	APIRateLimit     float64       `envconfig:"RECEIVER_PROLIFIC_RATE_LIMIT" default:"5"`
+	APIPause         time.Duration `envconfig:"RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE" default:"30s"`
 	SweepInterval    time.Duration `envconfig:"RECEIVER_SWEEP_INTERVAL" default:"10m"`
 	EventRetention   time.Duration `envconfig:"RECEIVER_EVENT_RETENTION" default:"0"`
 
@@ -167,6 +169,9 @@ func (c Config) validate() error {
 	errs = append(errs, c.validateACME()...)
 	if c.APIRateLimit <= 0 || c.EnrichDebounce < 0 {
 		errs = append(errs, errors.New("RECEIVER_PROLIFIC_RATE_LIMIT must be positive and RECEIVER_ENRICH_DEBOUNCE not negative"))
+	}
+	if c.APIPause < time.Second || c.APIPause > prolific.DefaultMaxPause {
+		errs = append(errs, fmt.Errorf("RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE must be between 1s and %s (it doubles up to %[1]s)", prolific.DefaultMaxPause))
 	}
 	if c.SweepInterval < 0 {
 		errs = append(errs, errors.New("RECEIVER_SWEEP_INTERVAL must not be negative (0 disables the polling sweep)"))

@@ -253,6 +253,8 @@ func TestConfigFromFilesAndValidation(t *testing.T) {
 		{"RECEIVER_MAX_BODY_BYTES", "10", "RECEIVER_MAX_BODY_BYTES"},
 		{"RECEIVER_SWEEP_INTERVAL", "-1m", "RECEIVER_SWEEP_INTERVAL"},
 		{"RECEIVER_PROLIFIC_RATE_LIMIT", "0", "RECEIVER_PROLIFIC_RATE_LIMIT"},
+		{"RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE", "500ms", "RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE"},
+		{"RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE", "1h", "RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE"},
 		{"RECEIVER_EVENT_RETENTION", "24h", "RECEIVER_EVENT_RETENTION"},
 		{"RECEIVER_EVENT_RETENTION", "-1h", "RECEIVER_EVENT_RETENTION"},
 		{"RECEIVER_RECONCILE_INTERVAL", "-1m", "RECEIVER_RECONCILE_INTERVAL"},
@@ -295,5 +297,25 @@ func TestGCDefault(t *testing.T) {
 	})
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent with GOGC set = %d, want it left alone (100)", got)
+	}
+}
+
+// RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE is the shared limiter's pause after a
+// 429: the first lasts that long and the next, without a success between,
+// twice as long.
+func TestProlificLimiterPause(t *testing.T) {
+	t.Setenv("PROLIFIC_WEBHOOK_SECRET", "s")
+	t.Setenv("RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE", "7s")
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	lim := newProlificLimiter(cfg)
+	start := time.Now()
+	if got := lim.RateLimited().Sub(start); got < 7*time.Second || got > 8*time.Second {
+		t.Errorf("first pause %v, want 7s", got)
+	}
+	if got := lim.RateLimited().Sub(start); got < 14*time.Second || got > 15*time.Second {
+		t.Errorf("second pause %v, want 14s", got)
 	}
 }

@@ -48,7 +48,9 @@ func newReconciler(cfg Config, st store.Store, client *prolific.Client, reg prom
 
 // newProlificLimiter builds the one rate limit, with its 429 pause, that
 // every call the receiver makes to Prolific on its own account shares
-// (RECEIVER_PROLIFIC_RATE_LIMIT calls a second).
+// (RECEIVER_PROLIFIC_RATE_LIMIT calls a second; after a 429 the client's
+// retries did not overcome, RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE without any).
 func newProlificLimiter(cfg Config) *prolific.Limiter {
-	return prolific.NewLimiter(prolific.LimiterOptions{RatePerSecond: cfg.APIRateLimit, Burst: max(1, int(cfg.APIRateLimit))})
+	return prolific.NewLimiter(prolific.LimiterOptions{RatePerSecond: cfg.APIRateLimit, Burst: max(1, int(cfg.APIRateLimit)),
+		Pause: cfg.APIPause})
 }
