@@ -88,6 +88,9 @@ func (w *Worker) learnRoster(ctx context.Context, study string) {
 	learned, err := w.listRoster(ctx, study)
 	log := w.opts.Log.With().Str("study", study).Int("learned", learned).Logger()
 	if err != nil {
+		if errors.Is(err, prolific.ErrRateLimited) {
+			w.lim.RateLimited() // as a job's 429 would: every caller pauses
+		}
 		log.Warn().Err(err).Msg("enrichment: listing a study's submissions failed; their lookups go on one by one")
 		return
 	}

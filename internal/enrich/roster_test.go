@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prolific-receiver/receiver/internal/enrich"
+	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 	"github.com/prolific-receiver/receiver/internal/store"
 )
@@ -132,4 +133,21 @@ func TestRosterOff(t *testing.T) {
 	if lookups, listings := fake.Requests(prolifictest.RouteGetSubmission), fake.Requests(prolifictest.RouteGetSubmissions); lookups != len(subs) || listings != 0 {
 		t.Errorf("rosters off: %d lookups and %d listings; want %d and 0", lookups, listings, len(subs))
 	}
+}
+
+// A 429 on the listing pauses every caller of the shared limiter, as a
+// job's 429 does, though the lookup that listed has succeeded.
+func TestRosterRateLimitedPauses(t *testing.T) {
+	fake := newFake(t, prolifictest.Options{})
+	study, subs := simulated(t, fake, 20)
+	fake.FailNext(prolifictest.RouteGetSubmissions, 429, 1)
+	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
+	saveSubmissions(t, db, subs)
+	opts := fastOptions()
+	opts.Limiter = prolific.NewLimiter(prolific.LimiterOptions{RatePerSecond: 1000, Burst: 100, Pause: time.Second})
+	start(t, enrich.New(db, newClient(fake), opts))
+	waitFor(t, 10*time.Second, "the listing's 429", func() bool { return fake.Requests(prolifictest.RouteGetSubmissions) == 1 })
+	waitFor(t, 10*time.Second, "a pause after the listing's 429", func() bool { return opts.Limiter.PausedUntil().After(time.Now()) })
+	waitEmpty(t, db, 20*time.Second)
+	checkStudies(t, db, study, subs)
 }
