@@ -170,7 +170,7 @@ func (c Config) validate() error {
 	if c.APIRateLimit <= 0 || c.EnrichDebounce < 0 {
 		errs = append(errs, errors.New("RECEIVER_PROLIFIC_RATE_LIMIT must be positive and RECEIVER_ENRICH_DEBOUNCE not negative"))
 	}
-	if c.APIPause < time.Second || c.APIPause > prolific.DefaultMaxPause {
+	if c.APIPause != 0 && (c.APIPause < time.Second || c.APIPause > prolific.DefaultMaxPause) { // 0: the limiter's default
 		errs = append(errs, fmt.Errorf("RECEIVER_PROLIFIC_RATE_LIMIT_PAUSE must be between 1s and %s (it doubles up to %[1]s)", prolific.DefaultMaxPause))
 	}
 	if c.SweepInterval < 0 {
