@@ -9,6 +9,7 @@ import (
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/prolifictest"
 	"github.com/prolific-receiver/receiver/internal/store"
+	"github.com/prolific-receiver/receiver/internal/store/sqlite"
 )
 
 // simulated runs a study of places participants on fake and returns its ID
@@ -60,15 +61,27 @@ func checkStudies(t *testing.T, db interface {
 	}
 }
 
+// runBurst stores one event for each submission of a simulated study of
+// places participants (the study's listing first answering failListing,
+// when not 0) and starts a worker with opts on them.
+func runBurst(t *testing.T, places, failListing int, opts enrich.Options) (*prolifictest.Fake, *sqlite.DB, string, map[string]string) {
+	t.Helper()
+	fake := newFake(t, prolifictest.Options{})
+	study, subs := simulated(t, fake, places)
+	if failListing != 0 {
+		fake.FailNext(prolifictest.RouteGetSubmissions, failListing, 1)
+	}
+	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
+	saveSubmissions(t, db, subs)
+	start(t, enrich.New(db, newClient(fake), opts))
+	return fake, db, study, subs
+}
+
 // A burst of submissions of one study costs a few lookups and one listing
 // of the study, not one lookup per submission; every submission still ends
 // with its study.
 func TestRosterLearnsABurst(t *testing.T) {
-	fake := newFake(t, prolifictest.Options{})
-	study, subs := simulated(t, fake, 60)
-	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
-	saveSubmissions(t, db, subs)
-	start(t, enrich.New(db, newClient(fake), fastOptions()))
+	fake, db, study, subs := runBurst(t, 60, 0, fastOptions())
 	waitEmpty(t, db, 20*time.Second)
 
 	checkStudies(t, db, study, subs)
@@ -104,12 +117,7 @@ func TestRosterNotForALoneSubmission(t *testing.T) {
 // as before: every one ends with its study, and the study is not listed
 // again within RosterEvery.
 func TestRosterFailureFallsBackToLookups(t *testing.T) {
-	fake := newFake(t, prolifictest.Options{})
-	study, subs := simulated(t, fake, 20)
-	fake.FailNext(prolifictest.RouteGetSubmissions, 500, 1)
-	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
-	saveSubmissions(t, db, subs)
-	start(t, enrich.New(db, newClient(fake), fastOptions()))
+	fake, db, study, subs := runBurst(t, 20, 500, fastOptions())
 	waitEmpty(t, db, 20*time.Second)
 
 	checkStudies(t, db, study, subs)
@@ -120,13 +128,9 @@ func TestRosterFailureFallsBackToLookups(t *testing.T) {
 
 // With RosterPages < 0 a burst is looked up one submission at a time.
 func TestRosterOff(t *testing.T) {
-	fake := newFake(t, prolifictest.Options{})
-	study, subs := simulated(t, fake, 10)
-	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
-	saveSubmissions(t, db, subs)
 	opts := fastOptions()
 	opts.RosterPages = -1
-	start(t, enrich.New(db, newClient(fake), opts))
+	fake, db, study, subs := runBurst(t, 10, 0, opts)
 	waitEmpty(t, db, 20*time.Second)
 
 	checkStudies(t, db, study, subs)
@@ -138,14 +142,9 @@ func TestRosterOff(t *testing.T) {
 // A 429 on the listing pauses every caller of the shared limiter, as a
 // job's 429 does, though the lookup that listed has succeeded.
 func TestRosterRateLimitedPauses(t *testing.T) {
-	fake := newFake(t, prolifictest.Options{})
-	study, subs := simulated(t, fake, 20)
-	fake.FailNext(prolifictest.RouteGetSubmissions, 429, 1)
-	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
-	saveSubmissions(t, db, subs)
 	opts := fastOptions()
 	opts.Limiter = prolific.NewLimiter(prolific.LimiterOptions{RatePerSecond: 1000, Burst: 100, Pause: time.Second})
-	start(t, enrich.New(db, newClient(fake), opts))
+	fake, db, study, subs := runBurst(t, 20, 429, opts)
 	waitFor(t, 10*time.Second, "the listing's 429", func() bool { return fake.Requests(prolifictest.RouteGetSubmissions) == 1 })
 	waitFor(t, 10*time.Second, "a pause after the listing's 429", func() bool { return opts.Limiter.PausedUntil().After(time.Now()) })
 	waitEmpty(t, db, 20*time.Second)
