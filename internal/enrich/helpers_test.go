@@ -139,6 +139,32 @@ func save(t *testing.T, db *sqlite.DB, e *store.Event) {
 	}
 }
 
+// saveSubmissions stores one submission.status.change for each submission
+// of subs, none naming its study (as Prolific sends them), a millisecond
+// apart after at.
+func saveSubmissions(t *testing.T, db *sqlite.DB, subs map[string]string, at time.Time) {
+	t.Helper()
+	i := 0
+	for sub, status := range subs {
+		i++
+		save(t, db, submissionEvent(sub, "participant-"+sub, status, at.Add(time.Duration(i)*time.Millisecond)))
+	}
+}
+
+// checkStudies fails unless every submission of subs is stored with study.
+func checkStudies(t *testing.T, db *sqlite.DB, study string, subs map[string]string) {
+	t.Helper()
+	for sub := range subs {
+		s, err := db.Submission(context.Background(), sub)
+		if err != nil {
+			t.Fatalf("Submission(%s): %v", sub, err)
+		}
+		if s.StudyID != study {
+			t.Errorf("Submission(%s).StudyID = %q, want %q", sub, s.StudyID, study)
+		}
+	}
+}
+
 // clock is a settable clock.
 type clock struct {
 	mu sync.Mutex

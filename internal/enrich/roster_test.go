@@ -29,38 +29,6 @@ func simulated(t *testing.T, fake *prolifictest.Fake, places int) (string, map[s
 	return res.StudyID, st.Submissions
 }
 
-// saveSubmissions stores one submission.status.change for each submission
-// of subs, none naming its study (as Prolific sends them).
-func saveSubmissions(t *testing.T, db interface {
-	Save(context.Context, *store.Event) (store.Outcome, error)
-}, subs map[string]string) {
-	t.Helper()
-	at := time.Now().Add(-time.Minute)
-	i := 0
-	for sub, status := range subs {
-		i++
-		if _, err := db.Save(context.Background(), submissionEvent(sub, "participant-"+sub, status, at.Add(time.Duration(i)*time.Millisecond))); err != nil {
-			t.Fatalf("Save: %v", err)
-		}
-	}
-}
-
-// checkStudies fails unless every submission of subs is stored with study.
-func checkStudies(t *testing.T, db interface {
-	Submission(context.Context, string) (*store.Submission, error)
-}, study string, subs map[string]string) {
-	t.Helper()
-	for sub := range subs {
-		s, err := db.Submission(context.Background(), sub)
-		if err != nil {
-			t.Fatalf("Submission(%s): %v", sub, err)
-		}
-		if s.StudyID != study {
-			t.Errorf("Submission(%s).StudyID = %q, want %q", sub, s.StudyID, study)
-		}
-	}
-}
-
 // runBurst stores one event for each submission of a simulated study of
 // places participants (the study's listing first answering failListing,
 // when not 0) and starts a worker with opts on them.
@@ -72,7 +40,7 @@ func runBurst(t *testing.T, places, failListing int, opts enrich.Options) (*prol
 		fake.FailNext(prolifictest.RouteGetSubmissions, failListing, 1)
 	}
 	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
-	saveSubmissions(t, db, subs)
+	saveSubmissions(t, db, subs, time.Now().Add(-time.Minute))
 	start(t, enrich.New(db, newClient(fake), opts))
 	return fake, db, study, subs
 }
@@ -103,7 +71,7 @@ func TestRosterNotForALoneSubmission(t *testing.T) {
 		break
 	}
 	db := openStore(t, "", store.Options{Debounce: 20 * time.Millisecond})
-	saveSubmissions(t, db, map[string]string{one: subs[one]})
+	saveSubmissions(t, db, map[string]string{one: subs[one]}, time.Now().Add(-time.Minute))
 	start(t, enrich.New(db, newClient(fake), fastOptions()))
 	waitEmpty(t, db, 10*time.Second)
 

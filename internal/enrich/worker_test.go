@@ -45,11 +45,7 @@ func TestSimulatedStudyMatchesFake(t *testing.T) {
 
 	at := time.Now().Add(-time.Minute)
 	save(t, db, studyEvent("study.status.change", res.StudyID, "ACTIVE", at))
-	i := 0
-	for sub, status := range want.Submissions {
-		i++
-		save(t, db, submissionEvent(sub, "participant-"+sub, status, at.Add(time.Duration(i)*time.Millisecond)))
-	}
+	saveSubmissions(t, db, want.Submissions, at)
 	save(t, db, studyEvent("study.status.change", res.StudyID, want.Status, at.Add(time.Second)))
 	waitEmpty(t, db, 10*time.Second)
 
@@ -70,15 +66,7 @@ func TestSimulatedStudyMatchesFake(t *testing.T) {
 	if diff := cmp.Diff(wantView, gotView); diff != "" {
 		t.Errorf("store's study vs fake's (-want +got):\n%s", diff)
 	}
-	for sub := range want.Submissions {
-		s, err := db.Submission(context.Background(), sub)
-		if err != nil {
-			t.Fatalf("Submission(%s): %v", sub, err)
-		}
-		if s.StudyID != res.StudyID {
-			t.Errorf("Submission(%s).StudyID = %q, want %q", sub, s.StudyID, res.StudyID)
-		}
-	}
+	checkStudies(t, db, res.StudyID, want.Submissions)
 	if got, max := fake.Requests(prolifictest.RouteGetSubmission), len(want.Submissions); got >= max {
 		t.Errorf("submission lookups = %d, want fewer than one per submission (%d): the study's listing covers the rest", got, max)
 	}

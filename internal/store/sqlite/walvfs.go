@@ -87,19 +87,17 @@ type walFile struct {
 	// a duplicate of the file's descriptor (-1: syncs are never deferred),
 	// written counts the flushes that wrote bytes, synced how many of them
 	// an fsync covered; a failed fsync (syncErr) fails every later syncTo.
-	// syncErr is also published in failedSync, which syncFailed reads
-	// without syncMu: syncTo holds syncMu through the fsync, and the writer
-	// checks for a failed one before each batch, which must not wait for
-	// the sync of the batch before it (that wait is the overlap the
-	// deferred sync exists for).
-	id         fileID
-	fd         int
-	deferSync  atomic.Bool
-	written    atomic.Uint64
-	syncMu     sync.Mutex
-	synced     uint64
-	syncErr    error
-	failedSync atomic.Pointer[error]
+	// syncErr is atomic, not under syncMu: syncTo holds syncMu through the
+	// fsync, and the writer checks for a failed one before each batch
+	// (syncFailed), which must not wait for the sync of the batch before
+	// it (that wait is the overlap the deferred sync exists for).
+	id        fileID
+	fd        int
+	deferSync atomic.Bool
+	written   atomic.Uint64
+	syncMu    sync.Mutex
+	synced    uint64
+	syncErr   atomic.Pointer[error]
 	// gate keeps the writer's own checkpoints (DB.whileHealthy) and the
 	// deferred fsyncs apart, so a checkpoint never runs between an fsync
 	// that failed and the store learning of it.
@@ -213,8 +211,8 @@ func (w *walFile) syncTo(ticket uint64) error {
 	defer w.gate.Unlock()
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
-	if w.syncErr != nil {
-		return w.syncErr
+	if err := w.syncFailed(); err != nil {
+		return err
 	}
 	if w.synced >= ticket {
 		return nil
@@ -226,9 +224,9 @@ func (w *walFile) syncTo(ticket uint64) error {
 	if err := walFsync(w.fd); err != nil {
 		// What the kernel failed to write may be gone from its cache too:
 		// nothing written since can be called durable any more.
-		w.syncErr = fmt.Errorf("sync WAL: %w", err)
-		w.failedSync.Store(&w.syncErr)
-		return w.syncErr
+		err = fmt.Errorf("sync WAL: %w", err)
+		w.syncErr.Store(&err)
+		return err
 	}
 	w.synced = max(w.synced, target)
 	return nil
@@ -238,7 +236,7 @@ func (w *walFile) syncTo(ticket uint64) error {
 // for an fsync in progress: one that fails later fails every syncTo after
 // it, so nothing committed meanwhile is acknowledged.
 func (w *walFile) syncFailed() error {
-	if p := w.failedSync.Load(); p != nil {
+	if p := w.syncErr.Load(); p != nil {
 		return *p
 	}
 	return nil
