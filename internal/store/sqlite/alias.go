@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -55,4 +56,14 @@ func (w *txWriter) duplicate(e *store.Event) (store.Outcome, error) {
 		w.aliases[e.ID] = true
 	}
 	return store.Duplicate, nil
+}
+
+// loadAliases sets mayHaveAliases from the file, at open.
+func (db *DB) loadAliases(ctx context.Context) error {
+	var aliases bool
+	if err := db.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_aliases)`).Scan(&aliases); err != nil {
+		return fmt.Errorf("look for aliases: %w", err)
+	}
+	db.mayHaveAliases.Store(aliases)
+	return nil
 }

@@ -26,6 +26,16 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// TestContractKeyedEvents runs the suite with every batch writing its
+// events' keys (eventkeys.go), where TestContract, with a few events per
+// store, reads them all from the tail of events without keys.
+func TestContractKeyedEvents(t *testing.T) {
+	t.Cleanup(sqlite.SetKeysEvery(1))
+	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store {
+		return openTemp(t, opts)
+	})
+}
+
 func TestContractOutputs(t *testing.T) {
 	storetest.RunOutputs(t, func(t *testing.T) func(store.Options) store.Store {
 		path := filepath.Join(t.TempDir(), "receiver.db")

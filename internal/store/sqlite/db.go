@@ -40,7 +40,8 @@ type DB struct {
 	owner *owner // this process's claim on the file
 	walID fileID // the writer's log, when its syncs are deferred (zero: not)
 
-	recent recentFeed // the newest stored events, for Feed (feedmem.go)
+	recent   recentFeed   // the newest stored events, for Feed (feedmem.go)
+	keysDone atomic.Int64 // event_keys_done.seq as the writer left it (eventkeys.go)
 
 	// mayHaveAliases is false while event_aliases has never held a row since
 	// the file was opened empty of them, so a batch need not look its IDs up
@@ -175,6 +176,9 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	if err := db.registerOutputs(ctx); err != nil {
 		return err
 	}
+	if err := db.loadKeysDone(ctx); err != nil {
+		return err
+	}
 	common.Set("_query_only", "1")
 	read, err := sql.Open("sqlite", db.path+"?"+common.Encode())
 	if err != nil {
@@ -194,11 +198,9 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 		return err
 	}
 	db.ins = newRawWriter()
-	var aliases bool
-	if err := db.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_aliases)`).Scan(&aliases); err != nil {
-		return fmt.Errorf("look for aliases: %w", err)
+	if err := db.loadAliases(ctx); err != nil {
+		return err
 	}
-	db.mayHaveAliases.Store(aliases)
 	ck, err := sql.Open("sqlite", db.path+"?"+checkpointDSN(common))
 	if err != nil {
 		return fmt.Errorf("open checkpoint connection: %w", err)

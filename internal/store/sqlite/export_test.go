@@ -18,3 +18,11 @@ func SetGatherWAL(on bool) func() {
 	gatherWAL = on
 	return func() { gatherWAL = old }
 }
+
+// SetKeysEvery sets how many events may wait for their keys (eventkeys.go),
+// for the duration of a test; it returns the restore function.
+func SetKeysEvery(n int64) func() {
+	old := keysEvery
+	keysEvery = n
+	return func() { keysEvery = old }
+}

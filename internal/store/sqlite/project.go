@@ -84,8 +84,8 @@ func (db *DB) SetSubmissionStudy(ctx context.Context, submissionID, studyID stri
 		{`INSERT INTO submissions (id, study_id, updated_at) VALUES (?1, ?2, ?3)
 			ON CONFLICT (id) DO UPDATE SET study_id = excluded.study_id, updated_at = excluded.updated_at`,
 			[]any{submissionID, studyID, micros(now)}},
-		{`UPDATE events SET study_id = ? WHERE resource_id = ? AND study_id = '' AND type = 'submission.status.change'`,
-			[]any{studyID, submissionID}},
+		{sqlKeySetStudy, []any{studyID, submissionID}},
+		{sqlSetEventsStudy, []any{studyID, submissionID}},
 		{`INSERT INTO studies (id, last_event_at, updated_at)
 			VALUES (?1, (SELECT status_at FROM submissions WHERE id = ?2), ?3)
 			ON CONFLICT (id) DO UPDATE SET

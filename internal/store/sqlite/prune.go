@@ -19,7 +19,7 @@ const (
 )
 
 // PruneEvents deletes up to limit events received before before, oldest
-// first, with their aliases, in one transaction on the writer connection,
+// first, with their aliases and keys (eventkeys.go), in one transaction on the writer connection,
 // and returns how many events it deleted (see store.Store). Saves wait
 // while it runs, which is why callers keep limit modest.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
@@ -37,6 +37,11 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int
 	cutoff := micros(before)
 	if _, err := tx.ExecContext(ctx, sqlPruneAliases, cutoff, limit); err != nil {
 		return 0, db.wrap("prune events: aliases", err)
+	}
+	for _, q := range []string{sqlPruneStudyKeys, sqlPruneResourceKeys} {
+		if _, err := tx.ExecContext(ctx, q, cutoff, limit); err != nil {
+			return 0, db.wrap("prune events: keys", err)
+		}
 	}
 	res, err := tx.ExecContext(ctx, sqlPruneEvents, cutoff, limit)
 	if err != nil {

@@ -11,33 +11,19 @@ import (
 	"github.com/prolific-receiver/receiver/internal/store/storetest"
 )
 
-// TestPrunePlanUsesIndex checks that both prune statements find old
-// events through events_received_at (migration 0003) instead of scanning
-// the table.
+// TestPrunePlanUsesIndex checks that every prune statement finds old
+// events through events_received_at (migration 0003), and their keys and
+// aliases by key, instead of scanning a table.
 func TestPrunePlanUsesIndex(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), "receiver.db"), store.Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	defer db.Close()
-	for _, q := range []string{sqlPruneAliases, sqlPruneEvents} {
-		rows, err := db.read.Query(`EXPLAIN QUERY PLAN `+q, 0, 10)
-		if err != nil {
-			t.Fatalf("explain: %v", err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatalf("scan plan: %v", err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		got := strings.Join(plan, "; ")
-		if !strings.Contains(got, "events_received_at") || strings.Contains(got, "SCAN events") {
-			t.Errorf("plan of %q = %q, want a search of events through events_received_at, no table scan", q, got)
+	for _, q := range []string{sqlPruneAliases, sqlPruneStudyKeys, sqlPruneResourceKeys, sqlPruneEvents} {
+		got := explain(t, db, q, 0, 10)
+		if !strings.Contains(got, "events_received_at") || strings.Contains(got, "SCAN ") {
+			t.Errorf("plan of %q = %q, want a search of events through events_received_at, no scan", q, got)
 		}
 	}
 }

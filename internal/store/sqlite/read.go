@@ -59,33 +59,7 @@ func (db *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, e
 	if db.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	var where []string
-	var args []any
-	if f.Type != "" {
-		where, args = append(where, "type = ?"), append(args, f.Type)
-	}
-	if f.ResourceID != "" {
-		where, args = append(where, "resource_id = ?"), append(args, f.ResourceID)
-	}
-	if f.StudyID != "" {
-		where, args = append(where, "study_id = ?"), append(args, f.StudyID)
-	}
-	order := "DESC"
-	switch {
-	case f.Forward:
-		// One connection writes and a commit makes all of a batch visible
-		// at once, so seqs become visible in order: every seq up to the
-		// newest visible one is final.
-		where, args, order = append(where, "seq > ?"), append(args, f.AfterSeq), "ASC"
-	case f.BeforeSeq > 0:
-		where, args = append(where, "seq < ?"), append(args, f.BeforeSeq)
-	}
-	q := `SELECT ` + eventColumns + ` FROM events`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY seq ` + order + ` LIMIT ?`
-	args = append(args, limit(f.Limit, 100))
+	q, args := eventsQuery(f)
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, db.wrap("list events", err)

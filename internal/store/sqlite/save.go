@@ -177,15 +177,40 @@ func (db *DB) commit(ctx context.Context, events []*store.Event) (_ []store.Outc
 			return nil, fmt.Errorf("event %q: %w", e.ID, err)
 		}
 	}
-	if err := w.finish(); err != nil {
+	keyed, err := db.finishBatch(ctx, tx, w, newestSeq(events, out))
+	if err != nil {
 		return nil, err
 	}
 	if err := commitTx(tx, wal); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	if keyed > 0 {
+		db.keysDone.Store(keyed)
+	}
 	db.ckpt.committed()
 	db.recent.add(events, out, learnt)
 	return out, nil
+}
+
+// finishBatch writes a batch's projection (w.finish) and, when their turn
+// has come, the keys of the events without them (keyEvents, whose result it
+// returns).
+func (db *DB) finishBatch(ctx context.Context, tx *sql.Tx, w *txWriter, newest int64) (int64, error) {
+	if err := w.finish(); err != nil {
+		return 0, err
+	}
+	return db.keyEvents(ctx, tx, newest)
+}
+
+// newestSeq returns the highest seq among the stored events (0: none).
+func newestSeq(events []*store.Event, out []store.Outcome) int64 {
+	var n int64
+	for i, e := range events {
+		if out[i] == store.Stored {
+			n = max(n, e.Seq)
+		}
+	}
+	return n
 }
 
 // begin starts a batch's transaction on the write connection, which it
