@@ -18,21 +18,7 @@ func TestDigestLastUsesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+sqlDigestLast, "review-digest/notify/s1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	got := strings.Join(plan, "; ")
+	got := explain(t, db, sqlDigestLast, "review-digest/notify/s1")
 	if !strings.Contains(got, "rule_actions_group") || strings.Contains(got, "SCAN rule_actions") {
 		t.Fatalf("digest lookup plan = %q; want a search of rule_actions_group", got)
 	}
