@@ -29,9 +29,11 @@ var keysEvery int64 = 4096
 const (
 	sqlKeysDone    = `SELECT seq FROM event_keys_done`
 	sqlKeysDoneSet = `UPDATE event_keys_done SET seq = ?1`
-	sqlKeyStudies  = `INSERT INTO event_study_keys (study_id, seq)
+	// A key already there is the same fact written twice, never a reason
+	// to fail the batch (and with it every batch after it).
+	sqlKeyStudies = `INSERT OR IGNORE INTO event_study_keys (study_id, seq)
 		SELECT study_id, seq FROM events WHERE seq > ?1 AND seq <= ?2 AND study_id <> '' ORDER BY study_id, seq`
-	sqlKeyResources = `INSERT INTO event_resource_keys (resource_id, seq)
+	sqlKeyResources = `INSERT OR IGNORE INTO event_resource_keys (resource_id, seq)
 		SELECT resource_id, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY resource_id, seq`
 
 	// The tail: events without keys, read in the same statement as the keys.

@@ -344,3 +344,32 @@ func openAt(t *testing.T, path string) *DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestKeyPassToleratesAKeyAlreadyThere: a key the pass finds already written
+// (which no path writes today) is the same fact twice; the batch carrying
+// the pass must still be stored, or every batch after it would fail too.
+func TestKeyPassToleratesAKeyAlreadyThere(t *testing.T) {
+	t.Cleanup(SetKeysEvery(5))
+	db := openKeysTest(t)
+	ctx := context.Background()
+	save := func(n int) {
+		t.Helper()
+		for i := range n {
+			e := storetest.NewEvent(prolific.EventSubmissionStatusChange, fmt.Sprint("sub-", i), "ACTIVE", storetest.T0)
+			e.StudyID = "study-1"
+			if _, err := db.Save(ctx, e); err != nil {
+				t.Fatalf("Save: %v", err)
+			}
+		}
+	}
+	save(2)
+	all := scanEvents(t, db)
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO event_study_keys (study_id, seq) VALUES ('study-1', ?)`, all[1].seq); err != nil {
+		t.Fatal(err)
+	}
+	save(6)
+	if db.keysDone.Load() == 0 {
+		t.Fatal("no pass ran")
+	}
+	checkKeyTables(t, db, scanEvents(t, db), "after the pass")
+}
