@@ -36,14 +36,15 @@ const (
 	sqlKeyResources = `INSERT OR IGNORE INTO event_resource_keys (resource_id, seq)
 		SELECT resource_id, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY resource_id, seq`
 
-	// The tail: events without keys, read in the same statement as the keys.
-	keysDone = `(SELECT seq FROM event_keys_done)`
+	// keysDoneQuery is where the keys end as a subquery: a listing reads it
+	// in the same statement as the keys and the tail after it.
+	keysDoneQuery = `(` + sqlKeysDone + `)`
 
 	// sqlSetEventsStudy gives submission ?2's events without a study study
 	// ?1 (SetSubmissionStudy); sqlKeySetStudy, run first, keys those of
 	// them that are past the tail (the tail's get their keys from the pass).
 	submissionEventsOf = `SELECT seq FROM event_resource_keys WHERE resource_id = ?2
-		UNION ALL SELECT seq FROM events WHERE seq > ` + keysDone + ` AND resource_id = ?2`
+		UNION ALL SELECT seq FROM events WHERE seq > ` + keysDoneQuery + ` AND resource_id = ?2`
 	sqlKeySetStudy = `INSERT OR IGNORE INTO event_study_keys (study_id, seq)
 		SELECT ?1, e.seq FROM event_resource_keys AS k CROSS JOIN events AS e ON e.seq = k.seq
 		WHERE k.resource_id = ?2 AND e.study_id = '' AND e.type = 'submission.status.change'`
@@ -151,11 +152,11 @@ func eventsQuery(f store.EventFilter) (string, []any) {
 		// The keys' seq is the one selected, so the arm comes out in the
 		// order of their primary key, without a sort.
 		fmt.Fprintf(&q, `SELECT k.seq, %s FROM %s AS k CROSS JOIN events AS e ON e.seq = k.seq
-			WHERE k.%s = ? AND k.seq <= %s`, eventFieldsOf("e."), keys, col, keysDone)
+			WHERE k.%s = ? AND k.seq <= %s`, keyedEventFields, keys, col, keysDoneQuery)
 		args = append(args, key)
 		where(onSeq, "k.", " AND ")
 		where(onEvent, "e.", " AND ")
-		q.WriteString(` UNION ALL SELECT ` + eventColumns + ` FROM events WHERE seq > ` + keysDone)
+		q.WriteString(` UNION ALL SELECT ` + eventColumns + ` FROM events WHERE seq > ` + keysDoneQuery)
 		where(conds, "", " AND ")
 	}
 	fmt.Fprintf(&q, " ORDER BY seq %s LIMIT ?", order)
@@ -163,11 +164,12 @@ func eventsQuery(f store.EventFilter) (string, []any) {
 	return q.String(), args
 }
 
-// eventFieldsOf is eventColumns after seq, each qualified with prefix.
-func eventFieldsOf(prefix string) string {
+// keyedEventFields is eventColumns after seq, each qualified with "e." (the
+// events joined to their keys; the keys give the seq).
+var keyedEventFields = func() string {
 	cols := strings.Split(eventColumns, ",")[1:]
 	for i, c := range cols {
-		cols[i] = prefix + strings.TrimSpace(c)
+		cols[i] = "e." + strings.TrimSpace(c)
 	}
 	return strings.Join(cols, ", ")
-}
+}()

@@ -54,7 +54,8 @@ func limit(n, def int) int {
 	return min(n, store.MaxLimit)
 }
 
-// Events lists events newest first (by Seq) matching f.
+// Events lists events newest first (by Seq) matching f; eventsQuery
+// (eventkeys.go) builds its statement.
 func (db *DB) Events(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
 	if db.closed.Load() {
 		return nil, store.ErrClosed
