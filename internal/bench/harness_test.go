@@ -81,3 +81,26 @@ func TestProcReadings(t *testing.T) {
 		t.Errorf("freePort() = %d, %v, want a port from 10000 up", p, err)
 	}
 }
+
+// TestCommTicks finds this test process by its command name and counts the
+// CPU it spends between two readings, as the bench counts PostgreSQL's.
+func TestCommTicks(t *testing.T) {
+	me := os.Getpid()
+	comm, start, err := procStat(me)
+	if err != nil || comm == "" {
+		t.Fatalf("procStat(self) = %q, %d, %v", comm, start, err)
+	}
+	before := commTicks(comm)
+	if _, ok := before[me]; !ok {
+		t.Fatalf("commTicks(%q) has no PID %d: %v", comm, me, before)
+	}
+	for now := start; now < start+3; now, _ = cpuTicks(me) { // spin for three clock ticks of CPU
+	}
+	spent, seen := ticksSince(before, commTicks(comm))
+	if !seen || spent < 3 {
+		t.Errorf("ticksSince = %d, %v; want at least the 3 ticks this process spent", spent, seen)
+	}
+	if n, seen := ticksSince(before, commTicks("no such command")); seen || n != 0 {
+		t.Errorf("ticksSince for a command nobody runs = %d, %v; want 0, false", n, seen)
+	}
+}

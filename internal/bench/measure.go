@@ -16,6 +16,8 @@ import (
 // loopCPU is the CPU a closed loop cost, in clock ticks (wrk's in seconds).
 type loopCPU struct {
 	server, machine int64   // during the loop
+	db              int64   // the database server's processes during the loop
+	dbSeen          bool    // whether any of them ran on this host
 	wrkLoad         int64   // wrk's before the loop: reading its requests
 	wrkTotal        float64 // wrk's user+system seconds in all
 }
@@ -23,8 +25,9 @@ type loopCPU struct {
 // closedLoop runs wrk with conns connections for the configured duration,
 // replaying the pre-signed requests set.* once each (bench/wrk/presigned.lua),
 // and counts the CPU the server (pid) spends from the moment every wrk
-// thread has read its requests.
-func (h *harness) closedLoop(ctx context.Context, pid int, url string, conns int, set string) (*Wrk, loopCPU, error) {
+// thread has read its requests, and that of the processes named dbComm
+// (none when empty).
+func (h *harness) closedLoop(ctx context.Context, pid int, url string, conns int, set, dbComm string) (*Wrk, loopCPU, error) {
 	var cpu loopCPU
 	ready := filepath.Join(h.work, fmt.Sprintf("ready-%d", time.Now().UnixNano()))
 	cmd := exec.CommandContext(ctx, "wrk", fmt.Sprintf("-t%d", h.cfg.WrkThreads), fmt.Sprintf("-c%d", conns),
@@ -42,6 +45,10 @@ func (h *harness) closedLoop(ctx context.Context, pid int, url string, conns int
 		return nil, cpu, fmt.Errorf("wrk did not load its requests: %v: %s", err, lastLines(errb.String(), 5))
 	}
 	cpu.wrkLoad, _ = cpuTicks(cmd.Process.Pid)
+	var db0 map[int]int64
+	if dbComm != "" {
+		db0 = commTicks(dbComm)
+	}
 	s0, _ := cpuTicks(pid)
 	m0, _ := machineTicks()
 	if err := <-done; err != nil {
@@ -53,6 +60,9 @@ func (h *harness) closedLoop(ctx context.Context, pid int, url string, conns int
 	s1, _ := cpuTicks(pid)
 	m1, _ := machineTicks()
 	cpu.server, cpu.machine = s1-s0, m1-m0
+	if dbComm != "" {
+		cpu.db, cpu.dbSeen = ticksSince(db0, commTicks(dbComm))
+	}
 	cpu.wrkTotal = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	var w Wrk
 	if err := json.Unmarshal([]byte(lastLines(out.String(), 1)), &w); err != nil {
@@ -111,12 +121,14 @@ func (h *harness) openLoop(ctx context.Context, url string) (*Open, error) {
 
 // measure measures one running server: idle RSS, the closed loops (wrk),
 // the open loop (loadgen), peak RSS. With a receiver's admin address the row
-// also gets the mean events per commit of the first closed loop.
-func (h *harness) measure(ctx context.Context, name, url string, pid int, admin string) (*Run, error) {
+// also gets the mean events per commit of the first closed loop; with
+// dbComm, the CPU of the database server's processes of that name on this
+// host in that loop.
+func (h *harness) measure(ctx context.Context, name, url string, pid int, admin, dbComm string) (*Run, error) {
 	time.Sleep(time.Second)
-	r := &Run{Name: name, Receiver: admin != "", Batch: "–", Stored: -1, IdleMiB: rssKB(pid, "VmRSS") / 1024}
+	r := &Run{Name: name, Receiver: admin != "", Batch: "–", Stored: -1, DBCPU: -1, IdleMiB: rssKB(pid, "VmRSS") / 1024}
 	h.logf("%s: closed loop (wrk), %d connections, %s", name, h.cfg.Connections, h.cfg.Duration)
-	c, cpu, err := h.closedLoop(ctx, pid, url, h.cfg.Connections, filepath.Join(h.work, "presigned-a"))
+	c, cpu, err := h.closedLoop(ctx, pid, url, h.cfg.Connections, filepath.Join(h.work, "presigned-a"), dbComm)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +139,7 @@ func (h *harness) measure(ctx context.Context, name, url string, pid int, admin 
 	if h.cfg.Also > 0 {
 		time.Sleep(time.Second)
 		h.logf("%s: closed loop (wrk), %d connections, %s", name, h.cfg.Also, h.cfg.Duration)
-		if r.Also, _, err = h.closedLoop(ctx, pid, url, h.cfg.Also, filepath.Join(h.work, "presigned-b")); err != nil {
+		if r.Also, _, err = h.closedLoop(ctx, pid, url, h.cfg.Also, filepath.Join(h.work, "presigned-b"), ""); err != nil {
 			return nil, err
 		}
 	}
@@ -147,6 +159,9 @@ func (h *harness) measure(ctx context.Context, name, url string, pid int, admin 
 		r.ServerCPU = roundUS(float64(cpu.server) / h.hz * 1e6 / n)
 		r.MachineCPU = roundUS(float64(cpu.machine) / h.hz * 1e6 / n)
 		r.LoadCPU = roundUS((cpu.wrkTotal - float64(cpu.wrkLoad)/h.hz) * 1e6 / n)
+		if cpu.dbSeen {
+			r.DBCPU = roundUS(float64(cpu.db) / h.hz * 1e6 / n)
+		}
 	}
 	h.logf("%s: %d/s, server %d µs CPU/request, wrk %d µs CPU/request, open-loop p99 %g ms, idle %d MiB, peak %d MiB",
 		name, c.RPS(), r.ServerCPU, r.LoadCPU, r.Open.Latency.P99, r.IdleMiB, r.PeakMiB)

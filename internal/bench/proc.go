@@ -19,19 +19,62 @@ import (
 // cpuTicks returns the user+system CPU time of process pid so far, in
 // clock ticks (/proc/PID/stat fields 14 and 15).
 func cpuTicks(pid int) (int64, error) {
+	_, ticks, err := procStat(pid)
+	return ticks, err
+}
+
+// procStat returns process pid's command name and user+system CPU time so
+// far in clock ticks, from /proc/PID/stat.
+func procStat(pid int) (string, int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
-	// The command name (field 2) may hold spaces: count from its closing ')'.
+	// The command name (field 2, in parentheses) may hold spaces and
+	// parentheses: it ends at the last ')'.
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	end := strings.LastIndexByte(s, ')')
+	start := strings.IndexByte(s, '(')
+	if start < 0 || end < start {
+		return "", 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[end+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+		return "", 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
 	user, err1 := strconv.ParseInt(f[11], 10, 64)
 	sys, err2 := strconv.ParseInt(f[12], 10, 64)
-	return user + sys, errors.Join(err1, err2)
+	return s[start+1 : end], user + sys, errors.Join(err1, err2)
+}
+
+// commTicks returns the CPU time so far, in clock ticks, of every running
+// process whose command name is comm (PostgreSQL's server processes are
+// all "postgres": the backends, the WAL writer, the checkpointer,
+// autovacuum), by PID.
+func commTicks(comm string) map[int]int64 {
+	out := map[int]int64{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if name, ticks, err := procStat(pid); err == nil && name == comm {
+			out[pid] = ticks
+		}
+	}
+	return out
+}
+
+// ticksSince returns the CPU time the processes of now spent since before
+// (a process new since then counts from zero; one that has ended is lost),
+// and whether there were any.
+func ticksSince(before, now map[int]int64) (int64, bool) {
+	var sum int64
+	for pid, t := range now {
+		sum += t - before[pid]
+	}
+	return sum, len(now) > 0
 }
 
 // machineTicks returns the busy CPU time of the whole machine so far (all

@@ -71,6 +71,8 @@ func header(b *strings.Builder, res *Results, ceiling int64) {
 	p("  connections, in µs (wrk's without the reading of its requests before the run). With both on the same CPUs,")
 	p("  throughput vs ceiling is roughly (wrk + ceiling CPU) / (wrk + server CPU): the dearer the generator, the")
 	p("  flatter the ratio.")
+	p("  PostgreSQL CPU (PostgreSQL runs): the same for all of PostgreSQL's server processes on this host (its")
+	p("  backends, WAL writer, checkpointer, autovacuum), which share the two CPUs with the receiver and wrk.")
 	p("  Events per commit: the receiver's mean group-commit size in the closed loop (receiver_store_batch_events).")
 	p("- Failed = requests without a 2xx (non-2xx status or network error), closed / open loop. wrk wraps: how often")
 	p("  a wrk thread ran out of unique requests and replayed them (duplicates; 0 for a clean receiver row; a row")
@@ -98,8 +100,8 @@ func table(b *strings.Builder, res *Results, s summary) {
 	if res.Also > 0 {
 		also = fmt.Sprint(res.Also)
 	}
-	fmt.Fprintf(b, "| target | closed 2xx/s | vs ceiling | closed 2xx/s, %s conns | vs ceiling | server CPU µs/req | wrk CPU µs/req | events per commit | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | wrk wraps | 2xx / stored | idle RSS | peak RSS |\n", also)
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(b, "| target | closed 2xx/s | vs ceiling | closed 2xx/s, %s conns | vs ceiling | server CPU µs/req | PostgreSQL CPU µs/req | wrk CPU µs/req | events per commit | closed p50 ms | closed p99 ms | open p50 ms | open p99 ms | open p99.9 ms | open late sends | failed | wrk wraps | 2xx / stored | idle RSS | peak RSS |\n", also)
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.Runs {
 		b.WriteString(row(r, s) + "\n")
 	}
@@ -110,9 +112,9 @@ func table(b *strings.Builder, res *Results, s summary) {
 func row(r *Run, s summary) string {
 	switch {
 	case r.Failed != "":
-		return "| " + r.Name + " | " + r.Failed + " | | | | | | | | | | | | | | | | | |"
+		return "| " + r.Name + " | " + r.Failed + " | | | | | | | | | | | | | | | | | | |"
 	case r.Floor != nil:
-		return fmt.Sprintf("| %s | – | – | – | – | – | – | – | – | – | %.2f | %.2f | %.2f | – | – | – | – | – | – |",
+		return fmt.Sprintf("| %s | – | – | – | – | – | – | – | – | – | – | %.2f | %.2f | %.2f | – | – | – | – | – | – |",
 			r.Name, r.Floor[0], r.Floor[1], r.Floor[2])
 	}
 	pct := func(rs Ratios) string {
@@ -132,9 +134,13 @@ func row(r *Run, s summary) string {
 			st = fmt.Sprintf("%d / %d", r.Acked(), r.Stored)
 		}
 	}
+	db := "–"
+	if r.DBCPU >= 0 {
+		db = fmt.Sprint(r.DBCPU)
+	}
 	c, o := r.Closed, r.Open
-	return fmt.Sprintf("| %s | %d | %s | %s | %s | %d | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %d / %d | %d | %s | %d MiB | %d MiB |",
-		r.Name, c.RPS(), pct(s.closed), alsoRPS, pct(s.also), r.ServerCPU, r.LoadCPU, r.Batch,
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %d | %s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %d / %d | %d | %s | %d MiB | %d MiB |",
+		r.Name, c.RPS(), pct(s.closed), alsoRPS, pct(s.also), r.ServerCPU, db, r.LoadCPU, r.Batch,
 		c.Latency.P50, c.Latency.P99, o.Latency.P50, o.Latency.P99, o.Latency.P999, o.Late,
 		c.Failed, o.Requests-o.OK, r.Wraps(), st, r.IdleMiB, r.PeakMiB)
 }
@@ -177,6 +183,7 @@ func targets(b *strings.Builder, res *Results, s summary) {
 	info("PostgreSQL server CPU per request without → with the down output (informational)", s.outCPU["postgres"], "µs")
 	info("SQLite machine CPU per request (receiver + wrk + the rest of the host) without → with the down output (informational)", s.outMCPU["sqlite"], "µs")
 	info("PostgreSQL machine CPU per request (receiver + PostgreSQL + wrk + the rest of the host) without → with the down output (informational; counts PostgreSQL's own work for the outbox row)", s.outMCPU["postgres"], "µs")
+	info("PostgreSQL: the receiver's CPU / PostgreSQL's CPU per request, closed loop at "+conns+" (informational; both on the same two CPUs)", s.pgSplit, "µs")
 	idle := func(kind string) string {
 		if v, ok := s.maxIdle[kind]; ok {
 			return fmt.Sprint(v)

@@ -57,22 +57,7 @@ func TestQuantile(t *testing.T) {
 // ratios (against the ceilings around each run), medians, CPU shares,
 // stored-event check and verdicts are computed as they were.
 func TestReportMatchesShellHarness(t *testing.T) {
-	b, err := os.ReadFile("testdata/shell-report.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := string(b)
-	res := &Results{Config: Config{Rounds: 3, Duration: "10s", Connections: 256, Also: 64, OpenConnections: 64,
-		Rate: 1000, WrkThreads: 2}, GoBench: lastLines(want, 1)}
-	for line := range strings.Lines(want) {
-		if r := parseRow(t, line); r != nil {
-			res.Runs = append(res.Runs, r)
-		}
-	}
-	if len(res.Runs) != 19 {
-		t.Fatalf("%d rows parsed from the shell report, want 19", len(res.Runs))
-	}
-	machineCPU(t, want, res.Runs)
+	res, want := shellRuns(t)
 	var got strings.Builder
 	if err := WriteReport(&got, res); err != nil {
 		t.Fatal(err)
@@ -96,6 +81,68 @@ func TestReportMatchesShellHarness(t *testing.T) {
 	}
 	if !strings.Contains(got.String(), "a ceiling's is against the ceilings' median (75010/s).") {
 		t.Error("the report does not give the ceilings' median 75010/s")
+	}
+}
+
+// shellRuns returns the runs of testdata/shell-report.md (its PostgreSQL
+// CPU column is "–": the shell harness did not measure it) and the report.
+func shellRuns(t *testing.T) (*Results, string) {
+	b, err := os.ReadFile("testdata/shell-report.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(b)
+	res := &Results{Config: Config{Rounds: 3, Duration: "10s", Connections: 256, Also: 64, OpenConnections: 64,
+		Rate: 1000, WrkThreads: 2}, GoBench: lastLines(want, 1)}
+	for line := range strings.Lines(want) {
+		if r := parseRow(t, line); r != nil {
+			res.Runs = append(res.Runs, r)
+		}
+	}
+	if len(res.Runs) != 19 {
+		t.Fatalf("%d rows parsed from the shell report, want 19", len(res.Runs))
+	}
+	machineCPU(t, want, res.Runs)
+	return res, want
+}
+
+// TestPostgresCPUReported: PostgreSQL's CPU per request, where measured,
+// is in its run's row and, for the runs without an output, beside the
+// receiver's in the targets section.
+func TestPostgresCPUReported(t *testing.T) {
+	res, _ := shellRuns(t)
+	server := map[int]int64{}
+	for _, r := range res.Runs {
+		var round int
+		if _, err := fmt.Sscanf(r.Name, "receiver postgres %d", &round); err == nil {
+			r.DBCPU, server[round] = int64(40+round), r.ServerCPU
+		} else if _, err := fmt.Sscanf(r.Name, "receiver postgres+output %d", &round); err == nil {
+			r.DBCPU = int64(50 + round)
+		}
+	}
+	if len(server) != 3 {
+		t.Fatalf("found %d plain PostgreSQL runs, want 3", len(server))
+	}
+	var got strings.Builder
+	if err := WriteReport(&got, res); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for line := range strings.Lines(got.String()) {
+		if f := strings.Split(strings.TrimSpace(line), " | "); len(f) == 20 {
+			rows[strings.TrimPrefix(f[0], "| ")] = f
+		}
+	}
+	for name, want := range map[string]string{"receiver postgres 2": "42", "receiver postgres+output 3": "53",
+		"receiver sqlite 1": "–", "ceiling 1": "–", "postgres floor 1": "–"} {
+		if f := rows[name]; f == nil || f[6] != want {
+			t.Errorf("%s: PostgreSQL CPU column %v, want %q", name, f, want)
+		}
+	}
+	line := fmt.Sprintf("%d / 41, %d / 42, %d / 43 µs", server[1], server[2], server[3])
+	if !strings.Contains(got.String(), "the receiver's CPU / PostgreSQL's CPU per request") ||
+		!strings.Contains(got.String(), "| – | "+line+" |") {
+		t.Errorf("the targets section lacks %q:\n%s", line, got.String())
 	}
 }
 
@@ -129,7 +176,7 @@ func machineCPU(t *testing.T, report string, runs []*Run) {
 // would print it, or nil for any other line.
 func parseRow(t *testing.T, line string) *Run {
 	f := strings.Split(strings.TrimSuffix(strings.TrimSpace(line), " |"), " | ")
-	if len(f) != 19 || !strings.HasPrefix(f[0], "| ") || f[1] == "closed 2xx/s" {
+	if len(f) != 20 || !strings.HasPrefix(f[0], "| ") || f[1] == "closed 2xx/s" {
 		return nil
 	}
 	name := strings.TrimPrefix(f[0], "| ")
@@ -141,18 +188,21 @@ func parseRow(t *testing.T, line string) *Run {
 		return v
 	}
 	if strings.HasPrefix(name, "postgres floor") {
-		return &Run{Name: name, Floor: []float64{num(f[10]), num(f[11]), num(f[12])}}
+		return &Run{Name: name, Floor: []float64{num(f[11]), num(f[12]), num(f[13])}}
 	}
-	r := &Run{Name: name, Receiver: strings.HasPrefix(name, "receiver"), Batch: f[7], Stored: -1,
-		ServerCPU: int64(num(f[5])), LoadCPU: int64(num(f[6])), IdleMiB: int64(num(f[17])), PeakMiB: int64(num(f[18]))}
-	r.Closed = &Wrk{OK: int64(num(f[1])), Elapsed: 1, Wraps: int64(num(f[15]))}
-	r.Closed.Latency.P50, r.Closed.Latency.P99 = num(f[8]), num(f[9])
+	r := &Run{Name: name, Receiver: strings.HasPrefix(name, "receiver"), Batch: f[8], Stored: -1, DBCPU: -1,
+		ServerCPU: int64(num(f[5])), LoadCPU: int64(num(f[7])), IdleMiB: int64(num(f[18])), PeakMiB: int64(num(f[19]))}
+	if f[6] != "–" {
+		r.DBCPU = int64(num(f[6]))
+	}
+	r.Closed = &Wrk{OK: int64(num(f[1])), Elapsed: 1, Wraps: int64(num(f[16]))}
+	r.Closed.Latency.P50, r.Closed.Latency.P99 = num(f[9]), num(f[10])
 	r.Also = &Wrk{OK: int64(num(f[3])), Elapsed: 1}
-	fails := strings.Split(f[14], " / ")
+	fails := strings.Split(f[15], " / ")
 	r.Closed.Failed = int64(num(fails[0]))
-	r.Open = &Open{Late: int64(num(f[13]))}
-	r.Open.Latency.P50, r.Open.Latency.P99, r.Open.Latency.P999 = num(f[10]), num(f[11]), num(f[12])
-	if acked, stored, ok := strings.Cut(f[16], " / "); ok {
+	r.Open = &Open{Late: int64(num(f[14]))}
+	r.Open.Latency.P50, r.Open.Latency.P99, r.Open.Latency.P999 = num(f[11]), num(f[12]), num(f[13])
+	if acked, stored, ok := strings.Cut(f[17], " / "); ok {
 		r.Open.OK = int64(num(acked)) - r.Closed.OK - r.Also.OK
 		r.Stored = int64(num(stored))
 	}

@@ -76,7 +76,7 @@ func (h *harness) ceilingRun(ctx context.Context, name string) error {
 	if err := waitReady(ctx, "http://"+addr+"/", 10*time.Second); err != nil {
 		return fmt.Errorf("ceiling did not start: %w", err)
 	}
-	run, err := h.measure(ctx, name, "http://"+addr+"/hooks/prolific", s.cmd.Process.Pid, "")
+	run, err := h.measure(ctx, name, "http://"+addr+"/hooks/prolific", s.cmd.Process.Pid, "", "")
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -117,7 +117,11 @@ func (h *harness) receiverRun(ctx context.Context, store, name, outputs string) 
 		h.runs = append(h.runs, &Run{Name: name, Failed: "did not start"})
 		return nil
 	}
-	run, err := h.measure(ctx, name, "http://"+listen+"/hooks/prolific", s.cmd.Process.Pid, admin)
+	dbComm := ""
+	if store == "postgres" {
+		dbComm = "postgres" // every PostgreSQL server process's command name
+	}
+	run, err := h.measure(ctx, name, "http://"+listen+"/hooks/prolific", s.cmd.Process.Pid, admin, dbComm)
 	h.stop(s)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -51,12 +51,13 @@ type Run struct {
 	Also     *Wrk // with the second connection count; nil when skipped
 	Open     *Open
 	// CPU per request in the closed loop, µs: the server's, wrk's (less its
-	// loading), the whole machine's.
-	ServerCPU, LoadCPU, MachineCPU int64
-	Batch                          string // mean events per commit, "–" when not known
-	IdleMiB, PeakMiB               int64
-	Stored                         int64     // events in the receiver's database afterwards; -1: not counted
-	Floor                          []float64 // a floor row's p50, p99, p99.9 in ms
+	// loading), the whole machine's; the database server's processes' on
+	// this host (PostgreSQL runs; -1 when not measured).
+	ServerCPU, LoadCPU, MachineCPU, DBCPU int64
+	Batch                                 string // mean events per commit, "–" when not known
+	IdleMiB, PeakMiB                      int64
+	Stored                                int64     // events in the receiver's database afterwards; -1: not counted
+	Floor                                 []float64 // a floor row's p50, p99, p99.9 in ms
 }
 
 // Acked is the 2xx answers of the run's three loops together.

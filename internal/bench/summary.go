@@ -23,6 +23,9 @@ type summary struct {
 	// (sqlite, postgres): throughput per round and median, and the
 	// informational p99, server CPU and machine CPU pairs.
 	outPer, outMed, outP99, outCPU, outMCPU map[string]string
+	// The PostgreSQL runs without an output: the receiver's CPU per request
+	// and PostgreSQL's, "R / D" per round, when PostgreSQL ran on this host.
+	pgSplit string
 }
 
 // p99 returns a run's open-loop p99 as the report prints it (2 decimals).
@@ -77,6 +80,13 @@ func summarise(runs []*Run, c Config) summary {
 		}
 	}
 	s.floor, s.floorRounds = median(floors), strings.Join(fs, ", ")
+	var split []string
+	for r := 1; r <= c.Rounds; r++ {
+		if run := by[fmt.Sprintf("receiver postgres %d", r)]; run.measured() && run.DBCPU >= 0 {
+			split = append(split, fmt.Sprintf("%d / %d", run.ServerCPU, run.DBCPU))
+		}
+	}
+	s.pgSplit = strings.Join(split, ", ")
 	for _, store := range []string{"sqlite", "postgres"} {
 		s.withOutput(by, store, c.Rounds)
 	}
