@@ -98,8 +98,8 @@ func (w *Worker) learnRoster(ctx context.Context, study string) {
 }
 
 // listRoster reads up to RosterPages pages of study's submissions and
-// records the study of each stored submission without one; it returns how
-// many it recorded.
+// records the study of the stored submissions without one, each page's in
+// one store transaction; it returns how many it recorded.
 func (w *Worker) listRoster(ctx context.Context, study string) (int, error) {
 	learned := 0
 	for page := 1; page <= w.opts.RosterPages; page++ {
@@ -109,6 +109,7 @@ func (w *Worker) listRoster(ctx context.Context, study string) (int, error) {
 		if err != nil {
 			return learned, err
 		}
+		var unknown []string
 		for _, s := range subs {
 			if s.ID == "" || (s.StudyID != "" && s.StudyID != study) {
 				continue
@@ -120,11 +121,12 @@ func (w *Worker) listRoster(ctx context.Context, study string) (int, error) {
 			if known != "" || !stored {
 				continue // not stored: its webhook, if any, brings its own job
 			}
-			if err := w.store.SetSubmissionStudy(ctx, s.ID, study); err != nil {
-				return learned, fmt.Errorf("list study submissions: %w", err)
-			}
-			learned++
+			unknown = append(unknown, s.ID)
 		}
+		if err := w.store.SetSubmissionsStudy(ctx, study, unknown); err != nil {
+			return learned, fmt.Errorf("list study submissions: %w", err)
+		}
+		learned += len(unknown)
 		if len(subs) < prolific.SubmissionsPageSize {
 			break
 		}

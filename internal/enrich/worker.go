@@ -23,6 +23,7 @@ type EnrichStore interface {
 	RetryJob(ctx context.Context, owner string, j store.Job, retryAt time.Time, reason string) error
 	ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) error
 	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
+	SetSubmissionsStudy(ctx context.Context, studyID string, submissionIDs []string) error
 	Submission(ctx context.Context, id string) (*store.Submission, error)
 	QueueStats(ctx context.Context) (store.QueueStats, error)
 }

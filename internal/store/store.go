@@ -354,6 +354,9 @@ type Store interface {
 	// SetSubmissionStudy records which study a submission belongs to and, with
 	// Enrich, queues a refresh of that study.
 	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
+	// SetSubmissionsStudy is SetSubmissionStudy for several submissions of
+	// one study, in one transaction, with one refresh queued.
+	SetSubmissionsStudy(ctx context.Context, studyID string, submissionIDs []string) error
 	QueueStats(ctx context.Context) (QueueStats, error)
 	// EnqueueStudyRefreshes queues a study refresh (JobRefreshStudy), due
 	// now, for every study whose status is in statuses ("" matches a study

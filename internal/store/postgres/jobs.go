@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -175,31 +176,46 @@ func (d *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) erro
 	return nil
 }
 
-// SetSubmissionStudy records that submissionID belongs to studyID: the
-// submission row (created if missing) gets the study, its stored events
-// without a study get it too, the study row is created if missing and its
-// last_event_at covers the submission's newest status, and with Enrich a
-// refresh of the study is queued.
+// SetSubmissionStudy records that submissionID belongs to studyID
+// (SetSubmissionsStudy with one submission).
 func (d *DB) SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error {
+	return d.SetSubmissionsStudy(ctx, studyID, []string{submissionID})
+}
+
+// SetSubmissionsStudy records that every one of submissionIDs belongs to
+// studyID, in one transaction and one round trip: each submission row
+// (created if missing) gets the study, their stored events without a study
+// get it too, the study row is created if missing and its last_event_at
+// covers the submissions' newest status, and with Enrich one refresh of
+// the study is queued.
+func (d *DB) SetSubmissionsStudy(ctx context.Context, studyID string, submissionIDs []string) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	if submissionID == "" || studyID == "" {
+	if studyID == "" || slices.Contains(submissionIDs, "") {
 		return errors.New("postgres: set submission study: empty ID")
 	}
+	if len(submissionIDs) == 0 {
+		return nil
+	}
+	// Sorted, so two calls for overlapping submissions lock their rows in
+	// one order.
+	ids := slices.Clone(submissionIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	now := d.clock()
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO submissions (id, study_id, updated_at) VALUES ($1, $2, $3)
+	b.Queue(`INSERT INTO submissions (id, study_id, updated_at) SELECT id, $2, $3 FROM unnest($1::text[]) AS id
 		ON CONFLICT (id) DO UPDATE SET study_id = excluded.study_id, updated_at = excluded.updated_at`,
-		submissionID, studyID, now)
-	b.Queue(`UPDATE events SET study_id = $2 WHERE resource_id = $1 AND study_id = '' AND type = 'submission.status.change'`,
-		submissionID, studyID)
+		ids, studyID, now)
+	b.Queue(`UPDATE events SET study_id = $2 WHERE resource_id = ANY($1::text[]) AND study_id = '' AND type = 'submission.status.change'`,
+		ids, studyID)
 	b.Queue(`INSERT INTO studies AS t (id, last_event_at, updated_at)
-		VALUES ($1, (SELECT status_at FROM submissions WHERE id = $2), $3)
+		VALUES ($1, (SELECT max(status_at) FROM submissions WHERE id = ANY($2::text[])), $3)
 		ON CONFLICT (id) DO UPDATE SET
 			last_event_at = GREATEST(t.last_event_at, excluded.last_event_at),
 			updated_at    = excluded.updated_at`,
-		studyID, submissionID, now)
+		studyID, ids, now)
 	if d.opts.Enrich {
 		b.Queue(enqueueSQL, store.JobRefreshStudy, studyID, now.Add(d.opts.Debounce), now)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/prolific-receiver/receiver/internal/prolific"
 	"github.com/prolific-receiver/receiver/internal/store"
@@ -58,17 +59,27 @@ func (db *DB) ApplyStudySnapshot(ctx context.Context, s store.StudySnapshot) err
 
 const snapshotNewer = `(studies.refreshed_at IS NULL OR excluded.refreshed_at >= studies.refreshed_at)`
 
-// SetSubmissionStudy records that submissionID belongs to studyID: the
-// submission row (created if missing) gets the study, the submission's
-// stored events without a study get it too (so Events(StudyID) finds them),
-// the study row is created if missing and its last_event_at covers the
-// submission's newest status, and with Enrich a study refresh is queued.
+// SetSubmissionStudy records that submissionID belongs to studyID
+// (SetSubmissionsStudy with one submission).
 func (db *DB) SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error {
+	return db.SetSubmissionsStudy(ctx, studyID, []string{submissionID})
+}
+
+// SetSubmissionsStudy records that every one of submissionIDs belongs to
+// studyID, in one transaction: each submission row (created if missing)
+// gets the study, each submission's stored events without a study get it
+// too (so Events(StudyID) finds them), the study row is created if missing
+// and its last_event_at covers the submissions' newest status, and with
+// Enrich one study refresh is queued.
+func (db *DB) SetSubmissionsStudy(ctx context.Context, studyID string, submissionIDs []string) error {
 	if db.closed.Load() {
 		return store.ErrClosed
 	}
-	if submissionID == "" || studyID == "" {
+	if studyID == "" || slices.Contains(submissionIDs, "") {
 		return errors.New("set submission study: empty ID")
+	}
+	if len(submissionIDs) == 0 {
+		return nil
 	}
 	now := db.opts.Now()
 	tx, err := db.write.BeginTx(ctx, nil)
@@ -77,26 +88,35 @@ func (db *DB) SetSubmissionStudy(ctx context.Context, submissionID, studyID stri
 	}
 	defer tx.Rollback()
 	db.recent.learn() // holding the writer: after every batch stored before it (feedmem.go)
+	// Each statement takes ?1 the study, ?2 a submission and, when it
+	// has three parameters, ?3 the time; one submission's steps depend only
+	// on its own earlier ones, so each statement runs for all in turn.
 	steps := []struct {
-		sql  string
-		args []any
+		sql    string
+		params int
 	}{
-		{`INSERT INTO submissions (id, study_id, updated_at) VALUES (?1, ?2, ?3)
-			ON CONFLICT (id) DO UPDATE SET study_id = excluded.study_id, updated_at = excluded.updated_at`,
-			[]any{submissionID, studyID, micros(now)}},
-		{sqlKeySetStudy, []any{studyID, submissionID}},
-		{sqlSetEventsStudy, []any{studyID, submissionID}},
+		{`INSERT INTO submissions (id, study_id, updated_at) VALUES (?2, ?1, ?3)
+			ON CONFLICT (id) DO UPDATE SET study_id = excluded.study_id, updated_at = excluded.updated_at`, 3},
+		{sqlKeySetStudy, 2},
+		{sqlSetEventsStudy, 2},
 		{`INSERT INTO studies (id, last_event_at, updated_at)
 			VALUES (?1, (SELECT status_at FROM submissions WHERE id = ?2), ?3)
 			ON CONFLICT (id) DO UPDATE SET
 			last_event_at = CASE WHEN studies.last_event_at IS NULL OR excluded.last_event_at > studies.last_event_at
 				THEN excluded.last_event_at ELSE studies.last_event_at END,
-			updated_at = excluded.updated_at`,
-			[]any{studyID, submissionID, micros(now)}},
+			updated_at = excluded.updated_at`, 3},
 	}
-	for _, st := range steps {
-		if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
+	for _, step := range steps {
+		st, err := tx.PrepareContext(ctx, step.sql)
+		if err != nil {
 			return db.wrap("set submission study", err)
+		}
+		defer st.Close()
+		for _, id := range submissionIDs {
+			args := []any{studyID, id, micros(now)}
+			if _, err := st.ExecContext(ctx, args[:step.params]...); err != nil {
+				return db.wrap("set submission study", err)
+			}
 		}
 	}
 	if err := db.queueInTx(ctx, tx, store.JobRefreshStudy, studyID, now); err != nil {

@@ -175,3 +175,50 @@ func testSubmissionStudyMapping(t *testing.T, open OpenFunc) {
 		t.Errorf("Events(study-1) = %v, want %v", got, want)
 	}
 }
+
+// testSubmissionsStudyMapping: several submissions mapped in one call are
+// each mapped as SetSubmissionStudy maps one (their row, their earlier
+// events, the study's last event), and the study gets one refresh job.
+func testSubmissionsStudyMapping(t *testing.T, open OpenFunc) {
+	s, clock := enrichStore(t, open)
+	var early []*store.Event
+	for i, sub := range []string{"sub-1", "sub-2", "sub-3"} {
+		e := NewEvent(submissionEvent, sub, "ACTIVE", at(i+1))
+		mustSave(t, s, e, store.Stored)
+		early = append(early, e)
+	}
+	other := NewEvent(submissionEvent, "sub-other", "ACTIVE", at(8))
+	mustSave(t, s, other, store.Stored)
+	clock.Advance(debounce)
+	for _, j := range claim(t, s, "w", 10) { // the submissions' own lookups
+		complete(t, s, "w", j)
+	}
+	if err := s.SetSubmissionsStudy(ctx(t), "study-1", nil); err != nil {
+		t.Fatalf("SetSubmissionsStudy with no submissions: %v", err)
+	}
+	if err := s.SetSubmissionsStudy(ctx(t), "study-1", []string{"sub-1", ""}); err == nil {
+		t.Error("SetSubmissionsStudy with an empty ID: no error")
+	}
+	if err := s.SetSubmissionsStudy(ctx(t), "study-1", []string{"sub-3", "sub-1", "sub-2", "sub-new"}); err != nil {
+		t.Fatalf("SetSubmissionsStudy: %v", err)
+	}
+	for _, sub := range []string{"sub-1", "sub-2", "sub-3", "sub-new"} {
+		if got := mustSubmission(t, s, sub); got.StudyID != "study-1" {
+			t.Errorf("%s: study %q after mapping, want study-1", sub, got.StudyID)
+		}
+	}
+	if got := mustSubmission(t, s, "sub-other"); got.StudyID != "" {
+		t.Errorf("sub-other: study %q, want none (not in the call)", got.StudyID)
+	}
+	if got := mustStudy(t, s, "study-1"); !got.LastEventAt.Equal(at(3)) {
+		t.Errorf("study LastEventAt = %v, want the newest mapped submission's %v", got.LastEventAt, at(3))
+	}
+	want := []string{early[2].ID, early[1].ID, early[0].ID}
+	if got := ids(mustEvents(t, s, store.EventFilter{StudyID: "study-1"})); diff(want, got) != "" {
+		t.Errorf("Events(study-1) = %v, want %v", got, want)
+	}
+	clock.Advance(debounce)
+	if d := diff([]string{"study:study-1"}, jobKeys(claim(t, s, "w", 10))); d != "" {
+		t.Errorf("jobs after mapping mismatch (-want +got):\n%s", d)
+	}
+}

@@ -37,6 +37,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"HighReturnRate", testHighReturnRate},
 		{"ProgressTouchesStudy", testProgressTouchesStudy},
 		{"SubmissionStudyMapping", testSubmissionStudyMapping},
+		{"SubmissionsStudyMapping", testSubmissionsStudyMapping},
 		{"EventsFilters", testEventsFilters},
 		{"StudiesOrderAndSeenSince", testStudiesOrderAndSeenSince},
 		{"SubmissionsByStudy", testSubmissionsByStudy},
