@@ -23,3 +23,17 @@ func TestFreeAddrIsBindableAndBelowTheEphemeralRange(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// TestFreeAddrNeverTwice: a port FreeAddr returned is not returned again in
+// this process, even once nothing listens on it (the window in which a
+// test's server has not bound its address yet).
+func TestFreeAddrNeverTwice(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2000 {
+		addr := FreeAddr(t)
+		if seen[addr] {
+			t.Fatalf("FreeAddr returned %s twice", addr)
+		}
+		seen[addr] = true
+	}
+}
