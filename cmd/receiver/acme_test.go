@@ -265,10 +265,20 @@ func TestACMEReplicasShareOneCertificate(t *testing.T) {
 	roots := pb.Roots(t)
 
 	start := func() (a, b *acmeReceiver) {
-		done := make(chan *acmeReceiver)
-		go func() { done <- startACMEReceiver(t, cfgB) }()
+		// B starts on a goroutine of its own, where a failed start ends
+		// that goroutine (Goexit): the deferred send still answers, and
+		// the channel's room lets it when A's failure ended the test first.
+		done := make(chan *acmeReceiver, 1)
+		go func() {
+			var r *acmeReceiver
+			defer func() { done <- r }()
+			r = startACMEReceiver(t, cfgB)
+		}()
 		a = startACMEReceiver(t, cfgA)
-		return a, <-done
+		if b = <-done; b == nil {
+			t.FailNow() // B's start failed and said why
+		}
+		return a, b
 	}
 	a, b := start()
 	certA := waitCertificate(t, pubA, domain, roots, 60*time.Second)
