@@ -10,6 +10,7 @@ import (
 // Pruner is the part of Store the retention loop uses.
 type Pruner interface {
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
+	PruneActions(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // Retention loop tuning. They are variables so tests can shrink them.
@@ -32,11 +33,13 @@ var (
 const pruneTimeout = time.Minute
 
 // RunPruner deletes stored events received more than retention ago, with
-// their aliases, about a minute after the start and then every interval,
-// until ctx is done. Each run deletes in chunks of 5,000 events, pausing
-// between chunks, until a chunk comes back short. Projections are kept.
-// Failures are logged once per streak and retried at the next interval.
-// It returns at once when retention or interval is not positive.
+// their aliases, and the rule actions (audit rows) that finished more than
+// retention ago, about a minute after the start and then every interval,
+// until ctx is done. Each run deletes in chunks of 5,000 rows, pausing
+// between chunks, until a chunk comes back short. Projections and pending
+// actions are kept. Failures are logged once per streak and retried at the
+// next interval. It returns at once when retention or interval is not
+// positive.
 //
 // A pruned event is forgotten: delivered again, it would be stored as new.
 // Callers therefore keep retention far beyond Prolific's retry window.
@@ -46,7 +49,14 @@ func RunPruner(ctx context.Context, s Pruner, retention, interval time.Duration,
 	}
 	t := time.NewTimer(min(pruneFirstDelay, interval))
 	defer t.Stop()
-	failing := false
+	kinds := []struct {
+		what    string
+		prune   func(context.Context, time.Time, int) (int, error)
+		failing bool
+	}{
+		{what: "old events", prune: s.PruneEvents},
+		{what: "old rule actions", prune: s.PruneActions},
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -54,32 +64,35 @@ func RunPruner(ctx context.Context, s Pruner, retention, interval time.Duration,
 		case <-t.C:
 		}
 		before := time.Now().Add(-retention)
-		n, err := pruneOnce(ctx, s, before)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return
-		case err != nil:
-			if !failing {
-				log.Warn().Err(err).Int("deleted", n).Msg("retention: pruning old events failed; retrying at the next interval")
-				failing = true
+		for i := range kinds {
+			k := &kinds[i]
+			n, err := pruneOnce(ctx, k.prune, before)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return
+			case err != nil:
+				if !k.failing {
+					log.Warn().Err(err).Int("deleted", n).Msgf("retention: pruning %s failed; retrying at the next interval", k.what)
+					k.failing = true
+				}
+			case k.failing:
+				log.Info().Int("deleted", n).Msgf("retention: pruning %s works again", k.what)
+				k.failing = false
+			case n > 0:
+				log.Info().Int("deleted", n).Time("before", before).Msgf("retention: pruned %s", k.what)
 			}
-		case failing:
-			log.Info().Int("deleted", n).Msg("retention: pruning old events works again")
-			failing = false
-		case n > 0:
-			log.Info().Int("deleted", n).Time("before", before).Msg("retention: pruned old events")
 		}
 		t.Reset(interval)
 	}
 }
 
-// pruneOnce deletes events received before before, chunk by chunk, and
+// pruneOnce deletes rows older than before with prune, chunk by chunk, and
 // returns how many it deleted.
-func pruneOnce(ctx context.Context, s Pruner, before time.Time) (int, error) {
+func pruneOnce(ctx context.Context, prune func(context.Context, time.Time, int) (int, error), before time.Time) (int, error) {
 	total := 0
 	for range pruneMaxChunks {
 		cctx, cancel := context.WithTimeout(ctx, pruneTimeout)
-		n, err := s.PruneEvents(cctx, before, pruneChunk)
+		n, err := prune(cctx, before, pruneChunk)
 		cancel()
 		total += n
 		if err != nil {

@@ -13,13 +13,22 @@ import (
 )
 
 // fakePruner plays a store holding left old events; each call deletes up
-// to limit of them, or fails with the next error in errs.
+// to limit of them, or fails with the next error in errs. Its rule actions
+// are acts, another fakePruner (none when nil).
 type fakePruner struct {
 	mu      sync.Mutex
 	left    int
 	errs    []error
 	limits  []int
 	befores []time.Time
+	acts    *fakePruner
+}
+
+func (f *fakePruner) PruneActions(ctx context.Context, before time.Time, limit int) (int, error) {
+	if f.acts == nil {
+		return 0, nil
+	}
+	return f.acts.PruneEvents(ctx, before, limit)
 }
 
 func (f *fakePruner) PruneEvents(_ context.Context, before time.Time, limit int) (int, error) {
@@ -174,5 +183,32 @@ func TestRunPrunerStopsWithContext(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("RunPruner did not return after its context was cancelled")
+	}
+}
+
+// TestRunPrunerPrunesActions: each run also prunes the rule actions that
+// finished before the same cutoff, chunk by chunk, and a failure there is
+// logged once and does not keep the events from being pruned.
+func TestRunPrunerPrunesActions(t *testing.T) {
+	tunePruner(t, 3, 10)
+	boom := errors.New("rule_actions unavailable")
+	acts := &fakePruner{left: 7, errs: []error{boom, boom}}
+	f := &fakePruner{left: 4, acts: acts}
+	var buf bytes.Buffer
+	stop := runPruner(f, 200*time.Hour, 5*time.Millisecond, zerolog.New(&buf))
+	waitCalls(t, acts, 5) // two failed runs, then 3 + 3 + 1
+	stop()
+	if f.left != 0 || acts.left != 0 {
+		t.Errorf("left: %d events, %d actions; want both pruned", f.left, acts.left)
+	}
+	if f.befores[0] != acts.befores[0] {
+		t.Errorf("first run's cutoffs: events %v, actions %v; want the same", f.befores[0], acts.befores[0])
+	}
+	out := buf.String()
+	if got := strings.Count(out, "pruning old rule actions failed"); got != 1 {
+		t.Errorf("actions' failure logged %d times, want once per streak; log:\n%s", got, out)
+	}
+	if !strings.Contains(out, "pruning old rule actions works again") || !strings.Contains(out, "pruned old events") {
+		t.Errorf("log lacks the actions' recovery or the events' prune:\n%s", out)
 	}
 }

@@ -354,8 +354,7 @@ type Store interface {
 	// SetSubmissionStudy records which study a submission belongs to and, with
 	// Enrich, queues a refresh of that study.
 	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
-	// SetSubmissionsStudy is SetSubmissionStudy for several submissions of
-	// one study, in one transaction, with one refresh queued.
+	// SetSubmissionsStudy: SetSubmissionStudy for many, one transaction.
 	SetSubmissionsStudy(ctx context.Context, studyID string, submissionIDs []string) error
 	QueueStats(ctx context.Context) (QueueStats, error)
 	// EnqueueStudyRefreshes queues a study refresh (JobRefreshStudy), due
@@ -374,6 +373,9 @@ type Store interface {
 	// event's X-Event-ID and content are no longer duplicates: delivered
 	// again, the event would be stored again (see RunPruner).
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
+	// PruneActions is PruneEvents for rule actions finished before before
+	// (pending ones stay); a pruned action's key is forgotten likewise.
+	PruneActions(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// EnqueueJob queues the job (kind, key) due at dueAt. A pending job
 	// of that name is kept, its due time brought forward to dueAt if that

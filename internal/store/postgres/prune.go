@@ -39,3 +39,32 @@ func (d *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int,
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// pruneActionsSQL deletes up to $2 rule actions finished before $1, oldest
+// first; pending ones stay. IDs rise with created_at (closely enough: a
+// replica's clock), and no action created at or after $1 finished before
+// it, so the walk by ID stops at the first such action. SKIP LOCKED: as
+// pruneSQL, and an action a worker is finishing is left for the next run.
+const pruneActionsSQL = `DELETE FROM rule_actions WHERE id IN (
+	SELECT id FROM rule_actions
+	WHERE id < coalesce((SELECT id FROM rule_actions WHERE created_at >= $1 ORDER BY id LIMIT 1), 9223372036854775807)
+		AND outcome <> 'pending' AND finished_at < $1
+	ORDER BY id
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED)`
+
+// PruneActions deletes up to limit rule actions finished before before,
+// oldest first, and returns how many it deleted (see store.Store).
+func (d *DB) PruneActions(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := d.check(); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return 0, nil
+	}
+	tag, err := d.pool.Exec(ctx, pruneActionsSQL, pgTime(before), limit)
+	if err != nil {
+		return 0, d.wrap("prune rule actions", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

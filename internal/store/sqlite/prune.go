@@ -56,3 +56,34 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int
 	}
 	return int(n), nil
 }
+
+// sqlPruneActions deletes up to ?2 rule actions finished before ?1, oldest
+// first; pending ones stay. IDs rise with created_at and no action created
+// at or after ?1 finished before it, so the walk by ID stops at the first
+// such action instead of reading the whole table.
+const sqlPruneActions = `DELETE FROM rule_actions WHERE id IN (
+	SELECT id FROM rule_actions
+	WHERE id < coalesce((SELECT id FROM rule_actions WHERE created_at >= ?1 ORDER BY id LIMIT 1), 9223372036854775807)
+		AND outcome <> 'pending' AND finished_at < ?1
+	ORDER BY id LIMIT ?2)`
+
+// PruneActions deletes up to limit rule actions finished before before,
+// oldest first, on the writer connection, and returns how many it deleted
+// (see store.Store).
+func (db *DB) PruneActions(ctx context.Context, before time.Time, limit int) (int, error) {
+	if db.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	if limit <= 0 {
+		return 0, nil
+	}
+	res, err := db.write.ExecContext(ctx, sqlPruneActions, micros(before), limit)
+	if err != nil {
+		return 0, db.wrap("prune rule actions", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.wrap("prune rule actions", err)
+	}
+	return int(n), nil
+}

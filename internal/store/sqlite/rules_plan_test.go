@@ -23,3 +23,19 @@ func TestDigestLastUsesIndex(t *testing.T) {
 		t.Fatalf("digest lookup plan = %q; want a search of rule_actions_group", got)
 	}
 }
+
+// TestPruneActionsPlanIsBounded: the hourly prune of rule actions walks
+// them by ID only up to the first one created after the cutoff (the
+// rowid bound), so a table of young actions is not read whole on the
+// writer connection each hour.
+func TestPruneActionsPlanIsBounded(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "r.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := explain(t, db, sqlPruneActions, 1, 10)
+	if !strings.Contains(got, "SEARCH rule_actions USING INTEGER PRIMARY KEY (rowid<?)") {
+		t.Fatalf("prune plan = %q; want the candidates searched below a rowid bound", got)
+	}
+}

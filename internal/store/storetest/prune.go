@@ -176,3 +176,56 @@ func testPruneClosed(t *testing.T, open OpenFunc) {
 		t.Errorf("PruneEvents after Close = %v, want ErrClosed", err)
 	}
 }
+
+// testPruneActions: PruneActions deletes the rule actions that finished
+// before the cutoff, oldest first and at most limit at a time; pending
+// actions stay however old, and so do those that finished later.
+func testPruneActions(t *testing.T, open OpenFunc) {
+	s, clock := rulesStore(t, open)
+	dec := func(key string) store.Decision {
+		return store.Decision{Key: key, Rule: "r", Action: "notify", StudyID: "s1"}
+	}
+	decide(t, s, nil, dec("k0"), dec("k1"), dec("k2"), dec("k3"))
+	byKey := map[string]int64{}
+	for _, a := range claimActions(t, s, "w") {
+		byKey[a.Key] = a.ID
+	}
+	if len(byKey) != 4 {
+		t.Fatalf("claimed %v, want k0..k3", byKey)
+	}
+	finish := func(key, outcome string) {
+		t.Helper()
+		if err := s.FinishActions(ctx(t), "w", []store.ActionResult{{ID: byKey[key], Outcome: outcome}}); err != nil {
+			t.Fatalf("FinishActions(%s): %v", key, err)
+		}
+	}
+	clock.Advance(time.Hour)
+	finish("k0", store.ActionDone)
+	finish("k1", store.ActionFailed)
+	clock.Advance(2 * time.Hour) // k2 stays pending (leased, then retried)
+	finish("k3", store.ActionSkipped)
+	decide(t, s, nil, dec("k4")) // decided after the first cutoff, pending
+	prune := func(before time.Time, limit, want int) {
+		t.Helper()
+		n, err := s.PruneActions(ctx(t), before, limit)
+		if err != nil || n != want {
+			t.Fatalf("PruneActions(%v, %d) = %d, %v; want %d", before.Sub(T0), limit, n, err, want)
+		}
+	}
+	early := T0.Add(2 * time.Hour)
+	prune(early, 0, 0)
+	prune(early, 1, 1) // the oldest: k0
+	if d := diff([]string{"k4", "k3", "k2", "k1"}, actionKeys(listActions(t, s, store.ActionFilter{}))); d != "" {
+		t.Errorf("after one (-want +got):\n%s", d)
+	}
+	prune(early, 10, 1) // k1; k3 finished after the cutoff
+	prune(early, 10, 0)
+	prune(T0.Add(4*time.Hour), 10, 1) // k3; k2 and k4 are pending
+	if d := diff([]string{"k4", "k2"}, actionKeys(listActions(t, s, store.ActionFilter{}))); d != "" {
+		t.Errorf("left (-want +got):\n%s", d)
+	}
+	// A pruned key is forgotten: decided again, it is recorded again.
+	if n := decide(t, s, nil, dec("k0")); n != 1 {
+		t.Errorf("Decide(k0) after its prune = %d new, want 1", n)
+	}
+}

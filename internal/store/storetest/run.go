@@ -38,6 +38,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ProgressTouchesStudy", testProgressTouchesStudy},
 		{"SubmissionStudyMapping", testSubmissionStudyMapping},
 		{"SubmissionsStudyMapping", testSubmissionsStudyMapping},
+		{"PruneActions", testPruneActions},
 		{"EventsFilters", testEventsFilters},
 		{"StudiesOrderAndSeenSince", testStudiesOrderAndSeenSince},
 		{"SubmissionsByStudy", testSubmissionsByStudy},
