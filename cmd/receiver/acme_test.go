@@ -61,9 +61,17 @@ func startACMEReceiver(t *testing.T, cfg Config) *acmeReceiver {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &acmeReceiver{cfg: cfg, logs: new(testkit.SyncBuffer), errc: make(chan error, 1), cancel: cancel}
 	log := zerolog.New(r.logs).Level(zerolog.InfoLevel)
-	go func() { r.errc <- serve(ctx, cfg, log, nil) }()
+	// waitReady reads an early exit from a channel of its own, so that
+	// stop, in the cleanup, still finds serve's result instead of waiting
+	// 20 s for an exit that has already happened.
+	exited := make(chan error, 1)
+	go func() {
+		err := serve(ctx, cfg, log, nil)
+		exited <- err
+		r.errc <- err
+	}()
 	t.Cleanup(func() { r.stop(t) })
-	waitReady(t, r.adminURL(), r.errc)
+	waitReady(t, r.adminURL(), exited)
 	return r
 }
 
