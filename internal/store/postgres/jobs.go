@@ -198,14 +198,15 @@ func (d *DB) SetSubmissionsStudy(ctx context.Context, studyID string, submission
 	if len(submissionIDs) == 0 {
 		return nil
 	}
-	// Sorted, so two calls for overlapping submissions lock their rows in
-	// one order.
+	// Without duplicates (one row may not be upserted twice in a
+	// statement), and inserted in one order, so two calls for overlapping
+	// submissions lock their rows in the same order.
 	ids := slices.Clone(submissionIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	now := d.clock()
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO submissions (id, study_id, updated_at) SELECT id, $2, $3 FROM unnest($1::text[]) AS id
+	b.Queue(`INSERT INTO submissions (id, study_id, updated_at) SELECT id, $2, $3 FROM unnest($1::text[]) AS id ORDER BY id
 		ON CONFLICT (id) DO UPDATE SET study_id = excluded.study_id, updated_at = excluded.updated_at`,
 		ids, studyID, now)
 	b.Queue(`UPDATE events SET study_id = $2 WHERE resource_id = ANY($1::text[]) AND study_id = '' AND type = 'submission.status.change'`,
