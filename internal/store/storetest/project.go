@@ -199,7 +199,7 @@ func testSubmissionsStudyMapping(t *testing.T, open OpenFunc) {
 	if err := s.SetSubmissionsStudy(ctx(t), "study-1", []string{"sub-1", ""}); err == nil {
 		t.Error("SetSubmissionsStudy with an empty ID: no error")
 	}
-	if err := s.SetSubmissionsStudy(ctx(t), "study-1", []string{"sub-3", "sub-1", "sub-2", "sub-new"}); err != nil {
+	if err := s.SetSubmissionsStudy(ctx(t), "study-1", []string{"sub-3", "sub-1", "sub-2", "sub-new", "sub-1"}); err != nil {
 		t.Fatalf("SetSubmissionsStudy: %v", err)
 	}
 	for _, sub := range []string{"sub-1", "sub-2", "sub-3", "sub-new"} {
