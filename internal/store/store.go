@@ -284,9 +284,9 @@ type Options struct {
 	// number of events it held and how long the commit took (see
 	// WithCommitObserver).
 	ObserveCommit CommitObserver
-	// OnWait, when set, is told once why Open is waiting before it can go
-	// on (SQLite: another process holds the database file), so the wait
-	// can be logged instead of looking like a hang.
+	// OnWait, when set, is told why Open is waiting before it can go on
+	// (SQLite: another process holds the file; a migration runs long), once
+	// per reason, so the wait can be logged instead of looking like a hang.
 	OnWait func(reason string)
 	// OnFatal, when set, hears once that the store failed for good
 	// (ErrStorageFailed): the process should stop and be restarted.

@@ -129,8 +129,6 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 	write.SetConnMaxIdleTime(0)
 
 	db := &DB{path: path, opts: opts, write: write, owner: own}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	if err := db.init(ctx, common); err != nil {
 		write.Close()
 		if db.read != nil {
@@ -152,31 +150,37 @@ func OpenContext(ctx context.Context, path string, opts store.Options) (*DB, err
 }
 
 func (db *DB) init(ctx context.Context, common url.Values) error {
-	if err := db.write.PingContext(ctx); err != nil {
+	// Each wait is bounded (openWait), the migrations are not: one takes
+	// what the file's size needs (migrate.go).
+	wctx, cancel := context.WithTimeout(ctx, openWait)
+	defer cancel()
+	if err := db.write.PingContext(wctx); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	var mode string
-	if err := db.write.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+	if err := db.write.QueryRowContext(wctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 		return fmt.Errorf("read journal mode: %w", err)
 	}
 	if mode != "wal" {
 		return fmt.Errorf("journal mode is %q, want wal", mode)
 	}
 	var level int
-	if err := db.write.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+	if err := db.write.QueryRowContext(wctx, `PRAGMA synchronous`).Scan(&level); err != nil {
 		return fmt.Errorf("read synchronous: %w", err)
 	}
 	if level < 2 {
 		// The WAL-gathering VFS writes at the sync of each commit.
 		return fmt.Errorf("synchronous is %d, want FULL (2)", level)
 	}
-	if err := migrate(ctx, db.write, micros(db.opts.Now())); err != nil {
+	if err := migrate(ctx, db.write, micros(db.opts.Now()), db.opts.OnWait); err != nil {
 		return err
 	}
-	if err := db.registerOutputs(ctx); err != nil {
+	wctx, cancel = context.WithTimeout(ctx, openWait) // bounded again after them
+	defer cancel()
+	if err := db.registerOutputs(wctx); err != nil {
 		return err
 	}
-	if err := db.loadKeysDone(ctx); err != nil {
+	if err := db.loadKeysDone(wctx); err != nil {
 		return err
 	}
 	common.Set("_query_only", "1")
@@ -188,17 +192,17 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	if err := read.PingContext(ctx); err != nil {
+	if err := read.PingContext(wctx); err != nil {
 		return fmt.Errorf("connect read pool: %w", err)
 	}
-	if db.stmts, err = prepare(ctx, db.write); err != nil {
+	if db.stmts, err = prepare(wctx, db.write); err != nil {
 		return err
 	}
-	if db.rules, err = prepareRules(ctx, db.write, db.read); err != nil {
+	if db.rules, err = prepareRules(wctx, db.write, db.read); err != nil {
 		return err
 	}
 	db.ins = newRawWriter()
-	if err := db.loadAliases(ctx); err != nil {
+	if err := db.loadAliases(wctx); err != nil {
 		return err
 	}
 	ck, err := sql.Open("sqlite", db.path+"?"+checkpointDSN(common))
@@ -208,7 +212,7 @@ func (db *DB) init(ctx context.Context, common url.Values) error {
 	ck.SetMaxOpenConns(1)
 	ck.SetMaxIdleConns(1)
 	ck.SetConnMaxIdleTime(0)
-	if err := ck.PingContext(ctx); err != nil {
+	if err := ck.PingContext(wctx); err != nil {
 		ck.Close()
 		return fmt.Errorf("connect checkpoint connection: %w", err)
 	}
@@ -227,16 +231,6 @@ func checkpointDSN(common url.Values) string {
 		}
 	}
 	return c.Encode()
-}
-
-// syncDir makes the entries of directory dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Path returns the database file's path.

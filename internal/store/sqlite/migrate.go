@@ -9,14 +9,27 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// openWait bounds each wait of Open (a connection, a check, the steps
+// after the migrations). The migrations themselves take as long as the
+// file's size needs (0008 about 2 s per million events): a bound there
+// would roll a large upgrade back at every start, for ever.
+var openWait = 30 * time.Second
+
+// slowMigration is how long a migration runs before announce hears of it.
+var slowMigration = 2 * time.Second
+
 // migrate applies, in version order, every embedded migration not yet
-// recorded in schema_migrations, each in its own transaction.
-func migrate(ctx context.Context, db *sql.DB, now int64) error {
+// recorded in schema_migrations, each in its own transaction. announce
+// (when not nil) is told once of each migration still running after
+// slowMigration, so a long upgrade is logged rather than looking like a
+// hang.
+func migrate(ctx context.Context, db *sql.DB, now int64, announce func(string)) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT    NOT NULL,
@@ -27,6 +40,10 @@ func migrate(ctx context.Context, db *sql.DB, now int64) error {
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
 	}
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
+		return err
+	}
 	sort.Strings(names)
 	for _, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
@@ -34,11 +51,39 @@ func migrate(ctx context.Context, db *sql.DB, now int64) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a version number: %w", base, err)
 		}
-		if err := applyMigration(ctx, db, version, base, name, now); err != nil {
+		if applied[version] {
+			continue
+		}
+		slow := time.AfterFunc(slowMigration, func() {
+			if announce != nil {
+				announce(fmt.Sprintf("applying schema migration %s, which takes a while on a large database; stopping now rolls it back", base))
+			}
+		})
+		err = applyMigration(ctx, db, version, base, name, now)
+		slow.Stop()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// appliedVersions returns the versions schema_migrations records.
+func appliedVersions(ctx context.Context, db *sql.DB) (map[int]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	return applied, rows.Err()
 }
 
 func applyMigration(ctx context.Context, db *sql.DB, version int, base, name string, now int64) error {

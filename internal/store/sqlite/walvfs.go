@@ -23,6 +23,7 @@ package sqlite
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -371,4 +372,14 @@ func walClose(tls *libc.TLS, pFile uintptr) int32 {
 		return rc
 	}
 	return rcClose
+}
+
+// syncDir makes the entries of directory dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -142,8 +142,8 @@ spec:
         httpGet:
           path: /healthz
           port: admin
-        periodSeconds: 2
-        failureThreshold: 30
+        periodSeconds: {{ .Values.startupProbe.periodSeconds }}
+        failureThreshold: {{ .Values.startupProbe.failureThreshold }}
       readinessProbe:
         httpGet:
           path: /readyz
