@@ -308,13 +308,7 @@ func TestEventKeysMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE event_study_keys`, `DROP TABLE event_resource_keys`, `DROP TABLE event_keys_done`,
-		`CREATE INDEX events_resource_seq ON events (resource_id, seq)`, `CREATE INDEX events_study_seq ON events (study_id, seq)`,
-		`DELETE FROM schema_migrations WHERE version = 8`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	before0008(t, raw)
 	raw.Close()
 
 	db = openAt(t, path)
@@ -332,6 +326,20 @@ func TestEventKeysMigration(t *testing.T) {
 	var n int
 	if err := db.read.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name IN ('events_study_seq', 'events_resource_seq')`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("old indexes left: %d (%v)", n, err)
+	}
+}
+
+// before0008 turns the file raw is open on back into what it was before
+// migration 0008: the two (key, seq) indexes instead of the key tables, and
+// 0008 not recorded.
+func before0008(t *testing.T, raw *sql.DB) {
+	t.Helper()
+	for _, q := range []string{`DROP TABLE event_study_keys`, `DROP TABLE event_resource_keys`, `DROP TABLE event_keys_done`,
+		`CREATE INDEX events_resource_seq ON events (resource_id, seq)`, `CREATE INDEX events_study_seq ON events (study_id, seq)`,
+		`DELETE FROM schema_migrations WHERE version = 8`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }
 

@@ -30,14 +30,7 @@ func TestSlowMigrationIsNotCutShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	// The file as it was before migration 0008.
-	for _, q := range []string{`DROP TABLE event_study_keys`, `DROP TABLE event_resource_keys`, `DROP TABLE event_keys_done`,
-		`CREATE INDEX events_resource_seq ON events (resource_id, seq)`, `CREATE INDEX events_study_seq ON events (study_id, seq)`,
-		`DELETE FROM schema_migrations WHERE version = 8`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	before0008(t, raw)
 	ctx := context.Background()
 	lock, err := raw.Conn(ctx)
 	if err != nil {
