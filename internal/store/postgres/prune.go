@@ -27,15 +27,21 @@ const pruneSQL = `WITH doomed AS (
 // first, with their aliases, and returns how many events it deleted (see
 // store.Store). Projections and jobs are not touched.
 func (d *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	return d.prune(ctx, "prune events", pruneSQL, before, limit)
+}
+
+// prune runs q, one of the prune statements, with the cutoff and limit,
+// and returns how many rows it deleted.
+func (d *DB) prune(ctx context.Context, op, q string, before time.Time, limit int) (int, error) {
 	if err := d.check(); err != nil {
 		return 0, err
 	}
 	if limit <= 0 {
 		return 0, nil
 	}
-	tag, err := d.pool.Exec(ctx, pruneSQL, pgTime(before), limit)
+	tag, err := d.pool.Exec(ctx, q, pgTime(before), limit)
 	if err != nil {
-		return 0, d.wrap("prune events", err)
+		return 0, d.wrap(op, err)
 	}
 	return int(tag.RowsAffected()), nil
 }
@@ -56,15 +62,5 @@ const pruneActionsSQL = `DELETE FROM rule_actions WHERE id IN (
 // PruneActions deletes up to limit rule actions finished before before,
 // oldest first, and returns how many it deleted (see store.Store).
 func (d *DB) PruneActions(ctx context.Context, before time.Time, limit int) (int, error) {
-	if err := d.check(); err != nil {
-		return 0, err
-	}
-	if limit <= 0 {
-		return 0, nil
-	}
-	tag, err := d.pool.Exec(ctx, pruneActionsSQL, pgTime(before), limit)
-	if err != nil {
-		return 0, d.wrap("prune rule actions", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return d.prune(ctx, "prune rule actions", pruneActionsSQL, before, limit)
 }
