@@ -86,15 +86,17 @@ func TestProcReadings(t *testing.T) {
 // CPU it spends between two readings, as the bench counts PostgreSQL's.
 func TestCommTicks(t *testing.T) {
 	me := os.Getpid()
-	comm, start, err := procStat(me)
+	comm, _, err := procStat(me)
 	if err != nil || comm == "" {
-		t.Fatalf("procStat(self) = %q, %d, %v", comm, start, err)
+		t.Fatalf("procStat(self) = %q, %v", comm, err)
 	}
 	before := commTicks(comm)
-	if _, ok := before[me]; !ok {
+	start, ok := before[me]
+	if !ok {
 		t.Fatalf("commTicks(%q) has no PID %d: %v", comm, me, before)
 	}
-	for now := start; now < start+3; now, _ = cpuTicks(me) { // spin for three clock ticks of CPU
+	// Spin for three clock ticks of CPU after the reading above.
+	for now := start; now < start+3; now, _ = cpuTicks(me) {
 	}
 	spent, seen := ticksSince(before, commTicks(comm))
 	if !seen || spent < 3 {
