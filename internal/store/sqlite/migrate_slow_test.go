@@ -40,12 +40,12 @@ func TestSlowMigrationIsNotCutShort(t *testing.T) {
 	if _, err := lock.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		t.Fatal(err)
 	}
-	const held = 600 * time.Millisecond
+	const held = 2500 * time.Millisecond
 	release := time.AfterFunc(held, func() { _, _ = lock.ExecContext(ctx, `COMMIT`) })
 	defer release.Stop()
 
 	defer func(w, s time.Duration) { openWait, slowMigration = w, s }(openWait, slowMigration)
-	openWait, slowMigration = 200*time.Millisecond, 50*time.Millisecond
+	openWait, slowMigration = time.Second, 50*time.Millisecond
 	var mu sync.Mutex
 	var told []string
 	start := time.Now()
