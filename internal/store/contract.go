@@ -53,7 +53,8 @@ type Store interface {
 	// SetSubmissionStudy records which study a submission belongs to and, with
 	// Enrich, queues a refresh of that study.
 	SetSubmissionStudy(ctx context.Context, submissionID, studyID string) error
-	// SetSubmissionsStudy: SetSubmissionStudy for many, one transaction.
+	// SetSubmissionsStudy is SetSubmissionStudy for several submissions of
+	// one study, in one transaction, with one refresh queued.
 	SetSubmissionsStudy(ctx context.Context, studyID string, submissionIDs []string) error
 	QueueStats(ctx context.Context) (QueueStats, error)
 	// EnqueueStudyRefreshes queues a study refresh (JobRefreshStudy), due
@@ -72,8 +73,12 @@ type Store interface {
 	// event's X-Event-ID and content are no longer duplicates: delivered
 	// again, the event would be stored again (see RunPruner).
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
-	// PruneActions is PruneEvents for rule actions finished before before
-	// (pending ones stay); a pruned action's key is forgotten likewise.
+	// PruneActions deletes up to limit rule actions (the audit rows of
+	// docs/rules.md) whose outcome is final and that finished before
+	// before, oldest first, and returns how many it deleted (limit <= 0
+	// deletes none). Pending actions stay, however old. A pruned action's
+	// key is forgotten: decided again, it would be recorded again, as a
+	// pruned event would be stored again.
 	PruneActions(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// EnqueueJob queues the job (kind, key) due at dueAt. A pending job
