@@ -315,15 +315,7 @@ func (db *DB) RetryOutput(ctx context.Context, output string, deadLetters bool) 
 	if deadLetters {
 		q = `UPDATE outbox SET dead_at = 0, due_at = ?1, age_from = ?1, attempts = 0 WHERE output = ?2 AND dead_at <> 0`
 	}
-	res, err := db.write.ExecContext(ctx, q, now, output)
-	if err != nil {
-		return 0, db.wrap("retry output", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, db.wrap("retry output", err)
-	}
-	return int(n), nil
+	return db.execCount(ctx, "retry output", q, now, output)
 }
 
 // OutputStates lists the registered outputs with their row counts.

@@ -106,6 +106,7 @@ func (db *DB) SetSubmissionsStudy(ctx context.Context, studyID string, submissio
 				THEN excluded.last_event_at ELSE studies.last_event_at END,
 			updated_at = excluded.updated_at`, 3},
 	}
+	at := micros(now)
 	for _, step := range steps {
 		st, err := tx.PrepareContext(ctx, step.sql)
 		if err != nil {
@@ -113,7 +114,7 @@ func (db *DB) SetSubmissionsStudy(ctx context.Context, studyID string, submissio
 		}
 		defer st.Close()
 		for _, id := range submissionIDs {
-			args := []any{studyID, id, micros(now)}
+			args := []any{studyID, id, at}
 			if _, err := st.ExecContext(ctx, args[:step.params]...); err != nil {
 				return db.wrap("set submission study", err)
 			}

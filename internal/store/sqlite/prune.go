@@ -77,13 +77,5 @@ func (db *DB) PruneActions(ctx context.Context, before time.Time, limit int) (in
 	if limit <= 0 {
 		return 0, nil
 	}
-	res, err := db.write.ExecContext(ctx, sqlPruneActions, micros(before), limit)
-	if err != nil {
-		return 0, db.wrap("prune rule actions", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, db.wrap("prune rule actions", err)
-	}
-	return int(n), nil
+	return db.execCount(ctx, "prune rule actions", sqlPruneActions, micros(before), limit)
 }

@@ -34,14 +34,6 @@ func (db *DB) EnqueueStudyRefreshes(ctx context.Context, statuses []string, seen
 	if err != nil {
 		return 0, fmt.Errorf("enqueue study refreshes: encode statuses: %w", err)
 	}
-	res, err := db.write.ExecContext(ctx, sqlSweep,
+	return db.execCount(ctx, "enqueue study refreshes", sqlSweep,
 		store.JobRefreshStudy, micros(db.opts.Now()), string(list), micros(seenSince))
-	if err != nil {
-		return 0, db.wrap("enqueue study refreshes", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, db.wrap("enqueue study refreshes", err)
-	}
-	return int(n), nil
 }
